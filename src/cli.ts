@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { ConfigError, readConfigFile, resolveConfig } from './config/load.js';
+import { optionTable, type OptionKey } from './config/schema.js';
+import { isParlanceError } from './core/errors.js';
+import { DEFAULT_MODEL_REF, resolveModel } from './engines/llama-cpp/model-source.js';
+import { startServer } from './main.js';
+
+/** Adds every option of the table to a command, with its env var and default in the help. */
+function addConfigOptions(command: Command): Command {
+  for (const option of Object.values(optionTable)) {
+    const flag = new Option(option.flag, `${option.description} [env ${option.env}]`);
+    const fallback = option.schema.safeParse(undefined);
+    if (fallback.success && fallback.data !== undefined && typeof fallback.data !== 'boolean') flag.default(fallback.data);
+    command.addOption(flag);
+  }
+  return command.option('--config <path>', 'a JSON config file (options by name, e.g. {"port": 8080}) [env PARLANCE_CONFIG]');
+}
+
+/** Only flags the user typed count: commander's defaults must not override env or the config file. */
+function typedFlags(command: Command): Partial<Record<OptionKey, unknown>> {
+  const values: Partial<Record<OptionKey, unknown>> = {};
+  const given = command.opts();
+  for (const key of Object.keys(optionTable) as OptionKey[]) {
+    if (command.getOptionValueSource(key) === 'cli') values[key] = given[key];
+  }
+  return values;
+}
+
+async function loadConfig(command: Command, extra: Partial<Record<OptionKey, unknown>> = {}) {
+  const configPath = (command.opts()['config'] as string | undefined) ?? process.env['PARLANCE_CONFIG'];
+  const file = configPath ? await readConfigFile(configPath) : {};
+  return resolveConfig({ file, env: process.env, overrides: { ...typedFlags(command), ...extra } });
+}
+
+async function serve(command: Command, extra: Partial<Record<OptionKey, unknown>> = {}): Promise<void> {
+  const config = await loadConfig(command, extra);
+  const server = await startServer(config, { progressBar: process.stderr.isTTY, env: process.env });
+  let signals = 0;
+  const shutdown = (signal: string): void => {
+    signals++;
+    if (signals > 1) process.exit(130); // a second signal means "now"
+    server.app.log.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => process.exit(1), 10_000);
+    deadline.unref();
+    void server.close().then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+const program = new Command('parlance').description('A self-hostable LLM chat server with an OpenAI-compatible API.').showHelpAfterError();
+
+addConfigOptions(program.command('serve', { isDefault: true }).description('run the server (the default command)')).action(async (_options, command: Command) => serve(command));
+
+addConfigOptions(program.command('demo').description('run the server with the tiny built-in test model (random text, no download)')).action(async (_options, command: Command) =>
+  serve(command, { demo: true }),
+);
+
+program
+  .command('pull')
+  .description('download a model into the cache ahead of time (default: the default model)')
+  .argument('[model]', 'an hf:owner/repo/file.gguf reference or an http(s) URL', DEFAULT_MODEL_REF)
+  .addOption(new Option(optionTable.modelsDir.flag, optionTable.modelsDir.description))
+  .action(async (model: string, _options, command: Command) => {
+    const config = await loadConfig(command);
+    const { path, downloaded } = await resolveModel(model, {
+      modelsDir: config.modelsDir,
+      progressBar: process.stderr.isTTY,
+      ...(process.env['HF_ENDPOINT'] ? { hfEndpoint: process.env['HF_ENDPOINT'] } : {}),
+      ...(process.env['HF_TOKEN'] ? { hfToken: process.env['HF_TOKEN'] } : {}),
+    });
+    process.stdout.write(`${downloaded ? 'downloaded' : 'already cached'}: ${path}\n`);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  // Errors a user can act on are printed as one clear message, without a stack trace.
+  if (error instanceof ConfigError || isParlanceError(error)) {
+    process.stderr.write(`parlance: ${error.message}\n`);
+    process.exit(1);
+  }
+  throw error;
+}

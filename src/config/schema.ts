@@ -1,0 +1,46 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+const cacheHome = process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache');
+
+/**
+ * Every option Parlance has, declared once. Each one is settable from the
+ * config file (by its key), from the environment (`env`) and from the command
+ * line (`flag`); the later source wins. `cli.ts` builds `--help` from this
+ * table, so the help, the env names and the defaults cannot drift apart.
+ */
+export const optionTable = {
+  host: { flag: '--host <address>', env: 'PARLANCE_HOST', description: 'address to listen on', schema: z.string().min(1).default('127.0.0.1') },
+  port: { flag: '--port <number>', env: 'PARLANCE_PORT', description: 'port to listen on (0 picks a free one)', schema: z.coerce.number().int().min(0).max(65535).default(8000) },
+  model: {
+    flag: '--model <ref>',
+    env: 'PARLANCE_MODEL',
+    description: 'model for the embedded engine: a GGUF path, an hf:user/repo/file.gguf reference or an http(s) URL (default: a small instruct model, downloaded once)',
+    schema: z.string().min(1).optional(),
+  },
+  modelAlias: { flag: '--model-alias <id>', env: 'PARLANCE_MODEL_ALIAS', description: 'the id clients use for the embedded model (default: the file name without .gguf)', schema: z.string().min(1).optional() },
+  modelsDir: { flag: '--models-dir <path>', env: 'PARLANCE_MODELS_DIR', description: 'where downloaded models are cached', schema: z.string().min(1).default(join(cacheHome, 'parlance', 'models')) },
+  demo: { flag: '--demo', env: 'PARLANCE_DEMO', description: 'serve the tiny built-in test model (random output) instead of a real one', schema: z.stringbool().or(z.boolean()).default(false) },
+  embedded: { flag: '--no-embedded', env: 'PARLANCE_EMBEDDED', description: 'do not load the embedded llama.cpp engine (serve upstreams only)', schema: z.stringbool().or(z.boolean()).default(true) },
+  scripted: { flag: '--scripted', env: 'PARLANCE_SCRIPTED', description: "also serve 'parlance-scripted', a deterministic echo model for tests and benchmarks", schema: z.stringbool().or(z.boolean()).default(false) },
+  scriptedDelayMs: { flag: '--scripted-delay <ms>', env: 'PARLANCE_SCRIPTED_DELAY_MS', description: 'delay before each token of the scripted model', schema: z.coerce.number().min(0).max(60_000).default(0) },
+  gpu: { flag: '--gpu <kind>', env: 'PARLANCE_GPU', description: "llama.cpp backend: auto, cuda, vulkan, metal or off", schema: z.enum(['auto', 'cuda', 'vulkan', 'metal', 'off']).default('auto') },
+  threads: { flag: '--threads <n>', env: 'PARLANCE_THREADS', description: 'llama.cpp decode threads (1 measured fastest on 2 cores; see docs/decisions)', schema: z.coerce.number().int().min(0).max(256).default(1) },
+  sequences: { flag: '--sequences <n>', env: 'PARLANCE_SEQUENCES', description: 'chats generated at once by the embedded engine (batched together)', schema: z.coerce.number().int().min(1).max(64).default(4) },
+  contextSize: { flag: '--context-size <tokens>', env: 'PARLANCE_CONTEXT_SIZE', description: 'context window per sequence, in tokens', schema: z.coerce.number().int().min(64).max(1_048_576).default(4096) },
+  maxTokens: { flag: '--max-tokens <n>', env: 'PARLANCE_MAX_TOKENS', description: 'tokens a reply may generate when the request sets no limit (always capped by the context)', schema: z.coerce.number().int().min(1).max(1_048_576).default(2048) },
+  queueLength: { flag: '--queue-length <n>', env: 'PARLANCE_QUEUE_LENGTH', description: 'requests that may wait for a free sequence before new ones get 429', schema: z.coerce.number().int().min(0).max(100_000).default(64) },
+  keepAliveSeconds: { flag: '--keep-alive <seconds>', env: 'PARLANCE_KEEP_ALIVE', description: 'interval of SSE keep-alive comments', schema: z.coerce.number().positive().max(3600).default(15) },
+  bodyLimit: { flag: '--body-limit <bytes>', env: 'PARLANCE_BODY_LIMIT', description: 'largest request body accepted', schema: z.coerce.number().int().min(1024).max(1 << 30).default(1 << 20) },
+  logLevel: { flag: '--log-level <level>', env: 'PARLANCE_LOG_LEVEL', description: 'fatal, error, warn, info, debug, trace or silent', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') },
+} as const;
+
+export type OptionKey = keyof typeof optionTable;
+
+type Schemas = { [K in OptionKey]: (typeof optionTable)[K]['schema'] };
+const shape = Object.fromEntries(Object.entries(optionTable).map(([key, option]) => [key, option.schema])) as unknown as Schemas;
+
+export const configSchema = z.object(shape).strict();
+
+export type Config = Readonly<z.output<typeof configSchema>>;

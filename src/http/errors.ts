@@ -1,0 +1,83 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ParlanceError, errorRegistry, isParlanceError, type ErrorCode } from '../core/errors.js';
+import type { OpenAIErrorBody } from '../protocol/openai.js';
+
+export function openAIErrorBody(error: ParlanceError): OpenAIErrorBody {
+  return { error: { message: error.message, type: error.type, param: error.param, code: error.code } };
+}
+
+/** Formats a zod issue path the way OpenAI names fields: `messages[0].content`. */
+export function fieldPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out;
+}
+
+export interface ValidationIssue {
+  /** The field as path segments, e.g. ['messages', 0, 'content']. */
+  readonly segments: readonly (string | number)[];
+  readonly message: string;
+}
+
+/** The field errors of a failed schema validation. */
+export function validationIssues(error: Pick<FastifyError, 'validation' | 'message'>): ValidationIssue[] {
+  if (!error.validation?.length) return [{ segments: [], message: error.message }];
+  return error.validation.map((issue) => ({
+    segments: issue.instancePath
+      .split('/')
+      .filter(Boolean)
+      .map((segment) => (/^\d+$/.test(segment) ? Number(segment) : segment.replaceAll('~1', '/').replaceAll('~0', '~'))),
+    message: issue.message ?? 'invalid value',
+  }));
+}
+
+/** Fastify's own errors (body parsing, limits) mapped onto our registry. */
+const fastifyCodes: Partial<Record<string, ErrorCode>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_request',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_request',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_request',
+  FST_ERR_CTP_MULTIPLE_CONTENT_TYPE: 'invalid_request',
+};
+
+/** Turns anything thrown by a route into a ParlanceError, so every answer has one shape. */
+export function toParlanceError(error: unknown): ParlanceError {
+  if (isParlanceError(error)) return error;
+  const fastifyError = error as Partial<FastifyError> | undefined;
+  if (fastifyError?.validation) {
+    const [first] = validationIssues(fastifyError as FastifyError);
+    const param = first ? fieldPath(first.segments) : '';
+    const where = param ? `${param}: ` : '';
+    return new ParlanceError('invalid_request', `Invalid request: ${where}${first?.message ?? 'invalid body'}`, param ? { param } : {});
+  }
+  const mapped = fastifyError?.code ? fastifyCodes[fastifyError.code] : undefined;
+  if (mapped) return new ParlanceError(mapped, fastifyError?.message ?? errorRegistry[mapped].summary);
+  // A SyntaxError from the JSON body parser, or any client error that fastify or a plugin raised.
+  const status = fastifyError?.statusCode;
+  if (status !== undefined && status >= 400 && status < 500) {
+    return new ParlanceError('invalid_request', fastifyError?.message ?? 'bad request', { status });
+  }
+  return new ParlanceError('internal_error', 'An unexpected error occurred; it has been logged.', { cause: error });
+}
+
+export function sendError(reply: FastifyReply, error: ParlanceError): FastifyReply {
+  if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(Math.ceil(error.retryAfterSeconds)));
+  return reply.status(error.status).send(openAIErrorBody(error));
+}
+
+/** Installs the OpenAI-shaped error and not-found handlers on an app or a plugin scope. */
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const parlanceError = toParlanceError(error);
+    if (parlanceError.status >= 500) request.log.error({ err: error }, 'request failed');
+    else request.log.info({ code: parlanceError.code, message: parlanceError.message }, 'request rejected');
+    return sendError(reply, parlanceError);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, new ParlanceError('not_found', `No route for ${request.method} ${request.url.split('?')[0] ?? ''}.`)),
+  );
+}

@@ -1,0 +1,103 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { HttpDeps } from '../../deps.js';
+
+/**
+ * A strict policy: the page runs only its own script and talks only to this
+ * server, so model output that slips through as HTML still cannot run or leak.
+ */
+export const contentSecurityPolicy = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "object-src 'none'",
+].join('; ');
+
+const securityHeaders = {
+  'content-security-policy': contentSecurityPolicy,
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
+
+const page = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Parlance</title>
+<link rel="stylesheet" href="/assets/seed-page.css">
+</head>
+<body>
+<main>
+  <h1>Parlance</h1>
+  <p id="banner" class="banner" role="status" hidden></p>
+  <form id="chat">
+    <label for="prompt">Message</label>
+    <textarea id="prompt" name="prompt" rows="3" required placeholder="Ask something…"></textarea>
+    <button id="send" type="submit">Send</button>
+  </form>
+  <pre id="reply" aria-live="polite"></pre>
+</main>
+<script type="module" src="/assets/seed-page.js"></script>
+</body>
+</html>`;
+
+const style = `body{font:16px/1.5 system-ui,sans-serif;margin:0;background:Canvas;color:CanvasText;color-scheme:light dark}
+main{max-width:46rem;margin:2rem auto;padding:0 1rem}
+form{display:grid;gap:.5rem}textarea{font:inherit;padding:.5rem}button{justify-self:start;font:inherit;padding:.4rem 1.2rem}
+pre{white-space:pre-wrap;word-break:break-word;border-top:1px solid GrayText;padding-top:1rem;min-height:3rem}
+.banner{background:#fff3cd;color:#664d03;border:1px solid #ffe69c;padding:.5rem .75rem;border-radius:.25rem}`;
+
+/*
+ * The script reads the SSE framing of /completion with the event-stream rules
+ * (data lines joined by newlines, an `end` event closing the reply), so
+ * multi-line replies keep their line breaks.
+ */
+const script = `const form = document.getElementById('chat');
+const reply = document.getElementById('reply');
+const send = document.getElementById('send');
+const banner = document.getElementById('banner');
+fetch('/health').then((r) => r.json()).then((health) => {
+  if (health.notices && health.notices.length) { banner.textContent = health.notices.map((n) => n.message).join(' '); banner.hidden = false; }
+}).catch(() => {});
+function handle(block) {
+  let event = 'message'; const data = [];
+  for (const line of block.split('\\n')) {
+    if (line.startsWith('event:')) event = line.slice(6).trim();
+    else if (line.startsWith('data:')) data.push(line.slice(line.startsWith('data: ') ? 6 : 5));
+  }
+  if (!data.length) return;
+  if (event === 'message') reply.textContent += data.join('\\n');
+  else if (event === 'error') reply.textContent += '\\n[error] ' + JSON.parse(data.join('\\n')).message;
+}
+form.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  reply.textContent = ''; send.disabled = true;
+  try {
+    const res = await fetch('/completion', { method: 'POST', body: new FormData(form) });
+    if (!res.ok) { const body = await res.json().catch(() => ({})); reply.textContent = '[error] ' + (body.error?.message ?? res.status); return; }
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value.replace(/\\r\\n?/g, '\\n');
+      let end;
+      while ((end = buffer.indexOf('\\n\\n')) >= 0) { handle(buffer.slice(0, end)); buffer = buffer.slice(end + 2); }
+    }
+  } finally { send.disabled = false; }
+});
+document.getElementById('prompt').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+});`;
+
+/** The seed's chat page at `/`, kept minimal: it posts to `/completion` and shows the reply as it streams. */
+export const pageRoutes: FastifyPluginAsync<HttpDeps> = async (app) => {
+  app.get('/', async (_request, reply) => reply.headers(securityHeaders).type('text/html; charset=utf-8').send(page));
+  app.get('/assets/seed-page.js', async (_request, reply) => reply.headers(securityHeaders).type('text/javascript; charset=utf-8').send(script));
+  app.get('/assets/seed-page.css', async (_request, reply) => reply.headers(securityHeaders).type('text/css; charset=utf-8').send(style));
+};

@@ -1,0 +1,98 @@
+import type { ServerResponse } from 'node:http';
+import type { FastifyReply } from 'fastify';
+
+export interface SseOptions {
+  /** Interval of `: keep-alive` comments while nothing else is written. */
+  readonly keepAliveMs: number;
+  /** Extra response headers (request id, ...). */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** Frames one SSE event. Multi-line data becomes one `data:` line per line, as the spec requires. */
+export function formatEvent(data: string, event?: string, id?: string): string {
+  let frame = '';
+  if (event !== undefined) frame += `event: ${event}\n`;
+  if (id !== undefined) frame += `id: ${id}\n`;
+  if (data.includes('\n') || data.includes('\r')) {
+    for (const line of data.split(/\r\n|\r|\n/)) frame += `data: ${line}\n`;
+  } else {
+    frame += `data: ${data}\n`;
+  }
+  return `${frame}\n`;
+}
+
+/**
+ * One open Server-Sent Events response. Writes go straight to the socket;
+ * `write` reports backpressure so the caller waits for `drained()` instead of
+ * buffering without bound. When the client goes away, `signal` aborts: that
+ * is the signal handed to the engine.
+ */
+export class SseStream {
+  private readonly controller = new AbortController();
+  private readonly raw: ServerResponse;
+  private readonly keepAlive: NodeJS.Timeout;
+  private wroteSinceTick = false;
+  private finished = false;
+
+  constructor(reply: FastifyReply, options: SseOptions) {
+    reply.hijack();
+    this.raw = reply.raw;
+    const fromHooks = reply.getHeaders() as Record<string, string | number | string[]>;
+    this.raw.writeHead(200, {
+      ...fromHooks,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+      ...options.headers,
+    });
+    // Send the headers now: clients (and proxies) should see the stream open before the first token.
+    this.raw.flushHeaders();
+    this.raw.on('close', () => {
+      if (!this.finished) this.controller.abort(new Error('client disconnected'));
+      clearInterval(this.keepAlive);
+    });
+    this.keepAlive = setInterval(() => {
+      if (!this.wroteSinceTick) this.raw.write(': keep-alive\n\n');
+      this.wroteSinceTick = false;
+    }, options.keepAliveMs);
+    this.keepAlive.unref();
+  }
+
+  /** Aborts when the client disconnects before the stream ended. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get closed(): boolean {
+    return this.finished || this.raw.destroyed;
+  }
+
+  /** Writes raw SSE bytes; false means the socket buffer is full and the caller should await `drained()`. */
+  write(frame: string): boolean {
+    if (this.closed) return true;
+    this.wroteSinceTick = true;
+    return this.raw.write(frame);
+  }
+
+  /** Resolves when the socket can take more, or when the client is gone. */
+  drained(): Promise<void> {
+    if (this.closed || !this.raw.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.raw.off('drain', done);
+        this.raw.off('close', done);
+        resolve();
+      };
+      this.raw.once('drain', done);
+      this.raw.once('close', done);
+    });
+  }
+
+  end(finalFrame?: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearInterval(this.keepAlive);
+    if (!this.raw.destroyed) this.raw.end(finalFrame);
+  }
+}

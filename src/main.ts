@@ -1,0 +1,119 @@
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import type { Config } from './config/schema.js';
+import { ChatService } from './core/chat-service.js';
+import type { Engine } from './engines/contract.js';
+import { LlamaCppEngine } from './engines/llama-cpp/engine.js';
+import { DEFAULT_MODEL_REF, ModelUnavailableError, modelIdFromPath, resolveModel } from './engines/llama-cpp/model-source.js';
+import { ensureTinyModel } from './engines/llama-cpp/tiny-model.js';
+import { EngineRegistry } from './engines/registry.js';
+import { ScriptedEngine } from './engines/scripted/engine.js';
+import { buildApp } from './http/app.js';
+import type { ServiceNotice } from './http/deps.js';
+
+export interface StartOptions {
+  /** A logger to use; default: pino on stdout at `config.logLevel`. */
+  readonly logger?: Logger;
+  /** Draw a download progress bar on a TTY. */
+  readonly progressBar?: boolean;
+  /** Environment for values that are not Parlance options (HF_ENDPOINT, HF_TOKEN). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly config: Config;
+  /** Stops accepting, ends open streams, releases the engines. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+interface EmbeddedModel {
+  readonly path: string;
+  readonly demo: boolean;
+  readonly notice?: ServiceNotice;
+}
+
+const demoNotice = (why: string): ServiceNotice => ({
+  level: 'warning',
+  message: `${why} Parlance is serving its tiny built-in test model: replies are random text. To chat with a real model, run 'npx parlance pull' with internet access, or pass --model /path/to/model.gguf (PARLANCE_MODEL).`,
+});
+
+/** Picks the GGUF the embedded engine loads: the one named, else the default, else (offline) the tiny demo model. */
+async function chooseModel(config: Config, options: StartOptions, log: Logger): Promise<EmbeddedModel> {
+  const tinyPath = join(config.modelsDir, 'parlance-tiny.gguf');
+  if (config.demo) {
+    return { path: await ensureTinyModel(tinyPath), demo: true, notice: demoNotice('Demo mode (--demo).') };
+  }
+  const env = options.env ?? {};
+  const resolveOptions = {
+    modelsDir: config.modelsDir,
+    progressBar: options.progressBar ?? false,
+    ...(env['HF_ENDPOINT'] ? { hfEndpoint: env['HF_ENDPOINT'] } : {}),
+    ...(env['HF_TOKEN'] ? { hfToken: env['HF_TOKEN'] } : {}),
+  };
+  if (config.model !== undefined) {
+    // A model the user named must be had: failing here is the right answer, with the reason.
+    const { path } = await resolveModel(config.model, resolveOptions);
+    return { path, demo: false };
+  }
+  try {
+    const { path, downloaded } = await resolveModel(DEFAULT_MODEL_REF, resolveOptions);
+    if (downloaded) log.info({ path }, 'downloaded the default model');
+    return { path, demo: false };
+  } catch (error) {
+    if (!(error instanceof ModelUnavailableError)) throw error;
+    const notice = demoNotice(`The default model could not be downloaded (${error.message.split('\n')[0] ?? ''}).`);
+    log.warn(notice.message);
+    return { path: await ensureTinyModel(tinyPath), demo: true, notice };
+  }
+}
+
+/** The composition root: config → engines → core → HTTP → listen. The only place concrete parts meet. */
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  const log = options.logger ?? pino({ level: config.logLevel });
+  const engines: Engine[] = [];
+  const notices: ServiceNotice[] = [];
+  let demo = false;
+  try {
+    if (config.embedded) {
+      const model = await chooseModel(config, options, log);
+      demo = model.demo;
+      if (model.notice) notices.push(model.notice);
+      const llama = await LlamaCppEngine.create({
+        modelPath: model.path,
+        modelId: config.modelAlias ?? modelIdFromPath(model.path),
+        gpu: config.gpu,
+        threads: config.threads,
+        sequences: config.sequences,
+        contextSize: config.contextSize,
+        queueLength: config.queueLength,
+        defaultMaxTokens: config.maxTokens,
+        log: (level, message) => log[level]({ engine: 'llama' }, message),
+      });
+      log.info({ model: model.path, template: llama.chatTemplate, contextLength: llama.contextLength, sequences: config.sequences, threads: config.threads }, 'embedded engine ready');
+      engines.push(llama);
+    }
+    if (config.scripted) engines.push(new ScriptedEngine({ tokenDelayMs: config.scriptedDelayMs }));
+  } catch (error) {
+    await Promise.allSettled(engines.map((engine) => engine.close()));
+    throw error;
+  }
+
+  const registry = new EngineRegistry(engines);
+  const chat = new ChatService(registry);
+  const app = await buildApp({ config, chat, engines: registry, notices, demo }, { logger: log });
+  const address = await app.listen({ host: config.host, port: config.port });
+  const url = address.replace('[::1]', 'localhost');
+  log.info({ url, models: registry.models().map(({ model }) => model.id) }, 'Parlance is serving');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      chat.stopAll();
+      await app.close();
+      await registry.close();
+    })());
+  return { url, app, config, close };
+}
