@@ -27,7 +27,7 @@ describe('when no model was named and the default cannot be downloaded', () => {
   let server: RunningServer | undefined;
   afterAll(async () => server?.close());
 
-  it('still serves, on the tiny model, and says so in /health (the page's banner reads it)', async () => {
+  it("still serves, on the tiny model, and says so in /health (which the page's banner reads)", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'parlance-offline-'));
     dirs.push(dir);
     const config = resolveConfig({ env: {}, overrides: { port: 0, modelsDir: dir, logLevel: 'silent', contextSize: 512, sequences: 1 } });
