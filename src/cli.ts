@@ -6,12 +6,17 @@ import { isParlanceError } from './core/errors.js';
 import { DEFAULT_MODEL_REF, resolveModel } from './engines/llama-cpp/model-source.js';
 import { startServer } from './main.js';
 
+/** Commander names an option after its flag (`--keep-alive` → keepAlive); remember which table key each one fills. */
+const attributeOf = new Map<OptionKey, string>();
+
 /** Adds every option of the table to a command, with its env var and default in the help. */
 function addConfigOptions(command: Command): Command {
-  for (const option of Object.values(optionTable)) {
+  for (const [key, option] of Object.entries(optionTable) as [OptionKey, (typeof optionTable)[OptionKey]][]) {
     const flag = new Option(option.flag, `${option.description} [env ${option.env}]`);
+    if ('repeatable' in option) flag.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
     const fallback = option.schema.safeParse(undefined);
-    if (fallback.success && fallback.data !== undefined && typeof fallback.data !== 'boolean') flag.default(fallback.data);
+    if (fallback.success && fallback.data !== undefined && typeof fallback.data !== 'boolean' && !Array.isArray(fallback.data)) flag.default(fallback.data);
+    attributeOf.set(key, flag.attributeName());
     command.addOption(flag);
   }
   return command.option('--config <path>', 'a JSON config file (options by name, e.g. {"port": 8080}) [env PARLANCE_CONFIG]');
@@ -21,8 +26,8 @@ function addConfigOptions(command: Command): Command {
 function typedFlags(command: Command): Partial<Record<OptionKey, unknown>> {
   const values: Partial<Record<OptionKey, unknown>> = {};
   const given = command.opts();
-  for (const key of Object.keys(optionTable) as OptionKey[]) {
-    if (command.getOptionValueSource(key) === 'cli') values[key] = given[key];
+  for (const [key, attribute] of attributeOf) {
+    if (command.getOptionValueSource(attribute) === 'cli') values[key] = given[attribute];
   }
   return values;
 }

@@ -1,16 +1,23 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
+import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { ChatService } from './core/chat-service.js';
+import { ConversationService } from './core/conversation-service.js';
 import type { Engine } from './engines/contract.js';
 import { LlamaCppEngine } from './engines/llama-cpp/engine.js';
 import { DEFAULT_MODEL_REF, ModelUnavailableError, modelIdFromPath, resolveModel } from './engines/llama-cpp/model-source.js';
 import { ensureTinyModel } from './engines/llama-cpp/tiny-model.js';
+import { BalancedEngine } from './engines/openai-compatible/balancer.js';
+import { upstreamEngineOptions } from './engines/openai-compatible/config.js';
+import { OpenAICompatibleEngine } from './engines/openai-compatible/engine.js';
 import { EngineRegistry } from './engines/registry.js';
 import { ScriptedEngine } from './engines/scripted/engine.js';
 import { buildApp } from './http/app.js';
 import type { ServiceNotice } from './http/deps.js';
+import { openStore } from './store/kysely/dialects.js';
+import type { ConversationStore } from './store/contract.js';
 
 export interface StartOptions {
   /** A logger to use; default: pino on stdout at `config.logLevel`. */
@@ -70,6 +77,42 @@ async function chooseModel(config: Config, options: StartOptions, log: Logger): 
   }
 }
 
+/** One balanced engine over every configured upstream: it routes each model to the upstreams that serve it. */
+async function startUpstreams(config: Config, env: Readonly<Record<string, string | undefined>>, log: Logger): Promise<BalancedEngine> {
+  const members = config.upstreams.map((upstream) => {
+    try {
+      return new OpenAICompatibleEngine(upstreamEngineOptions(upstream, env));
+    } catch (error) {
+      throw new ConfigError((error as Error).message); // a missing key variable is the user's to fix: no stack trace
+    }
+  });
+  const balanced = new BalancedEngine({ name: 'upstreams', engines: members });
+  await balanced.discover();
+  for (const member of members) {
+    if (member.lastError) log.warn({ upstream: member.name }, `upstream model discovery failed: ${member.lastError.message}; retrying every minute`);
+    else log.info({ upstream: member.name, models: member.models().map((model) => model.id) }, 'upstream ready');
+  }
+  return balanced;
+}
+
+/** Opens the conversation store, brings its schema up to date and fails replies a crash left streaming. */
+async function openConversationStore(config: Config, log: Logger): Promise<ConversationStore> {
+  const url = config.store ?? `sqlite:${join(config.dataDir, 'parlance.db')}`;
+  const store = await openStore(url, { baseDir: config.dataDir });
+  try {
+    const migrations = await store.migrate();
+    if (migrations.applied.length > 0) log.info({ applied: migrations.applied, current: migrations.current }, 'store migrated');
+    // With PostgreSQL other replicas may be streaming right now: only this instance's leftovers are failed.
+    const recovered = await store.recoverInterrupted(store.dialect === 'postgres' ? { scope: 'instance' } : {});
+    if (recovered.failed.length > 0) log.warn({ messages: recovered.failed.length }, 'replies interrupted by the last shutdown were marked failed');
+    log.info({ dialect: store.dialect }, 'conversation store ready');
+    return store;
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
 /** The composition root: config → engines → core → HTTP → listen. The only place concrete parts meet. */
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.logger ?? pino({ level: config.logLevel });
@@ -96,14 +139,33 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       engines.push(llama);
     }
     if (config.scripted) engines.push(new ScriptedEngine({ tokenDelayMs: config.scriptedDelayMs }));
+    if (config.upstreams.length > 0) engines.push(await startUpstreams(config, options.env ?? {}, log));
+  } catch (error) {
+    await Promise.allSettled(engines.map((engine) => engine.close()));
+    throw error;
+  }
+
+  let store: ConversationStore;
+  try {
+    store = await openConversationStore(config, log);
   } catch (error) {
     await Promise.allSettled(engines.map((engine) => engine.close()));
     throw error;
   }
 
   const registry = new EngineRegistry(engines);
+  // An upstream that was down at start (or gained models) is picked up without a restart.
+  const rediscovery = setInterval(() => {
+    void Promise.all(engines.map((engine) => (engine instanceof BalancedEngine ? engine.discover() : undefined))).then(() => registry.refresh());
+  }, 60_000);
+  rediscovery.unref();
   const chat = new ChatService(registry);
-  const app = await buildApp({ config, chat, engines: registry, notices, demo }, { logger: log });
+  const conversations = new ConversationService(store, chat, {
+    defaultModel: () => registry.defaultModel(),
+    checkModel: (model) => void registry.engineFor(model),
+    modelTitles: !demo,
+  });
+  const app = await buildApp({ config, chat, engines: registry, store, conversations, notices, demo }, { logger: log });
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', 'localhost');
   log.info({ url, models: registry.models().map(({ model }) => model.id) }, 'Parlance is serving');
@@ -111,9 +173,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      clearInterval(rediscovery);
+      // Replies end first (stored as stopped, their partial text kept), so every open stream gets its last event.
+      const replies = conversations.stopAll();
       chat.stopAll();
+      await replies;
       await app.close();
       await registry.close();
+      await store.close();
     })());
   return { url, app, config, close };
 }

@@ -1,8 +1,10 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { parseUpstreamFlag, upstreamConfigSchema } from '../engines/openai-compatible/config.js';
 
 const cacheHome = process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache');
+const dataHome = process.env['XDG_DATA_HOME'] ?? join(homedir(), '.local', 'share');
 
 /**
  * Every option Parlance has, declared once. Each one is settable from the
@@ -21,10 +23,36 @@ export const optionTable = {
   },
   modelAlias: { flag: '--model-alias <id>', env: 'PARLANCE_MODEL_ALIAS', description: 'the id clients use for the embedded model (default: the file name without .gguf)', schema: z.string().min(1).optional() },
   modelsDir: { flag: '--models-dir <path>', env: 'PARLANCE_MODELS_DIR', description: 'where downloaded models are cached', schema: z.string().min(1).default(join(cacheHome, 'parlance', 'models')) },
+  dataDir: { flag: '--data-dir <path>', env: 'PARLANCE_DATA_DIR', description: 'where conversations are kept (the SQLite file)', schema: z.string().min(1).default(join(dataHome, 'parlance')) },
+  store: {
+    flag: '--store <url>',
+    env: 'PARLANCE_STORE',
+    description: 'conversation store: sqlite:PATH (default: parlance.db in the data directory) or postgres://user:pass@host/db to share history between replicas',
+    schema: z.string().min(1).optional(),
+  },
   demo: { flag: '--demo', env: 'PARLANCE_DEMO', description: 'serve the tiny built-in test model (random output) instead of a real one', schema: z.stringbool().or(z.boolean()).default(false) },
   embedded: { flag: '--no-embedded', env: 'PARLANCE_EMBEDDED', description: 'do not load the embedded llama.cpp engine (serve upstreams only)', schema: z.stringbool().or(z.boolean()).default(true) },
   scripted: { flag: '--scripted', env: 'PARLANCE_SCRIPTED', description: "also serve 'parlance-scripted', a deterministic echo model for tests and benchmarks", schema: z.stringbool().or(z.boolean()).default(false) },
   scriptedDelayMs: { flag: '--scripted-delay <ms>', env: 'PARLANCE_SCRIPTED_DELAY_MS', description: 'delay before each token of the scripted model', schema: z.coerce.number().min(0).max(60_000).default(0) },
+  upstreams: {
+    flag: '--upstream <[name=]url>',
+    env: 'PARLANCE_UPSTREAMS',
+    description: "an OpenAI-compatible engine to front (vLLM, llama-server, Ollama, a hosted API), e.g. vllm=http://host:8000/v1; repeatable (env: comma-separated). Keys come from env vars named in the config file's apiKeyEnv",
+    repeatable: true,
+    schema: z
+      .preprocess(
+        (value) => (typeof value === 'string' ? value.split(',').map((item) => item.trim()).filter(Boolean) : value),
+        z.array(z.union([z.string().transform((flag, ctx) => {
+          try {
+            return parseUpstreamFlag(flag);
+          } catch (error) {
+            ctx.addIssue({ code: 'custom', message: (error as Error).message });
+            return z.NEVER;
+          }
+        }), upstreamConfigSchema])),
+      )
+      .default([]),
+  },
   gpu: { flag: '--gpu <kind>', env: 'PARLANCE_GPU', description: "llama.cpp backend: auto, cuda, vulkan, metal or off", schema: z.enum(['auto', 'cuda', 'vulkan', 'metal', 'off']).default('auto') },
   threads: { flag: '--threads <n>', env: 'PARLANCE_THREADS', description: 'llama.cpp decode threads (1 measured fastest on 2 cores; see docs/decisions)', schema: z.coerce.number().int().min(0).max(256).default(1) },
   sequences: { flag: '--sequences <n>', env: 'PARLANCE_SEQUENCES', description: 'chats generated at once by the embedded engine (batched together)', schema: z.coerce.number().int().min(1).max(64).default(4) },

@@ -4,6 +4,7 @@ import type { HttpDeps } from './deps.js';
 import { installErrorHandlers } from './errors.js';
 import { chatCompletionsRoute } from './routes/openai/chat-completions.js';
 import { completionsRoute } from './routes/openai/completions.js';
+import { conversationRoutes } from './routes/conversations/index.js';
 import { modelsRoute } from './routes/openai/models.js';
 import { opsRoutes } from './routes/ops.js';
 import { seedRoutes } from './routes/seed.js';
@@ -37,6 +38,7 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
   await app.register(modelsRoute, deps);
   await app.register(chatCompletionsRoute, deps);
   await app.register(completionsRoute, deps);
+  await app.register(conversationRoutes, deps);
   await app.register(seedRoutes, deps);
   await app.register(pageRoutes, deps);
   return app;

@@ -1,0 +1,254 @@
+import type { ChatMessage, FinishReason, SamplingOptions, TokenUsage } from '../engines/contract.js';
+import type { ConversationRecord, ConversationSettings, ConversationStore, MessageOutcome, MessageRecord } from '../store/contract.js';
+import type { ChatService } from './chat-service.js';
+import { ParlanceError, isParlanceError } from './errors.js';
+import { ReplyRun } from './reply-run.js';
+
+export interface ConversationServiceOptions {
+  /** The model used when neither the request nor the conversation names one. */
+  readonly defaultModel: () => string;
+  /** Checks a model id exists (throws `model_not_found`), before anything is written. */
+  readonly checkModel: (model: string) => void;
+  /** How often a growing reply's text is saved. Bounded so persistence costs no per-token write. */
+  readonly flushIntervalMs?: number;
+  /** Ask the model for titles (off when it is the random demo model). Default true. */
+  readonly modelTitles?: boolean;
+  /** Tokens a generated title may take. */
+  readonly titleMaxTokens?: number;
+}
+
+/** The title a new conversation has until its first exchange names it. */
+const placeholderTitle = 'New conversation';
+
+/** A plain title from the user's first message: its first words, on one line. */
+export function fallbackTitle(text: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  if (line.length <= 60) return line || placeholderTitle;
+  const cut = line.slice(0, 60);
+  const space = cut.lastIndexOf(' ');
+  return `${space > 30 ? cut.slice(0, space) : cut}…`;
+}
+
+/** Cleans what a model answered when asked for a title: one line, no quotes or trailing period. */
+export function cleanTitle(raw: string): string | undefined {
+  const line = raw.split('\n').map((part) => part.trim()).find(Boolean) ?? '';
+  const title = line.replace(/^(title:\s*)/i, '').replace(/^["'“”«»]+|["'“”«».]+$/g, '').trim();
+  // Titles of replacement characters or stray symbols are worse than the plain fallback.
+  if (title.length < 2 || title.length > 80 || !/\p{L}/u.test(title) || title.includes('\uFFFD')) return undefined;
+  return title;
+}
+
+function samplingFrom(settings: ConversationSettings): SamplingOptions {
+  return {
+    ...(settings.maxTokens === undefined ? {} : { maxTokens: settings.maxTokens }),
+    ...(settings.temperature === undefined ? {} : { temperature: settings.temperature }),
+    ...(settings.topP === undefined ? {} : { topP: settings.topP }),
+    ...(settings.seed === undefined ? {} : { seed: settings.seed }),
+    ...(settings.stop === undefined ? {} : { stop: settings.stop }),
+  };
+}
+
+/** The model's view of a branch: the system prompt, then every turn that has text. */
+function historyOf(conversation: ConversationRecord, path: readonly MessageRecord[]): ChatMessage[] {
+  const messages: ChatMessage[] = [];
+  if (conversation.systemPrompt) messages.push({ role: 'system', content: conversation.systemPrompt });
+  for (const message of path) {
+    if (message.role === 'assistant' && (message.status === 'streaming' || message.content === '')) continue;
+    messages.push({ role: message.role, content: message.content });
+  }
+  return messages;
+}
+
+function statusOf(reason: FinishReason): 'complete' | 'stopped' | 'failed' {
+  if (reason === 'cancelled') return 'stopped';
+  if (reason === 'error') return 'failed';
+  return 'complete';
+}
+
+export interface StartedReply {
+  /** The user message saved for this reply; absent on regenerate. */
+  readonly userMessage?: MessageRecord;
+  readonly run: ReplyRun;
+}
+
+/**
+ * The core's promise about conversations: the user's message is stored
+ * before generation starts; the reply is stored as `streaming` and its text
+ * saved as it grows (every `flushIntervalMs`, not per token); it ends as
+ * `complete`, `stopped` or `failed`, with whatever text there was. A reply
+ * runs on its own: a client going away does not stop it, `stop` does, from
+ * any tab, and from another replica through the store.
+ */
+export class ConversationService {
+  private readonly runs = new Map<string, ReplyRun>();
+  private readonly flushIntervalMs: number;
+  private readonly titleMaxTokens: number;
+
+  constructor(
+    private readonly store: ConversationStore,
+    private readonly chat: ChatService,
+    private readonly options: ConversationServiceOptions,
+  ) {
+    this.flushIntervalMs = options.flushIntervalMs ?? 250;
+    this.titleMaxTokens = options.titleMaxTokens ?? 16;
+  }
+
+  /** The reply with this id being generated in this process, if any. */
+  liveRun(messageId: string): ReplyRun | undefined {
+    return this.runs.get(messageId);
+  }
+
+  async requireConversation(id: string): Promise<ConversationRecord> {
+    const conversation = await this.store.getConversation(id);
+    if (!conversation) throw new ParlanceError('not_found', `No conversation ${id}.`);
+    return conversation;
+  }
+
+  private async requireMessage(conversationId: string, messageId: string, param: string): Promise<MessageRecord> {
+    const message = await this.store.getMessage(messageId);
+    if (!message || message.conversationId !== conversationId) throw new ParlanceError('not_found', `No message ${messageId} in conversation ${conversationId}.`, { param });
+    return message;
+  }
+
+  /** Saves the user's message and starts the reply to it. */
+  async send(conversationId: string, input: { content: string; parentId?: string | null; model?: string }): Promise<StartedReply> {
+    const conversation = await this.requireConversation(conversationId);
+    const model = input.model ?? conversation.model ?? this.options.defaultModel();
+    this.options.checkModel(model);
+    const parentId = input.parentId === undefined ? conversation.activeLeafId : input.parentId;
+    if (parentId !== null) await this.requireMessage(conversationId, parentId, 'parentId');
+    const userMessage = await this.store.appendMessage({ conversationId, parentId, role: 'user', content: input.content });
+    const firstExchange = conversation.title === placeholderTitle && parentId === null;
+    if (firstExchange) await this.store.updateConversation(conversationId, { title: fallbackTitle(input.content) });
+    const run = await this.startReply(conversation, userMessage, model, firstExchange);
+    return { userMessage, run };
+  }
+
+  /** Starts a new reply beside an existing one (or to a user message): a sibling branch. */
+  async regenerate(conversationId: string, messageId: string, input: { model?: string }): Promise<StartedReply> {
+    const conversation = await this.requireConversation(conversationId);
+    const target = await this.requireMessage(conversationId, messageId, 'messageId');
+    const answered = target.role === 'assistant' ? target.parentId : target.id;
+    if (answered === null) throw new ParlanceError('invalid_request', 'That message answers nothing to regenerate from.', { param: 'messageId' });
+    const userMessage = await this.requireMessage(conversationId, answered, 'messageId');
+    const model = input.model ?? (target.role === 'assistant' ? target.model : null) ?? conversation.model ?? this.options.defaultModel();
+    this.options.checkModel(model);
+    return { run: await this.startReply(conversation, userMessage, model, false) };
+  }
+
+  /** Stops a reply wherever it runs; answers the stored message. Stopping a finished reply changes nothing. */
+  async stop(messageId: string): Promise<MessageRecord> {
+    const run = this.runs.get(messageId);
+    if (run) {
+      run.stop();
+      return run.done;
+    }
+    const message = await this.store.getMessage(messageId);
+    if (!message) throw new ParlanceError('not_found', `No message ${messageId}.`);
+    if (message.status !== 'streaming') return message;
+    // Running on another replica: ending it in the store makes that replica's next save fail, and it stops.
+    try {
+      return await this.store.finishMessage(messageId, { status: 'stopped' });
+    } catch (error) {
+      if (isParlanceError(error) && error.code === 'invalid_request') return (await this.store.getMessage(messageId)) ?? message;
+      throw error;
+    }
+  }
+
+  private async startReply(conversation: ConversationRecord, answered: MessageRecord, model: string, nameIt: boolean): Promise<ReplyRun> {
+    const path = await this.store.selectBranch(conversation.id, answered.id);
+    const assistant = await this.store.startAssistantMessage({ conversationId: conversation.id, parentId: answered.id, model });
+    const run = new ReplyRun(assistant);
+    this.runs.set(assistant.id, run);
+    const request = { model, input: { kind: 'chat' as const, messages: historyOf(conversation, path) }, sampling: samplingFrom(conversation.settings) };
+    void this.generate(run, request, nameIt ? answered.content : undefined).finally(() => this.runs.delete(assistant.id));
+    return run;
+  }
+
+  private async generate(run: ReplyRun, request: Parameters<ChatService['open']>[0], titleFrom: string | undefined): Promise<void> {
+    const started = performance.now();
+    let firstTokenMs: number | null = null;
+    let usage: TokenUsage | null = null;
+    let reason: FinishReason = 'error';
+    let failure: { code: string; message: string } | undefined;
+    let lastFlush = started;
+    let takenOver = false;
+    try {
+      const generation = await this.chat.open(request, run.stopSignal);
+      for await (const event of generation) {
+        if (event.type === 'text-delta') {
+          firstTokenMs ??= Math.round(performance.now() - started);
+          run.append(event.text);
+          const now = performance.now();
+          if (now - lastFlush >= this.flushIntervalMs) {
+            lastFlush = now;
+            if (!(await this.store.updateStreamingText(run.message.id, run.text))) {
+              takenOver = true; // stopped or failed elsewhere (another replica): stop generating
+              run.stop();
+            }
+          }
+        } else if (event.type === 'usage') {
+          usage = event.usage;
+        } else if (event.type === 'error') {
+          failure = { code: event.code, message: event.message };
+        } else {
+          reason = event.reason;
+        }
+      }
+    } catch (error) {
+      // Admission failed (queue full, prompt too long, engine gone): the reply is recorded as failed, with the reason.
+      const parlanceError = isParlanceError(error) ? error : new ParlanceError('generation_failed', (error as Error).message);
+      failure = { code: parlanceError.code, message: parlanceError.message };
+      reason = run.stopSignal.aborted ? 'cancelled' : 'error';
+    }
+    const status = statusOf(reason);
+    const timings = { firstTokenMs, totalMs: Math.round(performance.now() - started) };
+    const outcome: MessageOutcome =
+      status === 'failed'
+        ? { status, content: run.text, usage, timings, error: failure ?? { code: 'generation_failed', message: 'The reply failed.' } }
+        : { status, content: run.text, usage, timings };
+    let final: MessageRecord;
+    try {
+      final = takenOver ? ((await this.store.getMessage(run.message.id)) ?? run.message) : await this.store.finishMessage(run.message.id, outcome);
+    } catch {
+      // Finished elsewhere between our last save and now (the store's record is the truth), or the
+      // store failed: listeners still get an end, and start-up recovery marks a stuck record failed.
+      final = (await this.store.getMessage(run.message.id).catch(() => undefined)) ?? { ...run.message, content: run.text, status };
+    }
+    if (titleFrom !== undefined && status === 'complete' && this.options.modelTitles !== false) await this.nameConversation(run.message.conversationId, request.model, titleFrom);
+    run.finish(final);
+  }
+
+  /** Asks the model for a short title; keeps the plain one when the answer is unusable. */
+  private async nameConversation(conversationId: string, model: string, firstMessage: string): Promise<void> {
+    try {
+      const generation = await this.chat.open(
+        {
+          model,
+          input: {
+            kind: 'chat',
+            messages: [
+              { role: 'system', content: 'You write short titles for conversations. Answer with the title only: at most six words, no quotes.' },
+              { role: 'user', content: `Write a title for a conversation that starts with:\n\n${firstMessage.slice(0, 2000)}` },
+            ],
+          },
+          sampling: { maxTokens: this.titleMaxTokens, temperature: 0.2 },
+        },
+        AbortSignal.timeout(30_000),
+      );
+      let raw = '';
+      for await (const event of generation) if (event.type === 'text-delta') raw += event.text;
+      const title = cleanTitle(raw);
+      if (title) await this.store.updateConversation(conversationId, { title });
+    } catch {
+      // A title is a nicety: the plain one stays.
+    }
+  }
+
+  /** Stops every live reply (shutdown) and waits until each is stored. */
+  async stopAll(): Promise<void> {
+    const runs = [...this.runs.values()];
+    for (const run of runs) run.stop();
+    await Promise.allSettled(runs.map((run) => run.done));
+  }
+}

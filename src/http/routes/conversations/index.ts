@@ -1,0 +1,127 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ParlanceError } from '../../../core/errors.js';
+import type { StartedReply } from '../../../core/conversation-service.js';
+import {
+  conversationPatchBodySchema,
+  listConversationsQuerySchema,
+  newConversationBodySchema,
+  regenerateBodySchema,
+  selectBranchBodySchema,
+  sendMessageBodySchema,
+  type NewConversationBody,
+  type ReplyStart,
+} from '../../../protocol/conversations.js';
+import type { ConversationExport, NewConversation } from '../../../store/contract.js';
+import type { HttpDeps } from '../../deps.js';
+import { SseStream } from '../../sse.js';
+import { toMarkdown } from './markdown-export.js';
+import { followStoredReply, relayRun, startFrame } from './reply-stream.js';
+
+const idParams = z.object({ id: z.string().min(1).max(64) });
+const messageParams = z.object({ id: z.string().min(1).max(64), messageId: z.string().min(1).max(64) });
+const messageOnlyParams = z.object({ messageId: z.string().min(1).max(64) });
+
+/** Store patches take `undefined` as "leave it"; the protocol's optional fields map straight across. */
+function definedOnly<T extends Record<string, unknown>>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+}
+
+/** The protocol's conversation fields as the store takes them (no `undefined` values, nested settings included). */
+function conversationFields(body: NewConversationBody): NewConversation {
+  const { settings, ...rest } = body;
+  return { ...definedOnly(rest), ...(settings === undefined ? {} : { settings: definedOnly(settings) }) };
+}
+
+/** Where a reconnecting client stopped: `Last-Event-ID` (what EventSource sends) or `?after=`. */
+function resumeOffset(request: FastifyRequest): number {
+  const header = request.headers['last-event-id'];
+  const raw = (Array.isArray(header) ? header[0] : header) ?? (request.query as { after?: string } | undefined)?.after ?? '0';
+  const offset = Number(raw);
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new ParlanceError('invalid_request', 'Last-Event-ID must be the id of an event of this stream.', { param: 'Last-Event-ID' });
+  return offset;
+}
+
+/** The chat page's API: conversations, their message trees, replies that outlive the connection. */
+export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, deps) => {
+  const app = plain.withTypeProvider<ZodTypeProvider>();
+  const { store, conversations } = deps;
+  const keepAliveMs = deps.config.keepAliveSeconds * 1000;
+  const conversationOf = (id: string) => () => store.getConversation(id);
+
+  async function streamReply(reply: FastifyReply, started: StartedReply): Promise<FastifyReply> {
+    const start: ReplyStart = { assistantMessage: started.run.message, ...(started.userMessage ? { userMessage: started.userMessage } : {}) };
+    const sse = new SseStream(reply, { keepAliveMs });
+    sse.write(startFrame(start));
+    await relayRun(sse, started.run, 0, conversationOf(started.run.message.conversationId));
+    return reply;
+  }
+
+  app.get('/api/conversations', { schema: { querystring: listConversationsQuerySchema } }, async (request) =>
+    store.listConversations(definedOnly({ limit: request.query.limit, cursor: request.query.cursor })),
+  );
+
+  app.post('/api/conversations', { schema: { body: newConversationBodySchema } }, async (request, reply) => {
+    const model = request.body.model;
+    if (model) deps.engines.engineFor(model);
+    return reply.status(201).send(await store.createConversation(conversationFields(request.body)));
+  });
+
+  app.get('/api/conversations/:id', { schema: { params: idParams } }, async (request) => {
+    const tree = await store.getTree(request.params.id);
+    if (!tree) throw new ParlanceError('not_found', `No conversation ${request.params.id}.`);
+    return tree;
+  });
+
+  app.patch('/api/conversations/:id', { schema: { params: idParams, body: conversationPatchBodySchema } }, async (request) => {
+    if (request.body.model) deps.engines.engineFor(request.body.model);
+    return store.updateConversation(request.params.id, conversationFields(request.body));
+  });
+
+  app.delete('/api/conversations/:id', { schema: { params: idParams } }, async (request, reply) => {
+    await store.deleteConversation(request.params.id);
+    return reply.status(204).send();
+  });
+
+  app.post('/api/conversations/:id/messages', { schema: { params: idParams, body: sendMessageBodySchema } }, async (request, reply) =>
+    streamReply(reply, await conversations.send(request.params.id, definedOnly(request.body))),
+  );
+
+  app.post('/api/conversations/:id/messages/:messageId/regenerate', { schema: { params: messageParams, body: regenerateBodySchema.nullish() } }, async (request, reply) =>
+    streamReply(reply, await conversations.regenerate(request.params.id, request.params.messageId, definedOnly(request.body ?? {}))),
+  );
+
+  app.put('/api/conversations/:id/branch', { schema: { params: idParams, body: selectBranchBodySchema } }, async (request) => {
+    await conversations.requireConversation(request.params.id);
+    await store.selectBranch(request.params.id, request.body.messageId);
+    return store.getTree(request.params.id);
+  });
+
+  app.get('/api/messages/:messageId/events', { schema: { params: messageOnlyParams } }, async (request, reply) => {
+    const offset = resumeOffset(request);
+    const message = await store.getMessage(request.params.messageId);
+    if (!message) throw new ParlanceError('not_found', `No message ${request.params.messageId}.`);
+    const sse = new SseStream(reply, { keepAliveMs });
+    const run = conversations.liveRun(message.id);
+    if (run) await relayRun(sse, run, offset, conversationOf(message.conversationId));
+    else await followStoredReply(sse, message, offset, () => store.getMessage(message.id), conversationOf(message.conversationId), 250);
+    return reply;
+  });
+
+  app.post('/api/messages/:messageId/stop', { schema: { params: messageOnlyParams } }, async (request) => conversations.stop(request.params.messageId));
+
+  app.get('/api/conversations/:id/export', { schema: { params: idParams, querystring: z.object({ format: z.enum(['json', 'markdown']).default('json') }) } }, async (request, reply) => {
+    const data = await store.exportConversation(request.params.id);
+    if (!data) throw new ParlanceError('not_found', `No conversation ${request.params.id}.`);
+    const markdown = request.query.format === 'markdown';
+    reply.header('content-disposition', `attachment; filename="conversation-${data.conversation.id}.${markdown ? 'md' : 'json'}"`);
+    if (markdown) return reply.type('text/markdown; charset=utf-8').send(toMarkdown(data));
+    return data;
+  });
+
+  app.post('/api/conversations/import', async (request, reply) => {
+    const record = await store.importConversation(request.body as ConversationExport);
+    return reply.status(201).send(record);
+  });
+};

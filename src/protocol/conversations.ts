@@ -1,0 +1,148 @@
+import { z } from 'zod';
+
+/**
+ * The conversation API the chat page uses (`/api/*`). JSON bodies are the
+ * store's records as they are (camelCase, times in epoch milliseconds, absent
+ * values `null`); the record types are re-declared here so the web client
+ * imports nothing but this folder.
+ *
+ * Routes:
+ *   GET    /api/conversations?limit=&cursor=        → ConversationPage
+ *   POST   /api/conversations            NewConversationBody → ConversationRecord (201)
+ *   GET    /api/conversations/:id                   → ConversationTree
+ *   PATCH  /api/conversations/:id        ConversationPatchBody → ConversationRecord
+ *   DELETE /api/conversations/:id                   → 204
+ *   POST   /api/conversations/:id/messages    SendMessageBody → SSE reply stream (see below)
+ *   POST   /api/conversations/:id/messages/:messageId/regenerate  RegenerateBody → SSE reply stream
+ *   PUT    /api/conversations/:id/branch      SelectBranchBody → ConversationTree
+ *   GET    /api/messages/:messageId/events    (header Last-Event-ID) → SSE reply stream, resumed
+ *   POST   /api/messages/:messageId/stop              → MessageRecord (the stopped reply)
+ *   GET    /api/conversations/:id/export?format=json|markdown → the export (a download)
+ *   POST   /api/conversations/import      ConversationExport → ConversationRecord (201)
+ *
+ * A reply stream (`text/event-stream`) carries these events, in order:
+ *   event: start   data: ReplyStart          (once, first; not repeated on resume)
+ *   event: delta   data: ReplyDelta          id: <length of the reply text after this delta, in UTF-16 code units>
+ *   event: done    data: ReplyDone           (once, last)
+ * A client that lost the connection reconnects to `/api/messages/:id/events`
+ * with `Last-Event-ID` set to the last id it received, and gets exactly the
+ * text it missed, then the live rest: ids are offsets into the text, so there
+ * are no gaps and no duplicates. Generation of a conversation reply does not
+ * stop when the client goes away; `/stop` stops it, from any tab or replica.
+ */
+
+export type MessageRole = 'system' | 'user' | 'assistant';
+export type MessageStatus = 'streaming' | 'complete' | 'stopped' | 'failed';
+
+export interface ConversationSettings {
+  readonly maxTokens?: number;
+  readonly temperature?: number;
+  readonly topP?: number;
+  readonly seed?: number;
+  readonly stop?: readonly string[];
+}
+
+export interface ConversationRecord {
+  readonly id: string;
+  readonly title: string;
+  readonly model: string | null;
+  readonly systemPrompt: string | null;
+  readonly settings: ConversationSettings;
+  readonly activeLeafId: string | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface MessageRecord {
+  readonly id: string;
+  readonly conversationId: string;
+  readonly parentId: string | null;
+  readonly role: MessageRole;
+  readonly content: string;
+  readonly status: MessageStatus;
+  readonly model: string | null;
+  readonly usage: { readonly promptTokens: number; readonly completionTokens: number } | null;
+  readonly timings: { readonly firstTokenMs: number | null; readonly totalMs: number } | null;
+  readonly error: { readonly code: string; readonly message: string } | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface ConversationPage {
+  readonly conversations: readonly ConversationRecord[];
+  readonly nextCursor: string | null;
+}
+
+export interface ConversationTree {
+  readonly conversation: ConversationRecord;
+  readonly messages: readonly MessageRecord[];
+  readonly activePath: readonly string[];
+}
+
+export interface ReplyStart {
+  /** The user message just saved; absent on regenerate. */
+  readonly userMessage?: MessageRecord;
+  /** The assistant message, `streaming`, empty. */
+  readonly assistantMessage: MessageRecord;
+}
+
+export interface ReplyDelta {
+  readonly text: string;
+}
+
+export interface ReplyDone {
+  /** The reply as stored at the end: `complete`, `stopped` or `failed` (with `error`). */
+  readonly message: MessageRecord;
+  /** The conversation after the reply (a generated title, a new `updatedAt`). */
+  readonly conversation: ConversationRecord;
+}
+
+const settingsSchema = z
+  .object({
+    maxTokens: z.number().int().min(1).max(1_048_576).optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    topP: z.number().gt(0).max(1).optional(),
+    seed: z.number().int().optional(),
+    stop: z.array(z.string().min(1).max(256)).max(4).optional(),
+  })
+  .strict();
+
+export const newConversationBodySchema = z
+  .object({
+    title: z.string().min(1).max(200).optional(),
+    model: z.string().min(1).max(256).nullable().optional(),
+    systemPrompt: z.string().max(100_000).nullable().optional(),
+    settings: settingsSchema.optional(),
+  })
+  .strict();
+export type NewConversationBody = z.infer<typeof newConversationBodySchema>;
+
+export const conversationPatchBodySchema = newConversationBodySchema;
+export type ConversationPatchBody = NewConversationBody;
+
+export const sendMessageBodySchema = z
+  .object({
+    content: z.string().min(1).max(1_000_000),
+    /**
+     * The message the new user message follows. Absent: the active leaf (a
+     * normal turn). To edit a message and resend, pass the edited message's
+     * `parentId` (`null` when it was the first): the new message becomes its
+     * sibling, a new branch, and the old branch is kept.
+     */
+    parentId: z.string().min(1).max(64).nullable().optional(),
+    /** Overrides the conversation's model for this reply. */
+    model: z.string().min(1).max(256).optional(),
+  })
+  .strict();
+export type SendMessageBody = z.infer<typeof sendMessageBodySchema>;
+
+export const regenerateBodySchema = z.object({ model: z.string().min(1).max(256).optional() }).strict();
+export type RegenerateBody = z.infer<typeof regenerateBodySchema>;
+
+export const selectBranchBodySchema = z.object({ messageId: z.string().min(1).max(64) }).strict();
+export type SelectBranchBody = z.infer<typeof selectBranchBodySchema>;
+
+export const listConversationsQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(100).optional(),
+  cursor: z.string().min(1).max(200).optional(),
+});

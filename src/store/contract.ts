@@ -1,0 +1,364 @@
+/**
+ * The conversation store contract: the only thing the rest of Parlance knows
+ * about where conversations are kept.
+ *
+ * One implementation exists (`store/kysely/`, SQL through Kysely) with two
+ * dialects: SQLite, a file in the data directory and the zero-set-up default,
+ * and PostgreSQL, so that several Parlance replicas share history. The
+ * conformance suite (`test/conformance/store.contract.test.ts`) runs against
+ * both; anything written here is checked there.
+ *
+ * ## Records
+ *
+ * A {@link ConversationRecord} owns a tree of {@link MessageRecord}s. Every
+ * message names its `parentId` (`null` for a root), so edits and regenerations
+ * are siblings rather than overwrites:
+ *
+ * - *regenerate*: a new assistant message whose parent is the same user message;
+ * - *edit*: a new user message whose parent is the edited message's parent
+ *   (`null` when the first message is edited, which makes a second root).
+ *
+ * The conversation stores which branch is shown as `activeLeafId`: the active
+ * branch is the path from a root down to that message, found by following
+ * `parentId` upwards. Adding a message makes it the active leaf;
+ * {@link ConversationStore.selectBranch} switches branches.
+ *
+ * ## Conventions
+ *
+ * - **Ids** are UUIDv7 strings (RFC 9562): random, unique across replicas, and
+ *   sortable by creation time. Callers treat them as opaque.
+ * - **Times** are integer milliseconds since the Unix epoch (UTC), in records
+ *   and in the database alike. A store's clock never goes backwards and never
+ *   repeats a value, so two writes through one store are always ordered.
+ * - **Absent values** in records are `null`, never missing properties, so a
+ *   record serialises to JSON with a fixed shape.
+ * - **Not found**: methods that *read* return `undefined` when the thing does
+ *   not exist; methods that *write* to something that does not exist throw
+ *   `ParlanceError('not_found')` (see `core/errors.ts`). Invalid input throws
+ *   `ParlanceError('invalid_request')` with `param` naming the field.
+ *   {@link ConversationStore.updateStreamingText} is the one exception: it is
+ *   the hot path and answers `false` instead of throwing.
+ * - **Atomicity**: every method is all-or-nothing. A method that changes
+ *   several rows does so in one transaction; when it throws, nothing it did
+ *   remains.
+ *
+ * ## Lifetime
+ *
+ * The composition root opens a store, calls {@link ConversationStore.migrate}
+ * and then {@link ConversationStore.recoverInterrupted} (in that order, before
+ * serving), and calls {@link ConversationStore.close} last on shutdown, after
+ * open streams have been closed.
+ */
+
+/** Who wrote a message. The conversation's system prompt is not a message; see {@link ConversationRecord.systemPrompt}. */
+export type MessageRole = 'system' | 'user' | 'assistant';
+
+/**
+ * Where a message is in its life. User and system messages are always
+ * `complete`. An assistant reply starts `streaming`, and ends as exactly one of:
+ *
+ * - `complete`: the model finished (stop sequence, end of text or length limit);
+ * - `stopped`: the user pressed stop or went away; `content` keeps what was produced;
+ * - `failed`: the engine failed, or the server died mid-stream (see
+ *   {@link ConversationStore.recoverInterrupted}); `content` keeps the partial
+ *   text and `error` says why.
+ */
+export type MessageStatus = 'streaming' | 'complete' | 'stopped' | 'failed';
+
+/** The statuses a streaming message can end in. */
+export type FinalMessageStatus = Exclude<MessageStatus, 'streaming'>;
+
+/**
+ * The sampling settings a conversation was created with, applied to each of
+ * its generations unless a request overrides them. Absent fields mean "the
+ * engine's default". Stored as JSON text.
+ */
+export interface ConversationSettings {
+  readonly maxTokens?: number;
+  readonly temperature?: number;
+  readonly topP?: number;
+  readonly seed?: number;
+  readonly stop?: readonly string[];
+}
+
+export interface ConversationRecord {
+  readonly id: string;
+  readonly title: string;
+  /** The model the conversation uses by default; `null`: the server's default model. */
+  readonly model: string | null;
+  /** Sent before the first message of every generation; `null`: none. */
+  readonly systemPrompt: string | null;
+  readonly settings: ConversationSettings;
+  /** The last message of the active branch; `null` while the conversation has no messages. */
+  readonly activeLeafId: string | null;
+  readonly createdAt: number;
+  /**
+   * The last change to the conversation: its creation, an update through
+   * {@link ConversationStore.updateConversation}, a message added, or a
+   * streaming message finished. Text updates while streaming and branch
+   * selection do not count. Conversations are listed by it, newest first.
+   */
+  readonly updatedAt: number;
+}
+
+/** Token counts of one generation, as the engine reported them. */
+export interface MessageUsage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+}
+
+/** How long one generation took, in milliseconds from its admission by the engine. */
+export interface MessageTimings {
+  /** Until the first text arrived; `null` when no text was produced. */
+  readonly firstTokenMs: number | null;
+  /** Until the generation ended. */
+  readonly totalMs: number;
+}
+
+/** Why a message failed. */
+export interface MessageError {
+  /** An error code, normally one of `core/errors.ts`'s `ErrorCode`s; kept as a plain string so old records always load. */
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface MessageRecord {
+  readonly id: string;
+  readonly conversationId: string;
+  /** The message this one answers or follows; `null` for a root. Always in the same conversation. */
+  readonly parentId: string | null;
+  readonly role: MessageRole;
+  /** The text; for a `streaming` message, the text as of its last update. */
+  readonly content: string;
+  readonly status: MessageStatus;
+  /** The model that wrote an assistant message; `null` for user and system messages. */
+  readonly model: string | null;
+  /** Set when an assistant message ends, if the engine reported usage. */
+  readonly usage: MessageUsage | null;
+  /** Set when an assistant message ends, if timings were measured. */
+  readonly timings: MessageTimings | null;
+  /** Set when, and only when, `status` is `failed`. */
+  readonly error: MessageError | null;
+  readonly createdAt: number;
+  /** The last write to the message, text updates while streaming included. */
+  readonly updatedAt: number;
+}
+
+export interface NewConversation {
+  /** Default: `"New conversation"`. */
+  readonly title?: string;
+  readonly model?: string | null;
+  readonly systemPrompt?: string | null;
+  readonly settings?: ConversationSettings;
+}
+
+/** The fields to change; absent fields are left as they are. */
+export interface ConversationPatch {
+  readonly title?: string;
+  readonly model?: string | null;
+  readonly systemPrompt?: string | null;
+  /** Replaces the settings as a whole. */
+  readonly settings?: ConversationSettings;
+}
+
+export interface ListConversationsOptions {
+  /** Page size, 1 to 100. Default: 20. */
+  readonly limit?: number;
+  /** The `nextCursor` of the previous page; absent for the first page. */
+  readonly cursor?: string;
+}
+
+export interface ConversationPage {
+  /** Newest first: by `updatedAt` descending, then by `id` descending. */
+  readonly conversations: readonly ConversationRecord[];
+  /** Pass as `cursor` to get the next page; `null` on the last page. Opaque. */
+  readonly nextCursor: string | null;
+}
+
+/** A complete message to add: a user's turn, or a reply that was not streamed. */
+export interface NewMessage {
+  readonly conversationId: string;
+  /** `null` starts a new root (editing the first message). */
+  readonly parentId: string | null;
+  readonly role: MessageRole;
+  readonly content: string;
+  /** For assistant messages: the model that wrote it. */
+  readonly model?: string | null;
+  /** For assistant messages. */
+  readonly usage?: MessageUsage | null;
+  /** For assistant messages. */
+  readonly timings?: MessageTimings | null;
+}
+
+/** An assistant reply about to be generated. It starts `streaming` with empty text. */
+export interface NewStreamingMessage {
+  readonly conversationId: string;
+  /** The message it answers, normally a user message. */
+  readonly parentId: string;
+  readonly model: string;
+}
+
+/**
+ * How a streaming message ended. `content` is the final text; absent, the text
+ * of the last {@link ConversationStore.updateStreamingText} stays.
+ */
+export type MessageOutcome =
+  | {
+      readonly status: 'complete' | 'stopped';
+      readonly content?: string;
+      readonly usage?: MessageUsage | null;
+      readonly timings?: MessageTimings | null;
+    }
+  | {
+      readonly status: 'failed';
+      readonly content?: string;
+      readonly usage?: MessageUsage | null;
+      readonly timings?: MessageTimings | null;
+      readonly error: MessageError;
+    };
+
+/** All the messages of a conversation, with its active branch. */
+export interface ConversationTree {
+  readonly conversation: ConversationRecord;
+  /** Every message, oldest first (by `createdAt`, then `id`). Children of a message are its `parentId` back-references. */
+  readonly messages: readonly MessageRecord[];
+  /** The ids of the active branch, from its root to `conversation.activeLeafId`. Empty when there are no messages. */
+  readonly activePath: readonly string[];
+}
+
+/**
+ * A conversation and all its messages, as a self-describing JSON value: what
+ * {@link ConversationStore.exportConversation} returns and
+ * {@link ConversationStore.importConversation} takes back.
+ */
+export interface ConversationExport {
+  readonly format: 'parlance.conversation';
+  readonly version: 1;
+  readonly exportedAt: number;
+  readonly conversation: ConversationRecord;
+  /** Oldest first; every parent comes before its children. */
+  readonly messages: readonly MessageRecord[];
+}
+
+export interface ImportOptions {
+  /**
+   * Keep the ids of the export instead of giving the conversation and its
+   * messages new ones. Default `false`: an export can then be imported any
+   * number of times, next to the original. With `true`, an id already in the
+   * store makes the whole import fail (restoring a deleted conversation is the
+   * use). Timestamps, the tree and the active branch are kept either way.
+   */
+  readonly keepIds?: boolean;
+}
+
+/** What {@link ConversationStore.migrate} did. */
+export interface MigrationReport {
+  /** The migrations applied by this call, in order; empty when the schema was up to date. */
+  readonly applied: readonly string[];
+  /** The latest migration now applied. */
+  readonly current: string | null;
+}
+
+export interface RecoverOptions {
+  /**
+   * Which `streaming` messages to fail:
+   *
+   * - `all` (default): every one. Right for a single server, SQLite always: at
+   *   start nothing can be streaming, so any such message was interrupted.
+   * - `instance`: only those started by a store with this store's instance id
+   *   (`openStore`'s `instanceId`; the host name by default), that is by this
+   *   replica's previous life. For replicas sharing PostgreSQL, so that one
+   *   replica's restart does not fail another's live streams.
+   */
+  readonly scope?: 'all' | 'instance';
+  /**
+   * With scope `instance`: also fail messages of any instance whose text has
+   * not changed for this many milliseconds (orphans of a replica that never
+   * came back). Absent: no such sweep.
+   */
+  readonly staleAfterMs?: number;
+}
+
+/** What {@link ConversationStore.recoverInterrupted} did. */
+export interface RecoveryReport {
+  /** The ids of the messages it marked `failed`. */
+  readonly failed: readonly string[];
+}
+
+/** The `error` that {@link ConversationStore.recoverInterrupted} writes on the messages it fails. */
+export const interruptedError: MessageError = {
+  code: 'generation_failed',
+  message: 'The server stopped while this reply was being generated.',
+};
+
+export interface ConversationStore {
+  /** `sqlite` or `postgres`, for logs and `/health`. */
+  readonly dialect: string;
+
+  /**
+   * Brings the schema up to date by applying the pending migrations, in
+   * order; idempotent, and safe to run from several replicas at once. Call it
+   * once at start, before anything else.
+   */
+  migrate(): Promise<MigrationReport>;
+
+  /**
+   * Crash recovery, called once at start after {@link migrate}: marks
+   * interrupted `streaming` messages `failed` with {@link interruptedError},
+   * keeping their partial text. Without it they would stay `streaming` forever.
+   */
+  recoverInterrupted(options?: RecoverOptions): Promise<RecoveryReport>;
+
+  createConversation(input?: NewConversation): Promise<ConversationRecord>;
+  getConversation(id: string): Promise<ConversationRecord | undefined>;
+  /** Newest first; see {@link ConversationRecord.updatedAt}. */
+  listConversations(options?: ListConversationsOptions): Promise<ConversationPage>;
+  /** Rename, change the model, system prompt or settings. Moves `updatedAt`. */
+  updateConversation(id: string, patch: ConversationPatch): Promise<ConversationRecord>;
+  /** Deletes the conversation and all its messages. */
+  deleteConversation(id: string): Promise<void>;
+
+  getMessage(id: string): Promise<MessageRecord | undefined>;
+  /** The conversation, all its messages and its active branch. */
+  getTree(conversationId: string): Promise<ConversationTree | undefined>;
+  /** The messages of the active branch, root first: the history to send to a model. */
+  getActivePath(conversationId: string): Promise<readonly MessageRecord[] | undefined>;
+  /**
+   * Makes the branch through `messageId` the active one. The new active leaf
+   * is found by going down from `messageId`, taking the newest child at each
+   * step; so selecting a leaf selects exactly it. Returns the new active path.
+   */
+  selectBranch(conversationId: string, messageId: string): Promise<readonly MessageRecord[]>;
+
+  /** Adds a complete message (status `complete`) and makes it the active leaf. */
+  appendMessage(input: NewMessage): Promise<MessageRecord>;
+  /** Adds an assistant message with status `streaming` and empty text, and makes it the active leaf. */
+  startAssistantMessage(input: NewStreamingMessage): Promise<MessageRecord>;
+  /**
+   * Replaces the text of a `streaming` message with `content` (the whole text
+   * so far, not a delta, so a lost or repeated call does no harm). One cheap
+   * UPDATE; the core calls it at a bounded rate while a reply streams.
+   * Returns `false`, without throwing, when there is no such message or it is
+   * no longer `streaming` (recovered by another replica, say).
+   */
+  updateStreamingText(messageId: string, content: string): Promise<boolean>;
+  /**
+   * Ends a `streaming` message as `complete`, `stopped` or `failed`. Throws
+   * `not_found` when there is no such message and `invalid_request` when it is
+   * not streaming any more.
+   */
+  finishMessage(messageId: string, outcome: MessageOutcome): Promise<MessageRecord>;
+
+  /** All the records of a conversation; `undefined` when there is no such conversation. */
+  exportConversation(id: string): Promise<ConversationExport | undefined>;
+  /**
+   * Adds a conversation from an export, in one transaction: on any error,
+   * `invalid_request` for malformed data included, nothing is written.
+   * Messages still `streaming` in the export are imported as `failed` with
+   * {@link interruptedError}.
+   */
+  importConversation(data: unknown, options?: ImportOptions): Promise<ConversationRecord>;
+
+  /** Closes the database connections. Call last; the store is unusable afterwards. */
+  close(): Promise<void>;
+}

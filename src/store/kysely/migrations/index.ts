@@ -1,0 +1,19 @@
+/**
+ * The list of migrations, imported statically so that the compiled build (and
+ * any bundle) carries them: no directory is scanned at run time.
+ *
+ * Append-only: add a new `NNNN_name.ts` file and one line here; never edit,
+ * rename, reorder or remove a released migration. Names sort in the order they
+ * run; Kysely's Migrator refuses a database whose applied migrations are not a
+ * prefix of this list.
+ */
+import type { Migration, MigrationProvider } from 'kysely';
+import * as m0001 from './0001_initial.js';
+
+export const migrations: Readonly<Record<string, Migration>> = {
+  '0001_initial': m0001,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: () => Promise.resolve({ ...migrations }),
+};
