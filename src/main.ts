@@ -102,8 +102,9 @@ async function openConversationStore(config: Config, log: Logger): Promise<Conve
   try {
     const migrations = await store.migrate();
     if (migrations.applied.length > 0) log.info({ applied: migrations.applied, current: migrations.current }, 'store migrated');
-    // With PostgreSQL other replicas may be streaming right now: only this instance's leftovers are failed.
-    const recovered = await store.recoverInterrupted(store.dialect === 'postgres' ? { scope: 'instance' } : {});
+    // With PostgreSQL other replicas may be streaming right now: only this instance's leftovers are failed,
+    // and those of any replica whose reply has not moved for ten minutes (one that never came back).
+    const recovered = await store.recoverInterrupted(store.dialect === 'postgres' ? { scope: 'instance', staleAfterMs: 600_000 } : {});
     if (recovered.failed.length > 0) log.warn({ messages: recovered.failed.length }, 'replies interrupted by the last shutdown were marked failed');
     log.info({ dialect: store.dialect }, 'conversation store ready');
     return store;
