@@ -16,6 +16,7 @@ import { EngineRegistry } from './engines/registry.js';
 import { ScriptedEngine } from './engines/scripted/engine.js';
 import { buildApp } from './http/app.js';
 import type { ServiceNotice } from './http/deps.js';
+import { Metrics } from './http/metrics.js';
 import { openStore } from './store/kysely/dialects.js';
 import type { ConversationStore } from './store/contract.js';
 
@@ -95,6 +96,16 @@ async function startUpstreams(config: Config, env: Readonly<Record<string, strin
   return balanced;
 }
 
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/** The configuration as it may be logged: key values and database passwords left out. */
+export function redactConfig(config: Config): Record<string, unknown> {
+  const store = config.store === undefined ? undefined : config.store.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
+  return { ...config, apiKeys: config.apiKeys.map((entry) => entry.name), store };
+}
+
 /** Opens the conversation store, brings its schema up to date and fails replies a crash left streaming. */
 async function openConversationStore(config: Config, log: Logger): Promise<ConversationStore> {
   const url = config.store ?? `sqlite:${join(config.dataDir, 'parlance.db')}`;
@@ -146,6 +157,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     throw error;
   }
 
+  if (!isLoopback(config.host) && config.apiKeys.length === 0) {
+    const notice: ServiceNotice = { level: 'warning', message: `Parlance listens on ${config.host}, beyond this machine, and no API key is set: anyone who can reach it can use it. Set --api-key (PARLANCE_API_KEYS).` };
+    notices.push(notice);
+    log.warn(notice.message);
+  }
+  log.info({ config: redactConfig(config) }, 'effective configuration');
+
   let store: ConversationStore;
   try {
     store = await openConversationStore(config, log);
@@ -160,13 +178,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     void Promise.all(engines.map((engine) => (engine instanceof BalancedEngine ? engine.discover() : undefined))).then(() => registry.refresh());
   }, 60_000);
   rediscovery.unref();
-  const chat = new ChatService(registry);
+  const metrics = new Metrics(() => registry.engines);
+  const chat = new ChatService(registry, { observer: metrics, deadlineMs: config.deadlineSeconds * 1000 });
   const conversations = new ConversationService(store, chat, {
     defaultModel: () => registry.defaultModel(),
     checkModel: (model) => void registry.engineFor(model),
     modelTitles: !demo,
   });
-  const app = await buildApp({ config, chat, engines: registry, store, conversations, notices, demo }, { logger: log });
+  const app = await buildApp({ config, chat, engines: registry, store, conversations, metrics, notices, demo }, { logger: log });
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', 'localhost');
   log.info({ url, models: registry.models().map(({ model }) => model.id) }, 'Parlance is serving');

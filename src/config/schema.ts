@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -61,6 +62,48 @@ export const optionTable = {
   queueLength: { flag: '--queue-length <n>', env: 'PARLANCE_QUEUE_LENGTH', description: 'requests that may wait for a free sequence before new ones get 429', schema: z.coerce.number().int().min(0).max(100_000).default(64) },
   keepAliveSeconds: { flag: '--keep-alive <seconds>', env: 'PARLANCE_KEEP_ALIVE', description: 'interval of SSE keep-alive comments', schema: z.coerce.number().positive().max(3600).default(15) },
   bodyLimit: { flag: '--body-limit <bytes>', env: 'PARLANCE_BODY_LIMIT', description: 'largest request body accepted', schema: z.coerce.number().int().min(1024).max(1 << 30).default(1 << 20) },
+  apiKeys: {
+    flag: '--api-key <[name=]key>',
+    env: 'PARLANCE_API_KEYS',
+    description: 'an API key clients must send (Authorization: Bearer or x-api-key) on /v1 and /api routes; repeatable (env: comma-separated). None set: no key needed',
+    repeatable: true,
+    secret: true,
+    schema: z
+      .preprocess(
+        (value) => (typeof value === 'string' ? value.split(',').map((item) => item.trim()).filter(Boolean) : value),
+        z.array(
+          z.union([
+            z.string().min(1).transform((entry) => {
+              const equals = entry.indexOf('=');
+              // An unnamed key is named by a fingerprint, so logs can tell keys apart without showing any of one.
+              return equals > 0 ? { name: entry.slice(0, equals), key: entry.slice(equals + 1) } : { name: `key-${createHash('sha256').update(entry).digest('hex').slice(0, 8)}`, key: entry };
+            }),
+            z.object({ name: z.string().min(1).max(100), key: z.string() }).strict(),
+          ]).pipe(z.object({ name: z.string(), key: z.string().min(16, { error: 'API keys must be at least 16 characters' }) })),
+        ),
+      )
+      .default([]),
+  },
+  corsOrigins: {
+    flag: '--cors-origin <origin>',
+    env: 'PARLANCE_CORS_ORIGINS',
+    description: "an origin allowed to call the API from a browser (e.g. https://app.example.com, or * for any); repeatable (env: comma-separated). Default: none (CORS off)",
+    repeatable: true,
+    schema: z.preprocess((value) => (typeof value === 'string' ? value.split(',').map((item) => item.trim()).filter(Boolean) : value), z.array(z.string().min(1))).default([]),
+  },
+  deadlineSeconds: { flag: '--deadline <seconds>', env: 'PARLANCE_DEADLINE', description: 'the longest any one generation may run', schema: z.coerce.number().positive().max(86_400).default(600) },
+  writeTimeoutSeconds: {
+    flag: '--write-timeout <seconds>',
+    env: 'PARLANCE_WRITE_TIMEOUT',
+    description: "how long a stream waits for a client that stopped reading before dropping it and stopping its generation",
+    schema: z.coerce.number().positive().max(3600).default(30),
+  },
+  maxEventLoopDelayMs: {
+    flag: '--max-event-loop-delay <ms>',
+    env: 'PARLANCE_MAX_EVENT_LOOP_DELAY',
+    description: 'event-loop delay above which new requests are shed with 503 (0: never)',
+    schema: z.coerce.number().int().min(0).max(60_000).default(1000),
+  },
   logLevel: { flag: '--log-level <level>', env: 'PARLANCE_LOG_LEVEL', description: 'fatal, error, warn, info, debug, trace or silent', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') },
 } as const;
 

@@ -1,7 +1,10 @@
+import type { FastifyReply } from 'fastify';
 import type { Config } from '../config/schema.js';
 import type { ChatService } from '../core/chat-service.js';
 import type { ConversationService } from '../core/conversation-service.js';
 import type { ConversationStore } from '../store/contract.js';
+import type { Metrics } from './metrics.js';
+import { SseStream } from './sse.js';
 import type { EngineRegistry } from '../engines/registry.js';
 
 /** A notice shown in the log, `/health` and the page, e.g. when the demo model serves random text. */
@@ -17,7 +20,18 @@ export interface HttpDeps {
   readonly engines: EngineRegistry;
   readonly store: ConversationStore;
   readonly conversations: ConversationService;
+  readonly metrics: Metrics;
   readonly notices: readonly ServiceNotice[];
   /** True when the embedded engine serves the tiny random-weight model. */
   readonly demo: boolean;
+}
+
+/** Opens an SSE response with the server's keep-alive and frozen-client bounds, counted in the open-streams gauge. */
+export function openSse(deps: HttpDeps, reply: FastifyReply): SseStream {
+  return new SseStream(reply, {
+    keepAliveMs: deps.config.keepAliveSeconds * 1000,
+    writeTimeoutMs: deps.config.writeTimeoutSeconds * 1000,
+    onOpen: () => deps.metrics.activeStreams.inc(),
+    onClose: () => deps.metrics.activeStreams.dec(),
+  });
 }

@@ -70,9 +70,10 @@ export function sendError(reply: FastifyReply, error: ParlanceError): FastifyRep
 }
 
 /** Installs the OpenAI-shaped error and not-found handlers on an app or a plugin scope. */
-export function installErrorHandlers(app: FastifyInstance): void {
+export function installErrorHandlers(app: FastifyInstance, onError?: (code: ErrorCode) => void): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const parlanceError = toParlanceError(error);
+    onError?.(parlanceError.code);
     if (parlanceError.status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ code: parlanceError.code, message: parlanceError.message }, 'request rejected');
     return sendError(reply, parlanceError);

@@ -4,8 +4,13 @@ import type { FastifyReply } from 'fastify';
 export interface SseOptions {
   /** Interval of `: keep-alive` comments while nothing else is written. */
   readonly keepAliveMs: number;
+  /** A client that reads nothing for this long while the socket is full is dropped (its generation stops). */
+  readonly writeTimeoutMs?: number;
   /** Extra response headers (request id, ...). */
   readonly headers?: Readonly<Record<string, string>>;
+  /** Called once when the stream opens and once when it closes, for the open-streams gauge. */
+  readonly onOpen?: () => void;
+  readonly onClose?: () => void;
 }
 
 /** Frames one SSE event. Multi-line data becomes one `data:` line per line, as the spec requires. */
@@ -33,8 +38,10 @@ export class SseStream {
   private readonly keepAlive: NodeJS.Timeout;
   private wroteSinceTick = false;
   private finished = false;
+  private readonly writeTimeoutMs: number;
 
   constructor(reply: FastifyReply, options: SseOptions) {
+    this.writeTimeoutMs = options.writeTimeoutMs ?? 30_000;
     reply.hijack();
     this.raw = reply.raw;
     const fromHooks = reply.getHeaders() as Record<string, string | number | string[]>;
@@ -48,9 +55,11 @@ export class SseStream {
     });
     // Send the headers now: clients (and proxies) should see the stream open before the first token.
     this.raw.flushHeaders();
+    options.onOpen?.();
     this.raw.on('close', () => {
       if (!this.finished) this.controller.abort(new Error('client disconnected'));
       clearInterval(this.keepAlive);
+      options.onClose?.();
     });
     this.keepAlive = setInterval(() => {
       if (!this.wroteSinceTick) this.raw.write(': keep-alive\n\n');
@@ -75,11 +84,17 @@ export class SseStream {
     return this.raw.write(frame);
   }
 
-  /** Resolves when the socket can take more, or when the client is gone. */
+  /**
+   * Resolves when the socket can take more, or when the client is gone. A
+   * client frozen for `writeTimeoutMs` is disconnected: that aborts `signal`,
+   * so its generation stops instead of holding a sequence and buffering forever.
+   */
   drained(): Promise<void> {
     if (this.closed || !this.raw.writableNeedDrain) return Promise.resolve();
     return new Promise((resolve) => {
+      const frozen = setTimeout(() => this.raw.destroy(), this.writeTimeoutMs);
       const done = (): void => {
+        clearTimeout(frozen);
         this.raw.off('drain', done);
         this.raw.off('close', done);
         resolve();

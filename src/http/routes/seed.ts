@@ -6,7 +6,7 @@ import { ParlanceError } from '../../core/errors.js';
 import type { Generation } from '../../engines/contract.js';
 import { ScriptedEngine } from '../../engines/scripted/engine.js';
 import { clientDisconnectSignal } from '../client-signal.js';
-import type { HttpDeps } from '../deps.js';
+import { openSse, type HttpDeps } from '../deps.js';
 import { sendError, toParlanceError } from '../errors.js';
 import { SseStream, formatEvent } from '../sse.js';
 
@@ -94,13 +94,13 @@ export const seedRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       { model, input: { kind: 'chat', messages: [{ role: 'user', content: parsed.data.prompt }] }, sampling: {} },
       clientDisconnectSignal(reply),
     );
-    await relaySeedStream(new SseStream(reply, { keepAliveMs: deps.config.keepAliveSeconds * 1000 }), generation);
+    await relaySeedStream(openSse(deps, reply), generation);
     return reply;
   });
 
   app.get('/stream-example', async (_request, reply) => {
     const generation = await exampleEngine.open({ model: 'stream-example', input: { kind: 'text', prompt: '' }, sampling: {} }, clientDisconnectSignal(reply));
-    await relaySeedStream(new SseStream(reply, { keepAliveMs: deps.config.keepAliveSeconds * 1000 }), generation);
+    await relaySeedStream(openSse(deps, reply), generation);
     return reply;
   });
 };

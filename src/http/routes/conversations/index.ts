@@ -14,7 +14,7 @@ import {
   type ReplyStart,
 } from '../../../protocol/conversations.js';
 import type { ConversationExport, NewConversation } from '../../../store/contract.js';
-import type { HttpDeps } from '../../deps.js';
+import { openSse, type HttpDeps } from '../../deps.js';
 import { SseStream } from '../../sse.js';
 import { toMarkdown } from './markdown-export.js';
 import { followStoredReply, relayRun, startFrame } from './reply-stream.js';
@@ -52,7 +52,7 @@ export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, de
 
   async function streamReply(reply: FastifyReply, started: StartedReply): Promise<FastifyReply> {
     const start: ReplyStart = { assistantMessage: started.run.message, ...(started.userMessage ? { userMessage: started.userMessage } : {}) };
-    const sse = new SseStream(reply, { keepAliveMs });
+    const sse = openSse(deps, reply);
     sse.write(startFrame(start));
     await relayRun(sse, started.run, 0, conversationOf(started.run.message.conversationId));
     return reply;
@@ -102,7 +102,7 @@ export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, de
     const offset = resumeOffset(request);
     const message = await store.getMessage(request.params.messageId);
     if (!message) throw new ParlanceError('not_found', `No message ${request.params.messageId}.`);
-    const sse = new SseStream(reply, { keepAliveMs });
+    const sse = openSse(deps, reply);
     const run = conversations.liveRun(message.id);
     if (run) await relayRun(sse, run, offset, conversationOf(message.conversationId));
     else await followStoredReply(sse, message, offset, () => store.getMessage(message.id), conversationOf(message.conversationId), 250);

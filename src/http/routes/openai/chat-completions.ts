@@ -4,7 +4,7 @@ import type { ChatMessage, GenerationRequest, SamplingOptions } from '../../../e
 import { chatCompletionRequestSchema, type ChatCompletionRequest, type CompletionRequest } from '../../../protocol/openai.js';
 import { clientDisconnectSignal } from '../../client-signal.js';
 import { SseStream } from '../../sse.js';
-import type { HttpDeps } from '../../deps.js';
+import { openSse, type HttpDeps } from '../../deps.js';
 import { collectGeneration, relayOpenAIStream, responseId, toOpenAIFinish, toOpenAIUsage, type ChunkFormat } from './relay.js';
 
 type MessageIn = ChatCompletionRequest['messages'][number];
@@ -55,7 +55,7 @@ export const chatCompletionsRoute: FastifyPluginAsync<HttpDeps> = async (app, de
     const created = Math.floor(Date.now() / 1000);
     const generation = await deps.chat.open(generationRequest, clientDisconnectSignal(reply));
     if (body.stream) {
-      const sse = new SseStream(reply, { keepAliveMs: deps.config.keepAliveSeconds * 1000 });
+      const sse = openSse(deps, reply);
       await relayOpenAIStream(sse, generation, chatChunkFormat(id, created, body.model), body.stream_options?.include_usage === true);
       return reply;
     }

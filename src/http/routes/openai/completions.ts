@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { GenerationRequest } from '../../../engines/contract.js';
 import { completionRequestSchema } from '../../../protocol/openai.js';
 import { clientDisconnectSignal } from '../../client-signal.js';
-import type { HttpDeps } from '../../deps.js';
+import { openSse, type HttpDeps } from '../../deps.js';
 import { SseStream } from '../../sse.js';
 import { toSampling } from './chat-completions.js';
 import { collectGeneration, relayOpenAIStream, responseId, toOpenAIFinish, toOpenAIUsage, type ChunkFormat } from './relay.js';
@@ -27,7 +27,7 @@ export const completionsRoute: FastifyPluginAsync<HttpDeps> = async (app, deps) 
     const created = Math.floor(Date.now() / 1000);
     const generation = await deps.chat.open(generationRequest, clientDisconnectSignal(reply));
     if (body.stream) {
-      const sse = new SseStream(reply, { keepAliveMs: deps.config.keepAliveSeconds * 1000 });
+      const sse = openSse(deps, reply);
       await relayOpenAIStream(sse, generation, completionChunkFormat(id, created, body.model), body.stream_options?.include_usage === true);
       return reply;
     }

@@ -27,6 +27,8 @@ export interface ChunkFormat {
   usage(usage: OpenAIUsage): string;
 }
 
+const cancelledByServer = new ParlanceError('engine_unavailable', 'The server stopped this generation (it is shutting down, or the generation reached its deadline).');
+
 /** Relays a generation as OpenAI stream chunks, waiting on the socket when it is full. */
 export async function relayOpenAIStream(sse: SseStream, generation: Generation, format: ChunkFormat, includeUsage: boolean): Promise<void> {
   if (format.opening) sse.write(`data: ${format.opening}\n\n`);
@@ -40,7 +42,10 @@ export async function relayOpenAIStream(sse: SseStream, generation: Generation, 
     } else if (event.type === 'error') {
       // After the first byte an error cannot change the status: it travels in the stream, and no [DONE] follows.
       sse.end(`data: ${JSON.stringify(openAIErrorBody(new ParlanceError(event.code, event.message)))}\n\n`);
-    } else if (event.reason !== 'error' && event.reason !== 'cancelled') {
+    } else if (event.reason === 'cancelled') {
+      // The client is still here, so the server stopped it (shutdown or the deadline): say so rather than end silently.
+      sse.end(`data: ${JSON.stringify(openAIErrorBody(cancelledByServer))}\n\n`);
+    } else if (event.reason !== 'error') {
       sse.write(`data: ${format.finish(toOpenAIFinish(event.reason))}\n\n`);
       if (includeUsage && usage) sse.write(`data: ${format.usage(toOpenAIUsage(usage))}\n\n`);
       sse.end('data: [DONE]\n\n');

@@ -1,0 +1,53 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ParlanceError } from '../core/errors.js';
+
+export interface ApiKey {
+  readonly name: string;
+  readonly key: string;
+}
+
+/** The routes a key protects: the APIs. The page, its assets, /health and /ready stay public. */
+function isProtected(url: string): boolean {
+  return url.startsWith('/v1/') || url === '/v1' || url.startsWith('/api/') || url.startsWith('/metrics') || url.startsWith('/completion');
+}
+
+function presentedKey(request: FastifyRequest): string | undefined {
+  const authorization = request.headers.authorization;
+  if (authorization !== undefined) {
+    const match = /^Bearer\s+(.+)$/i.exec(authorization.trim());
+    return match?.[1]?.trim();
+  }
+  const header = request.headers['x-api-key'];
+  return Array.isArray(header) ? header[0] : header;
+}
+
+const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The name of the API key the request presented, when keys are configured. */
+    apiKeyName?: string;
+  }
+}
+
+/**
+ * One code path for every protected route: `Authorization: Bearer <key>` or
+ * `x-api-key: <key>`. Keys are compared as SHA-256 digests in constant time,
+ * so neither their length nor their content leaks through timing.
+ */
+export function installApiKeys(app: FastifyInstance, keys: readonly ApiKey[]): void {
+  if (keys.length === 0) return;
+  const known = keys.map((entry) => ({ name: entry.name, digest: digest(entry.key) }));
+  app.addHook('onRequest', async (request) => {
+    if (!isProtected(request.url)) return;
+    const presented = presentedKey(request);
+    if (presented === undefined || presented === '') {
+      throw new ParlanceError('invalid_api_key', 'This server needs an API key: send it as "Authorization: Bearer <key>" or "x-api-key: <key>".');
+    }
+    const candidate = digest(presented);
+    const match = known.find((entry) => timingSafeEqual(entry.digest, candidate));
+    if (!match) throw new ParlanceError('invalid_api_key', 'The API key is not valid.');
+    request.apiKeyName = match.name;
+  });
+}

@@ -1,0 +1,74 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { GenerationObserver } from '../core/chat-service.js';
+import type { ErrorCode } from '../core/errors.js';
+import type { Engine, FinishReason, TokenUsage } from '../engines/contract.js';
+
+/**
+ * The Prometheus metrics of one server, on a registry of its own (so two
+ * servers in one process, as in tests, do not mix their figures). Served at
+ * `/metrics`.
+ */
+export class Metrics implements GenerationObserver {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({ name: 'parlance_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers: [this.registry] });
+  private readonly errors = new Counter({ name: 'parlance_errors_total', help: 'Errors answered or sent in-stream, by code', labelNames: ['code'], registers: [this.registry] });
+  readonly activeStreams = new Gauge({ name: 'parlance_active_streams', help: 'Open SSE responses', registers: [this.registry] });
+  private readonly generations = new Counter({ name: 'parlance_generations_total', help: 'Generations by engine, model and finish reason', labelNames: ['engine', 'model', 'reason'], registers: [this.registry] });
+  private readonly tokens = new Counter({ name: 'parlance_tokens_total', help: 'Tokens in (prompt) and out (completion)', labelNames: ['engine', 'direction'], registers: [this.registry] });
+  private readonly ttft = new Histogram({
+    name: 'parlance_time_to_first_token_seconds',
+    help: 'From admission by the engine to the first text',
+    labelNames: ['engine'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  private readonly itl = new Histogram({
+    name: 'parlance_inter_token_latency_seconds',
+    help: 'Between consecutive pieces of text',
+    labelNames: ['engine'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+
+  constructor(engines: () => readonly Engine[]) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'parlance_process_' });
+    const load = (field: 'active' | 'queued') =>
+      function collect(this: Gauge<'engine'>): void {
+        this.reset();
+        for (const engine of engines()) this.set({ engine: engine.name }, engine.load()[field]);
+      };
+    new Gauge({ name: 'parlance_engine_queue_depth', help: 'Requests waiting for the engine', labelNames: ['engine'], registers: [this.registry], collect: load('queued') });
+    new Gauge({ name: 'parlance_engine_busy', help: 'Generations running (for the embedded engine: context sequences in use)', labelNames: ['engine'], registers: [this.registry], collect: load('active') });
+  }
+
+  request(route: string, method: string, status: number): void {
+    this.requests.inc({ route, method, status });
+  }
+
+  error(code: string): void {
+    this.errors.inc({ code });
+  }
+
+  admitted(): void {}
+
+  rejected(_engine: string, code: ErrorCode): void {
+    this.errors.inc({ code });
+  }
+
+  firstToken(engine: string, seconds: number): void {
+    this.ttft.observe({ engine }, seconds);
+  }
+
+  interToken(engine: string, seconds: number): void {
+    this.itl.observe({ engine }, seconds);
+  }
+
+  finished(engine: string, model: string, reason: FinishReason, usage: TokenUsage | undefined, errorCode: ErrorCode | undefined): void {
+    this.generations.inc({ engine, model, reason });
+    if (usage) {
+      this.tokens.inc({ engine, direction: 'in' }, usage.promptTokens);
+      this.tokens.inc({ engine, direction: 'out' }, usage.completionTokens);
+    }
+    if (errorCode) this.errors.inc({ code: errorCode });
+  }
+}
