@@ -21,22 +21,33 @@ export function startFrame(start: ReplyStart): string {
  */
 export function relayRun(sse: SseStream, run: ReplyRun, offset: number, conversation: () => Promise<ConversationRecord | undefined>): Promise<void> {
   return new Promise((resolve) => {
-    // Frames are written in order even when the final one waits for the conversation record.
-    let chain: Promise<void> = Promise.resolve();
+    // Deltas are written as they come (the per-token path stays synchronous); while the socket is
+    // full, or the final frame is being prepared, later frames queue behind it so order is kept.
+    let backlog: Promise<void> | undefined;
+    const write = async (event: ReplyEvent): Promise<void> => {
+      const frame = await replyFrame(event, conversation);
+      if (!sse.write(frame)) await sse.drained();
+      if (event.type === 'done') {
+        sse.end();
+        resolve();
+      }
+    };
     const unsubscribe = run.subscribe(offset, (event) => {
-      chain = chain.then(async () => {
-        const frame = await replyFrame(event, conversation);
-        if (!sse.write(frame)) await sse.drained();
-        if (event.type === 'done') {
-          sse.end();
-          resolve();
-        }
-      });
+      if (backlog === undefined && event.type === 'delta') {
+        if (sse.write(formatEvent(JSON.stringify({ text: event.text }), 'delta', String(event.offset)))) return;
+        backlog = sse.drained();
+        return;
+      }
+      backlog = (backlog ?? Promise.resolve()).then(() => write(event));
     });
-    sse.signal.addEventListener('abort', () => {
-      unsubscribe();
-      resolve();
-    }, { once: true });
+    sse.signal.addEventListener(
+      'abort',
+      () => {
+        unsubscribe();
+        resolve();
+      },
+      { once: true },
+    );
   });
 }
 
