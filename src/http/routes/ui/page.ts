@@ -1,4 +1,9 @@
-import type { FastifyPluginAsync } from 'fastify';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { HttpDeps } from '../../deps.js';
 
 /**
@@ -23,7 +28,7 @@ const securityHeaders = {
   'referrer-policy': 'no-referrer',
 };
 
-const page = `<!doctype html>
+const seedPage = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -95,9 +100,71 @@ document.getElementById('prompt').addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
 });`;
 
-/** The seed's chat page at `/`, kept minimal: it posts to `/completion` and shows the reply as it streams. */
-export const pageRoutes: FastifyPluginAsync<HttpDeps> = async (app) => {
-  app.get('/', async (_request, reply) => reply.headers(securityHeaders).type('text/html; charset=utf-8').send(page));
+/** The seed's minimal page, served only when the chat page has not been built (`npm run build`). */
+function seedPageRoutes(app: FastifyInstance): void {
+  app.get('/', async (_request, reply) => reply.headers(securityHeaders).type('text/html; charset=utf-8').send(seedPage));
   app.get('/assets/seed-page.js', async (_request, reply) => reply.headers(securityHeaders).type('text/javascript; charset=utf-8').send(script));
   app.get('/assets/seed-page.css', async (_request, reply) => reply.headers(securityHeaders).type('text/css; charset=utf-8').send(style));
+}
+
+/** The project root: the nearest folder above this module with a package.json (works from src/ and from dist/src/). */
+function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) return process.cwd();
+    dir = parent;
+  }
+}
+
+/** Where `vite build` (web/vite.config.ts) writes the chat page. */
+export const webRoot = join(projectRoot(), 'dist', 'web');
+
+/** Hashed build outputs never change under their name: browsers may keep them for a year without asking. */
+export const immutableCache = 'public, max-age=31536000, immutable';
+
+/**
+ * The chat page (`web/`, built by Vite into `dist/web/`). Its HTML, at `/` and
+ * at every `/c/:id` (the URL names the conversation, so reload and history
+ * work), is revalidated on every load (`no-cache`) and carries the strict CSP;
+ * everything under `/assets/` has a content hash in its name and is cached as
+ * immutable. The HTML is read once, at start.
+ */
+export const pageRoutes: FastifyPluginAsync<HttpDeps> = async (app) => {
+  const indexPath = join(webRoot, 'index.html');
+  if (!existsSync(indexPath)) {
+    app.log.warn({ webRoot }, "the chat page is not built (run 'npm run build'); serving the minimal seed page at /");
+    seedPageRoutes(app);
+    return;
+  }
+  const html = await readFile(indexPath, 'utf8');
+  const pageHeaders = { ...securityHeaders, 'cache-control': 'no-cache' };
+  const sendPage = async (_request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => reply.headers(pageHeaders).type('text/html; charset=utf-8').send(html);
+  app.get('/', sendPage);
+  app.get('/c/:id', sendPage);
+
+  const faviconPath = join(webRoot, 'favicon.svg');
+  if (existsSync(faviconPath)) {
+    const favicon = await readFile(faviconPath);
+    app.get('/favicon.svg', async (_request, reply) =>
+      reply.headers({ 'x-content-type-options': 'nosniff', 'cache-control': 'public, max-age=86400' }).type('image/svg+xml').send(favicon),
+    );
+  }
+
+  await app.register(fastifyStatic, {
+    root: join(webRoot, 'assets'),
+    prefix: '/assets/',
+    index: false,
+    decorateReply: false,
+    cacheControl: false, // set below, exactly
+    etag: true,
+    lastModified: false,
+    // web/vite.config.ts writes .br and .gz beside each text asset; the one the browser accepts is sent.
+    preCompressed: true,
+    setHeaders: (reply) => {
+      reply.header('cache-control', immutableCache);
+      reply.header('x-content-type-options', 'nosniff');
+    },
+  });
 };

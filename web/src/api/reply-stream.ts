@@ -1,0 +1,149 @@
+import type { ReplyDelta, ReplyDone, ReplyStart } from '../../../src/protocol/conversations.js';
+import { ApiError, errorFrom, isAbort, request } from './http.js';
+import { resumePath } from './conversations.js';
+import { SseParser, type SseEvent } from './sse.js';
+
+/**
+ * Reads a reply stream (see src/protocol/conversations.ts): `start`, `delta`s
+ * whose ids are offsets into the reply text, then `done`. When the connection
+ * drops before `done`, it reconnects to `GET /api/messages/:id/events` with
+ * `Last-Event-ID` set to the offset it has, so no text is lost or repeated;
+ * after a page reload, `followReply` does the same from the stored text.
+ */
+export interface ReplyCallbacks {
+  onStart?(start: ReplyStart): void;
+  /** New text; `offset` is the reply's length after it. */
+  onDelta(text: string, offset: number): void;
+  /** The connection dropped and is being re-established (`attempt` from 1), or is back (`attempt` 0). */
+  onReconnect?(attempt: number): void;
+}
+
+export interface ReplyStreamOptions {
+  readonly signal?: AbortSignal;
+  /** Reconnection attempts before giving up (each waits longer, up to 5 s). */
+  readonly maxReconnects?: number;
+  /** First reconnection delay in ms. */
+  readonly retryDelayMs?: number;
+}
+
+interface Progress {
+  messageId: string | undefined;
+  offset: number;
+  done: ReplyDone | undefined;
+}
+
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new DOMException('aborted', 'AbortError'));
+      return;
+    }
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(new DOMException('aborted', 'AbortError'));
+      },
+      { once: true },
+    );
+  });
+
+function handle(event: SseEvent, progress: Progress, callbacks: ReplyCallbacks): void {
+  if (event.event === 'start') {
+    const start = JSON.parse(event.data) as ReplyStart;
+    progress.messageId = start.assistantMessage.id;
+    callbacks.onStart?.(start);
+  } else if (event.event === 'delta') {
+    const { text } = JSON.parse(event.data) as ReplyDelta;
+    const end = Number(event.id);
+    if (!Number.isFinite(end)) {
+      progress.offset += text.length;
+      callbacks.onDelta(text, progress.offset);
+      return;
+    }
+    if (end <= progress.offset) return; // already had it
+    const begin = end - text.length;
+    const fresh = begin < progress.offset ? text.slice(progress.offset - begin) : text;
+    progress.offset = end;
+    callbacks.onDelta(fresh, end);
+  } else if (event.event === 'done') {
+    progress.done = JSON.parse(event.data) as ReplyDone;
+  }
+}
+
+/** Reads one response to its end; answers normally when the body ended, throws on a network error mid-body. */
+async function read(response: Response, progress: Progress, callbacks: ReplyCallbacks): Promise<void> {
+  const body = response.body;
+  if (!body) return;
+  const parser = new SseParser((event) => handle(event, progress, callbacks));
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      parser.push(value);
+      if (progress.done) return;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+async function follow(first: Response | undefined, progress: Progress, callbacks: ReplyCallbacks, options: ReplyStreamOptions): Promise<ReplyDone> {
+  const maxReconnects = options.maxReconnects ?? 12;
+  const baseDelay = options.retryDelayMs ?? 400;
+  let response = first;
+  let attempt = 0;
+  for (;;) {
+    if (response) {
+      try {
+        await read(response, progress, callbacks);
+      } catch (error) {
+        if (isAbort(error) || options.signal?.aborted) throw new DOMException('aborted', 'AbortError');
+        // a network error mid-stream: reconnect below
+      }
+      if (progress.done) return progress.done;
+    }
+    if (progress.messageId === undefined) throw new ApiError('The reply stream ended before it started.', 0, null);
+    attempt++;
+    if (attempt > maxReconnects) throw new ApiError('Lost the connection to the reply and could not get it back.', 0, null);
+    const lostOne = response !== undefined || attempt > 1; // the first connection of followReply is not a reconnection
+    if (lostOne) callbacks.onReconnect?.(attempt);
+    if (response) await sleep(Math.min(5000, baseDelay * 2 ** (attempt - 1)), options.signal);
+    response = undefined;
+    try {
+      const next = await request(resumePath(progress.messageId), {
+        headers: { accept: 'text/event-stream', 'last-event-id': String(progress.offset) },
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      if (next.ok) {
+        response = next;
+        if (lostOne) callbacks.onReconnect?.(0);
+        attempt = 0;
+      } else if (next.status >= 400 && next.status < 500) throw await errorFrom(next);
+      else await sleep(Math.min(5000, baseDelay * 2 ** (attempt - 1)), options.signal);
+    } catch (error) {
+      if (error instanceof ApiError && !error.isNetwork) throw error;
+      if (isAbort(error)) throw error;
+      await sleep(Math.min(5000, baseDelay * 2 ** (attempt - 1)), options.signal);
+    }
+  }
+}
+
+/** POSTs `body` to a reply-starting route and follows the reply to its end. Rejects with ApiError when it is refused. */
+export async function startReply(path: string, body: unknown, callbacks: ReplyCallbacks, options: ReplyStreamOptions = {}): Promise<ReplyDone> {
+  const response = await request(path, {
+    method: 'POST',
+    headers: { accept: 'text/event-stream', 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  if (!response.ok) throw await errorFrom(response);
+  return follow(response, { messageId: undefined, offset: 0, done: undefined }, callbacks, options);
+}
+
+/** Follows a reply already under way (after a reload, or from another tab) from `offset` on. */
+export function followReply(messageId: string, offset: number, callbacks: ReplyCallbacks, options: ReplyStreamOptions = {}): Promise<ReplyDone> {
+  return follow(undefined, { messageId, offset, done: undefined }, callbacks, options);
+}

@@ -1,0 +1,45 @@
+import { useEffect, useState } from 'react';
+import { store } from '../state/store.js';
+import { ChatView } from './ChatView.js';
+import { KeyDialog } from './KeyDialog.js';
+import { Sidebar } from './Sidebar.js';
+import { Toasts } from './Toasts.js';
+
+export function App() {
+  const [menuOpen, setMenuOpen] = useState(false);
+
+  useEffect(() => {
+    const onKeyDown = (event: KeyboardEvent): void => {
+      if (event.defaultPrevented) return;
+      if (event.key === 'Escape') {
+        if (document.querySelector('dialog[open]')) return;
+        if (menuOpen) {
+          setMenuOpen(false);
+          return;
+        }
+        if (store.busy()) {
+          event.preventDefault();
+          void store.stop();
+        }
+      } else if ((event.ctrlKey || event.metaKey) && event.shiftKey && event.key.toLowerCase() === 'o') {
+        event.preventDefault();
+        store.navigate(null);
+      }
+    };
+    document.addEventListener('keydown', onKeyDown);
+    return () => document.removeEventListener('keydown', onKeyDown);
+  }, [menuOpen]);
+
+  return (
+    <div className={menuOpen ? 'app menu-open' : 'app'}>
+      <a className="skip-link" href="#composer-input">
+        Skip to the message box
+      </a>
+      <Sidebar onNavigate={() => setMenuOpen(false)} />
+      <div className="scrim" onClick={() => setMenuOpen(false)} aria-hidden="true" />
+      <ChatView onMenu={() => setMenuOpen(true)} />
+      <Toasts />
+      <KeyDialog />
+    </div>
+  );
+}

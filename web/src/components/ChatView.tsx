@@ -1,0 +1,328 @@
+import { useEffect, useLayoutEffect, useRef, useState, type MouseEvent } from 'react';
+import { downloadExport, exportUrl } from '../api/conversations.js';
+import { hasApiKey } from '../api/http.js';
+import { copyText } from '../clipboard.js';
+import { store, useAppState } from '../state/store.js';
+import { Composer } from './Composer.js';
+import { Icon } from './icons.js';
+import { MessageView, PendingView } from './MessageView.js';
+import { SettingsDialog } from './SettingsDialog.js';
+
+function ModelPicker() {
+  const models = useAppState((state) => state.models);
+  const conversation = useAppState((state) => state.tree?.conversation ?? null);
+  const draft = useAppState((state) => state.draft);
+  const chosen = conversation ? conversation.model : draft.model;
+  const value = chosen ?? '';
+  return (
+    <div className="model-picker">
+      <label htmlFor="model-select" className="visually-hidden">
+        Model
+      </label>
+      <select
+        id="model-select"
+        value={value}
+        onChange={(event) => {
+          const model = event.target.value || null;
+          if (conversation) void store.updateCurrent({ model });
+          else store.setDraft({ ...draft, model });
+        }}
+      >
+        <option value="">Default model{models[0] ? ` (${models[0]})` : ''}</option>
+        {models.map((model) => (
+          <option key={model} value={model}>
+            {model}
+          </option>
+        ))}
+        {chosen && !models.includes(chosen) ? <option value={chosen}>{chosen} (unavailable)</option> : null}
+      </select>
+    </div>
+  );
+}
+
+function ExportMenu({ id }: { readonly id: string }) {
+  const [open, setOpen] = useState(false);
+  /** A plain link cannot carry the API key: with one, the export is fetched and saved from a blob. */
+  const exportWithKey = (event: MouseEvent<HTMLAnchorElement>, conversationId: string, format: 'json' | 'markdown'): void => {
+    setOpen(false);
+    if (!hasApiKey()) return;
+    event.preventDefault();
+    void downloadExport(conversationId, format).catch((error: unknown) => store.toast(error instanceof Error ? error.message : String(error)));
+  };
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!open) return;
+    const onDown = (event: PointerEvent): void => {
+      if (box.current && !box.current.contains(event.target as Node)) setOpen(false);
+    };
+    const onKey = (event: KeyboardEvent): void => {
+      if (event.key === 'Escape') {
+        event.preventDefault();
+        setOpen(false);
+      }
+    };
+    document.addEventListener('pointerdown', onDown);
+    document.addEventListener('keydown', onKey, true);
+    return () => {
+      document.removeEventListener('pointerdown', onDown);
+      document.removeEventListener('keydown', onKey, true);
+    };
+  }, [open]);
+  return (
+    <div className="menu" ref={box}>
+      <button type="button" className="icon-button" aria-label="Export the conversation" title="Export" aria-expanded={open} aria-controls="export-menu" onClick={() => setOpen(!open)}>
+        <Icon name="download" />
+      </button>
+      {open ? (
+        <div className="menu-items" id="export-menu">
+          <a href={exportUrl(id, 'markdown')} download onClick={(event) => exportWithKey(event, id, 'markdown')}>
+            Markdown (.md)
+          </a>
+          <a href={exportUrl(id, 'json')} download onClick={(event) => exportWithKey(event, id, 'json')}>
+            JSON, every branch (.json)
+          </a>
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+type Theme = 'system' | 'light' | 'dark';
+
+function readTheme(): Theme {
+  const stored = window.localStorage.getItem('parlance-theme');
+  return stored === 'light' || stored === 'dark' ? stored : 'system';
+}
+
+export function applyStoredTheme(): void {
+  const theme = readTheme();
+  if (theme === 'system') delete document.documentElement.dataset['theme'];
+  else document.documentElement.dataset['theme'] = theme;
+}
+
+function ThemeToggle() {
+  const [theme, setTheme] = useState<Theme>(readTheme);
+  const next: Record<Theme, Theme> = { system: 'light', light: 'dark', dark: 'system' };
+  const label = { system: 'Theme: follows the system', light: 'Theme: light', dark: 'Theme: dark' }[theme];
+  return (
+    <button
+      type="button"
+      className="icon-button"
+      aria-label={`${label}. Change theme`}
+      title={label}
+      onClick={() => {
+        const value = next[theme];
+        if (value === 'system') window.localStorage.removeItem('parlance-theme');
+        else window.localStorage.setItem('parlance-theme', value);
+        setTheme(value);
+        applyStoredTheme();
+      }}
+    >
+      <Icon name={theme === 'system' ? 'auto' : theme === 'light' ? 'sun' : 'moon'} />
+    </button>
+  );
+}
+
+function Banner() {
+  const notices = useAppState((state) => state.notices);
+  if (notices.length === 0) return null;
+  return (
+    <div id="banner" className="banner" role="status">
+      {notices.map((notice) => notice.message).join(' ')}
+    </div>
+  );
+}
+
+function FailureBox() {
+  const failure = useAppState((state) => state.failure);
+  const currentId = useAppState((state) => state.currentId);
+  if (!failure || (failure.conversationId !== null && failure.conversationId !== currentId)) return null;
+  return (
+    <div className="error-box failure" role="alert">
+      <p>
+        <strong>Not sent.</strong> {failure.message}
+      </p>
+      {failure.restore ? <blockquote className="unsent">{failure.restore}</blockquote> : null}
+      <div className="error-actions">
+        <button type="button" className="button primary" onClick={() => failure.retry()}>
+          <Icon name="refresh" /> Retry
+        </button>
+        {failure.restore ? (
+          <button type="button" className="button" onClick={() => store.editFailed()}>
+            Edit
+          </button>
+        ) : null}
+        <button type="button" className="button" onClick={() => store.dismissFailure()}>
+          Dismiss
+        </button>
+      </div>
+    </div>
+  );
+}
+
+const examples = ['Explain recursion with a short Python example', 'Write a haiku about the sea', 'What is the quadratic formula?'];
+
+function EmptyState() {
+  return (
+    <div className="empty">
+      <h2>What would you like to talk about?</h2>
+      <p className="muted">Replies stream from the model on this server. Enter sends, Shift+Enter adds a line.</p>
+      <ul className="examples">
+        {examples.map((example) => (
+          <li key={example}>
+            <button type="button" className="button example" onClick={() => void store.send(example)}>
+              {example}
+            </button>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+/** Copy buttons of code blocks live inside rendered Markdown: one delegated handler serves them all. */
+function onCodeCopy(event: MouseEvent<HTMLElement>): void {
+  const target = event.target as HTMLElement;
+  const button = target.closest<HTMLButtonElement>('button[data-copy-code]');
+  if (!button) return;
+  const code = button.closest('.code-block')?.querySelector('code');
+  void copyText(code?.textContent ?? '').then((ok) => {
+    button.textContent = ok ? 'Copied' : 'Copy failed';
+    setTimeout(() => (button.textContent = 'Copy'), 1500);
+  });
+}
+
+function Messages() {
+  const tree = useAppState((state) => state.tree);
+  const pending = useAppState((state) => state.pending);
+  const scroller = useRef<HTMLDivElement>(null);
+  const content = useRef<HTMLDivElement>(null);
+  const stick = useRef(true);
+  const [away, setAway] = useState(false);
+  const conversationId = tree?.conversation.id ?? null;
+
+  // Follow the reply as it grows, unless the reader scrolled up.
+  useLayoutEffect(() => {
+    const element = scroller.current;
+    const inner = content.current;
+    if (!element || !inner) return;
+    const onScroll = (): void => {
+      const atBottom = element.scrollHeight - element.scrollTop - element.clientHeight < 48;
+      stick.current = atBottom;
+      setAway(!atBottom);
+    };
+    const observer = new ResizeObserver(() => {
+      if (stick.current) element.scrollTop = element.scrollHeight;
+    });
+    observer.observe(inner);
+    element.addEventListener('scroll', onScroll, { passive: true });
+    return () => {
+      observer.disconnect();
+      element.removeEventListener('scroll', onScroll);
+    };
+  }, []);
+
+  useLayoutEffect(() => {
+    stick.current = true;
+    const element = scroller.current;
+    if (element) element.scrollTop = element.scrollHeight;
+  }, [conversationId, pending]);
+
+  if (!tree) return null;
+  const index = new Map(tree.messages.map((message) => [message.id, message]));
+  let path = tree.activePath.map((id) => index.get(id)).filter((message) => message !== undefined);
+  if (pending && pending.conversationId === tree.conversation.id && pending.parentId !== undefined) {
+    const cut = pending.parentId === null ? 0 : path.findIndex((message) => message.id === pending.parentId) + 1;
+    path = path.slice(0, cut);
+  }
+  const showPending = pending !== null && pending.conversationId === tree.conversation.id;
+
+  return (
+    <div className="messages" ref={scroller} onClick={onCodeCopy} role="log" aria-label="Messages" tabIndex={-1}>
+      <div className="messages-inner" ref={content}>
+        {path.length === 0 && !showPending ? <EmptyState /> : null}
+        {path.map((message) => (
+          <MessageView key={message.id} record={message} />
+        ))}
+        {showPending ? <PendingView content={pending.content} /> : null}
+        <FailureBox />
+      </div>
+      {away ? (
+        <button
+          type="button"
+          className="button small jump"
+          onClick={() => {
+            const element = scroller.current;
+            if (element) element.scrollTo({ top: element.scrollHeight, behavior: 'smooth' });
+          }}
+        >
+          Jump to the latest
+        </button>
+      ) : null}
+    </div>
+  );
+}
+
+export function ChatView({ onMenu }: { readonly onMenu: () => void }) {
+  const currentId = useAppState((state) => state.currentId);
+  const treeState = useAppState((state) => state.treeState);
+  const treeError = useAppState((state) => state.treeError);
+  const title = useAppState((state) => state.tree?.conversation.title ?? null);
+  const [settingsOpen, setSettingsOpen] = useState(false);
+
+  useEffect(() => {
+    if (currentId === null) document.title = 'Parlance';
+  }, [currentId]);
+
+  return (
+    <main className="chat" id="main">
+      <header className="chat-header">
+        <button type="button" className="icon-button menu-button" aria-label="Show conversations" onClick={onMenu}>
+          <Icon name="menu" />
+        </button>
+        <h1 className="chat-title">{currentId === null ? 'New chat' : (title ?? '…')}</h1>
+        <div className="header-tools">
+          <ModelPicker />
+          <button type="button" className="icon-button" aria-label="Conversation settings" title="Settings: system prompt, temperature, max tokens" onClick={() => setSettingsOpen(true)}>
+            <Icon name="settings" />
+          </button>
+          {currentId !== null && treeState === 'ready' ? <ExportMenu id={currentId} /> : null}
+          <ThemeToggle />
+        </div>
+      </header>
+      <Banner />
+      {treeState === 'loading' && title === null ? <p className="muted center">Loading the conversation…</p> : null}
+      {treeState === 'missing' ? (
+        <div className="empty">
+          <h2>This conversation does not exist.</h2>
+          <p className="muted">It may have been deleted.</p>
+          <button type="button" className="button primary" onClick={() => store.navigate(null)}>
+            Start a new chat
+          </button>
+        </div>
+      ) : null}
+      {treeState === 'error' ? (
+        <div className="error-box center" role="alert">
+          <p>
+            <strong>Could not load the conversation.</strong> {treeError}
+          </p>
+          <button type="button" className="button primary" onClick={() => currentId && void store.loadTree(currentId)}>
+            <Icon name="refresh" /> Retry
+          </button>
+        </div>
+      ) : null}
+      {currentId === null ? (
+        <div className="messages">
+          <div className="messages-inner">
+            <EmptyState />
+            <FailureBox />
+          </div>
+        </div>
+      ) : (
+        <Messages />
+      )}
+      {treeState === 'missing' || treeState === 'error' ? null : <Composer />}
+      <SettingsDialog open={settingsOpen} onClose={() => setSettingsOpen(false)} />
+    </main>
+  );
+}

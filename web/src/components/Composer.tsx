@@ -1,0 +1,81 @@
+import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { store, useAppState } from '../state/store.js';
+import { Icon } from './icons.js';
+
+/** The message box: Enter sends, Shift+Enter starts a new line; while a reply streams, Stop (or Esc) ends it. */
+export function Composer() {
+  const [text, setText] = useState('');
+  const area = useRef<HTMLTextAreaElement>(null);
+  const busy = useAppState((state) => store.busy(state));
+  const restore = useAppState((state) => state.composerRestore);
+  const currentId = useAppState((state) => state.currentId);
+
+  useEffect(() => {
+    if (restore === null) return;
+    const value = store.takeComposerRestore();
+    if (value !== null) setText(value);
+    area.current?.focus();
+  }, [restore]);
+
+  useEffect(() => {
+    if (window.matchMedia('(pointer: fine)').matches) area.current?.focus();
+  }, [currentId]);
+
+  useEffect(() => {
+    // Grow with the text, up to a third of the screen (set through the CSSOM, which the CSP allows).
+    const element = area.current;
+    if (!element) return;
+    element.style.height = 'auto';
+    element.style.height = `${Math.min(element.scrollHeight + 2, Math.max(120, window.innerHeight / 3))}px`;
+  }, [text]);
+
+  const send = (): void => {
+    if (!text.trim() || busy) return;
+    const content = text;
+    setText('');
+    void store.send(content);
+  };
+
+  const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>): void => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.altKey && !event.nativeEvent.isComposing) {
+      event.preventDefault();
+      send();
+    }
+  };
+
+  return (
+    <form
+      className="composer"
+      onSubmit={(event) => {
+        event.preventDefault();
+        send();
+      }}
+    >
+      <label htmlFor="composer-input" className="visually-hidden">
+        Message
+      </label>
+      <textarea
+        id="composer-input"
+        ref={area}
+        rows={1}
+        value={text}
+        placeholder="Message Parlance"
+        aria-describedby="composer-hint"
+        onChange={(event) => setText(event.target.value)}
+        onKeyDown={onKeyDown}
+      />
+      <span id="composer-hint" className="visually-hidden">
+        Enter sends, Shift+Enter starts a new line, Escape stops a reply.
+      </span>
+      {busy ? (
+        <button type="button" className="send-button stop" onClick={() => void store.stop()} aria-label="Stop the reply (Esc)" title="Stop (Esc)">
+          <Icon name="stop" />
+        </button>
+      ) : (
+        <button type="submit" className="send-button" disabled={!text.trim()} aria-label="Send (Enter)" title="Send (Enter)">
+          <Icon name="send" />
+        </button>
+      )}
+    </form>
+  );
+}

@@ -1,0 +1,251 @@
+import { useEffect, useRef, useState, useSyncExternalStore, type KeyboardEvent } from 'react';
+import type { MessageRecord } from '../../../src/protocol/conversations.js';
+import { copyText } from '../clipboard.js';
+import { store, useAppState } from '../state/store.js';
+import { siblingsOf } from '../state/tree.js';
+import { Icon } from './icons.js';
+import { Markdown } from './Markdown.js';
+
+function formatMs(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
+}
+
+/** Time to first token and tokens per second: from the stored timings once done, measured live while streaming. */
+function Stats({ record, streaming }: { readonly record: MessageRecord; readonly streaming: boolean }) {
+  const live = useLiveStats(record.id, streaming);
+  if (streaming) {
+    if (!live) return null;
+    return (
+      <span className="stats" data-testid="live-stats">
+        {live.resumed ? 'streaming…' : live.ttft === null ? 'waiting for the first token…' : `first token ${formatMs(live.ttft)} · ${live.tokens} tokens`}
+        {live.reconnecting > 0 ? ' · reconnecting…' : ''}
+      </span>
+    );
+  }
+  const timings = record.timings;
+  if (!timings) return null;
+  const tokens = record.usage?.completionTokens ?? null;
+  const generating = timings.firstTokenMs === null ? null : timings.totalMs - timings.firstTokenMs;
+  const rate = tokens !== null && generating !== null && generating > 0 && tokens > 1 ? ((tokens - 1) * 1000) / generating : null;
+  const parts = [
+    timings.firstTokenMs === null ? null : `first token ${formatMs(timings.firstTokenMs)}`,
+    rate === null ? null : `${rate.toFixed(1)} tokens/s`,
+    tokens === null ? null : `${tokens} tokens`,
+    record.model,
+  ].filter((part): part is string => part !== null);
+  return (
+    <span className="stats" data-testid="stats" title="Time to first token is measured by the server from when the model took the request">
+      {parts.join(' · ')}
+    </span>
+  );
+}
+
+interface LiveStats {
+  readonly resumed: boolean;
+  readonly ttft: number | null;
+  readonly tokens: number;
+  readonly reconnecting: number;
+}
+
+function useLiveStats(messageId: string, streaming: boolean): LiveStats | null {
+  const cache = useRef<LiveStats | null>(null);
+  return useSyncExternalStore(
+    (listener) => {
+      if (!streaming) return () => undefined;
+      // A few updates a second are plenty for a counter, and keep React out of the per-frame work.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const unsubscribe = store.live.subscribe(messageId, () => {
+        timer ??= setTimeout(() => {
+          timer = undefined;
+          listener();
+        }, 250);
+      });
+      return () => {
+        unsubscribe();
+        if (timer !== undefined) clearTimeout(timer);
+      };
+    },
+    () => {
+      const live = store.live.get(messageId);
+      if (!live) return (cache.current = null);
+      const ttft = live.firstTextAt === null ? null : live.firstTextAt - live.sentAt;
+      const previous = cache.current;
+      if (previous && previous.ttft === ttft && previous.tokens === live.deltas && previous.reconnecting === live.reconnecting) return previous;
+      return (cache.current = { resumed: live.resumed, ttft, tokens: live.deltas, reconnecting: live.reconnecting });
+    },
+  );
+}
+
+function BranchSwitcher({ record }: { readonly record: MessageRecord }) {
+  const messages = useAppState((state) => state.tree?.messages);
+  const busy = useAppState((state) => store.busy(state));
+  if (!messages) return null;
+  const siblings = siblingsOf(messages, record);
+  if (siblings.length < 2) return null;
+  const index = siblings.findIndex((sibling) => sibling.id === record.id);
+  const go = (step: number): void => {
+    const target = siblings[index + step];
+    if (target) void store.switchBranch(target.id);
+  };
+  return (
+    <span className="branches" role="group" aria-label="Versions of this message">
+      <button type="button" className="icon-button small" onClick={() => go(-1)} disabled={index <= 0 || busy} aria-label="Previous version">
+        <Icon name="left" />
+      </button>
+      <span className="branch-count" aria-live="polite">
+        {index + 1} / {siblings.length}
+      </span>
+      <button type="button" className="icon-button small" onClick={() => go(1)} disabled={index >= siblings.length - 1 || busy} aria-label="Next version">
+        <Icon name="right" />
+      </button>
+    </span>
+  );
+}
+
+function CopyButton({ text, label }: { readonly text: () => string; readonly label: string }) {
+  const [copied, setCopied] = useState(false);
+  useEffect(() => {
+    if (!copied) return;
+    const timer = setTimeout(() => setCopied(false), 1500);
+    return () => clearTimeout(timer);
+  }, [copied]);
+  return (
+    <button type="button" className="icon-button small" aria-label={label} title={copied ? 'Copied' : label} onClick={() => void copyText(text()).then(setCopied)}>
+      <Icon name={copied ? 'check' : 'copy'} />
+      <span className="button-text">{copied ? 'Copied' : 'Copy'}</span>
+    </button>
+  );
+}
+
+function EditForm({ record, onDone }: { readonly record: MessageRecord; readonly onDone: () => void }) {
+  const [text, setText] = useState(record.content);
+  const area = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => {
+    const element = area.current;
+    if (!element) return;
+    element.focus();
+    element.setSelectionRange(element.value.length, element.value.length);
+  }, []);
+  const submit = (): void => {
+    if (!text.trim()) return;
+    onDone();
+    void store.editAndResend(record, text);
+  };
+  const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>): void => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.nativeEvent.isComposing) {
+      event.preventDefault();
+      submit();
+    } else if (event.key === 'Escape') {
+      event.preventDefault();
+      event.stopPropagation();
+      onDone();
+    }
+  };
+  return (
+    <form
+      className="edit-form"
+      onSubmit={(event) => {
+        event.preventDefault();
+        submit();
+      }}
+    >
+      <label className="visually-hidden" htmlFor={`edit-${record.id}`}>
+        Edit your message
+      </label>
+      <textarea id={`edit-${record.id}`} ref={area} value={text} onChange={(event) => setText(event.target.value)} onKeyDown={onKeyDown} rows={Math.min(12, text.split('\n').length + 1)} />
+      <div className="edit-actions">
+        <button type="button" className="button" onClick={onDone}>
+          Cancel
+        </button>
+        <button type="submit" className="button primary" disabled={!text.trim()}>
+          Send as a new version
+        </button>
+      </div>
+    </form>
+  );
+}
+
+export function MessageView({ record }: { readonly record: MessageRecord }) {
+  const streaming = useAppState((state) => state.streaming.has(record.id));
+  const lost = useAppState((state) => state.lost.get(record.id));
+  const busy = useAppState((state) => store.busy(state));
+  const [editing, setEditing] = useState(false);
+  const isUser = record.role === 'user';
+  const textNow = (): string => store.live.get(record.id)?.text ?? record.content;
+  const active = streaming || record.status === 'streaming';
+
+  return (
+    <article className={`message ${isUser ? 'from-user' : 'from-assistant'}`} data-role={record.role} data-status={record.status} data-message-id={record.id} aria-busy={active}>
+      <h2 className="visually-hidden">{isUser ? 'You said' : 'Parlance replied'}</h2>
+      {isUser ? (
+        editing ? (
+          <EditForm record={record} onDone={() => setEditing(false)} />
+        ) : (
+          <div className="user-text">{record.content}</div>
+        )
+      ) : (
+        <div className="assistant-body">
+          <Markdown text={record.content} streaming={active && !lost} messageId={record.id} />
+        </div>
+      )}
+      {record.status === 'stopped' ? <p className="note">Stopped.</p> : null}
+      {record.status === 'failed' ? (
+        <div className="error-box" role="alert">
+          <p>
+            <strong>The reply failed.</strong> {record.error?.message ?? ''}
+          </p>
+          <button type="button" className="button" onClick={() => void store.regenerate(record)} disabled={busy}>
+            <Icon name="refresh" /> Retry
+          </button>
+        </div>
+      ) : null}
+      {lost !== undefined ? (
+        <div className="error-box" role="alert">
+          <p>
+            <strong>Lost the connection to this reply.</strong> {lost}
+          </p>
+          <button type="button" className="button" onClick={() => store.retryLost(record)}>
+            <Icon name="refresh" /> Reconnect
+          </button>
+        </div>
+      ) : null}
+      {editing ? null : (
+        <footer className="message-actions">
+          <BranchSwitcher record={record} />
+          {!active ? <CopyButton text={textNow} label={isUser ? 'Copy your message' : 'Copy the reply'} /> : null}
+          {isUser && !busy ? (
+            <button type="button" className="icon-button small" onClick={() => setEditing(true)} aria-label="Edit and resend">
+              <Icon name="edit" />
+              <span className="button-text">Edit</span>
+            </button>
+          ) : null}
+          {!isUser && !active && !busy ? (
+            <button type="button" className="icon-button small" onClick={() => void store.regenerate(record)} aria-label="Regenerate the reply">
+              <Icon name="refresh" />
+              <span className="button-text">Regenerate</span>
+            </button>
+          ) : null}
+          {!isUser ? <Stats record={record} streaming={active} /> : null}
+        </footer>
+      )}
+    </article>
+  );
+}
+
+/** The optimistic turn shown between sending and the server's `start`. */
+export function PendingView({ content }: { readonly content: string | null }) {
+  return (
+    <>
+      {content !== null ? (
+        <article className="message from-user pending" data-role="user">
+          <h2 className="visually-hidden">You said</h2>
+          <div className="user-text">{content}</div>
+        </article>
+      ) : null}
+      <article className="message from-assistant pending" data-role="assistant" aria-busy="true">
+        <h2 className="visually-hidden">Parlance is replying</h2>
+        <span className="typing" aria-label="Waiting for the reply" />
+      </article>
+    </>
+  );
+}

@@ -1,0 +1,525 @@
+import { useSyncExternalStore } from 'react';
+import type {
+  ConversationPatchBody,
+  ConversationRecord,
+  ConversationSettings,
+  ConversationTree,
+  MessageRecord,
+  ReplyDone,
+} from '../../../src/protocol/conversations.js';
+import * as api from '../api/conversations.js';
+import { ApiError, isAbort, setApiKey, whenUnauthorized } from '../api/http.js';
+import { followReply, startReply, type ReplyCallbacks } from '../api/reply-stream.js';
+import { getNotices, listModels, type Notice } from '../api/server.js';
+import { LiveReplies } from './live.js';
+import { pathTo, upsertMessages } from './tree.js';
+
+/** Settings of a conversation as the settings form edits them. */
+export interface SettingsDraft {
+  readonly model: string | null;
+  readonly systemPrompt: string;
+  readonly temperature: number | null;
+  readonly maxTokens: number | null;
+}
+
+/** A turn sent but not yet acknowledged by the server's `start` event (shown at once, optimistically). */
+export interface PendingTurn {
+  readonly conversationId: string;
+  /** The user's text; null for a regeneration. */
+  readonly content: string | null;
+  /** What the new turn follows: undefined for the active leaf, else a message id (null: a new root). */
+  readonly parentId: string | null | undefined;
+}
+
+/** A send the server refused or could not receive, with the way to try again. */
+export interface Failure {
+  readonly conversationId: string | null;
+  readonly message: string;
+  /** Text the person typed that was not saved: it goes back into the composer. */
+  readonly restore: string | null;
+  readonly retry: () => void;
+}
+
+export interface Toast {
+  readonly id: number;
+  readonly message: string;
+  readonly action?: { readonly label: string; readonly run: () => void };
+}
+
+export interface AppState {
+  readonly conversations: readonly ConversationRecord[];
+  readonly nextCursor: string | null;
+  readonly listState: 'loading' | 'ready' | 'error';
+  readonly listError: string | null;
+  /** Conversations deleted but still inside their undo window. */
+  readonly hidden: ReadonlySet<string>;
+  readonly currentId: string | null;
+  readonly tree: ConversationTree | null;
+  readonly treeState: 'idle' | 'loading' | 'ready' | 'error' | 'missing';
+  readonly treeError: string | null;
+  readonly pending: PendingTurn | null;
+  readonly failure: Failure | null;
+  /** Assistant messages this tab is streaming. */
+  readonly streaming: ReadonlySet<string>;
+  /** Streams that lost their connection for good (a retry button is shown). */
+  readonly lost: ReadonlyMap<string, string>;
+  readonly models: readonly string[];
+  readonly notices: readonly Notice[];
+  /** Settings for the next new conversation. */
+  readonly draft: SettingsDraft;
+  readonly toasts: readonly Toast[];
+  /** Text to put back into the composer (an unsent message the person chose to edit). */
+  readonly composerRestore: string | null;
+  /** The server asked for an API key (401). */
+  readonly needKey: boolean;
+}
+
+const UNDO_MS = 6000;
+
+const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+function sortConversations(list: readonly ConversationRecord[]): ConversationRecord[] {
+  return [...list].sort((a, b) => b.updatedAt - a.updatedAt || (a.id < b.id ? 1 : -1));
+}
+
+type SettingsBody = NonNullable<ConversationPatchBody['settings']>;
+
+/** The settings to save: the form's temperature and max tokens over what the conversation had (top-p, seed, stop kept). */
+export function settingsBody(draft: SettingsDraft, base: ConversationSettings = {}): SettingsBody {
+  return {
+    ...(base.topP === undefined ? {} : { topP: base.topP }),
+    ...(base.seed === undefined ? {} : { seed: base.seed }),
+    ...(base.stop === undefined ? {} : { stop: [...base.stop] }),
+    ...(draft.temperature === null ? {} : { temperature: draft.temperature }),
+    ...(draft.maxTokens === null ? {} : { maxTokens: draft.maxTokens }),
+  };
+}
+
+function withSet<T>(set: ReadonlySet<T>, value: T, present: boolean): ReadonlySet<T> {
+  const next = new Set(set);
+  if (present) next.add(value);
+  else next.delete(value);
+  return next;
+}
+
+/**
+ * The page's state and every action on it. Components read it through
+ * `useAppState(selector)` and call methods; all network access goes through
+ * `web/src/api/`.
+ */
+export class AppStore {
+  readonly live = new LiveReplies();
+  private state: AppState = {
+    conversations: [],
+    nextCursor: null,
+    listState: 'loading',
+    listError: null,
+    hidden: new Set(),
+    currentId: null,
+    tree: null,
+    treeState: 'idle',
+    treeError: null,
+    pending: null,
+    failure: null,
+    streaming: new Set(),
+    lost: new Map(),
+    models: [],
+    notices: [],
+    draft: { model: null, systemPrompt: '', temperature: null, maxTokens: null },
+    toasts: [],
+    composerRestore: null,
+    needKey: false,
+  };
+  private readonly listeners = new Set<() => void>();
+  private loadToken = 0;
+  private toastId = 0;
+  private readonly pendingDeletes = new Map<string, ReturnType<typeof setTimeout>>();
+  private stopRequested = false;
+
+  readonly getState = (): AppState => this.state;
+
+  readonly subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  private set(patch: Partial<AppState>): void {
+    this.state = { ...this.state, ...patch };
+    for (const listener of this.listeners) listener();
+  }
+
+  // ── start-up and navigation ────────────────────────────────────────────
+
+  init(): void {
+    whenUnauthorized(() => {
+      if (!this.state.needKey) this.set({ needKey: true });
+    });
+    window.addEventListener('popstate', () => this.route());
+    window.addEventListener('pagehide', () => {
+      for (const id of this.pendingDeletes.keys()) api.deleteConversationOnUnload(id);
+    });
+    this.route();
+    void this.loadList();
+    void getNotices().then((notices) => this.set({ notices }), () => undefined);
+    void this.loadModels();
+  }
+
+  async loadModels(): Promise<void> {
+    try {
+      this.set({ models: await listModels() });
+    } catch {
+      this.toast('Could not load the list of models.', { label: 'Retry', run: () => void this.loadModels() });
+    }
+  }
+
+  /** Reads the conversation id from the URL (`/c/:id`; `/` is a new chat). */
+  private route(): void {
+    const match = /^\/c\/([^/]+)\/?$/.exec(window.location.pathname);
+    this.show(match?.[1] ? decodeURIComponent(match[1]) : null);
+  }
+
+  /** Goes to a conversation (or to a new chat with null), adding a history entry. */
+  navigate(id: string | null, replace = false): void {
+    const url = id === null ? '/' : `/c/${encodeURIComponent(id)}`;
+    if (window.location.pathname !== url) {
+      if (replace) window.history.replaceState(null, '', url);
+      else window.history.pushState(null, '', url);
+    }
+    this.show(id);
+  }
+
+  private show(id: string | null): void {
+    if (id === this.state.currentId && (this.state.treeState === 'ready' || this.state.treeState === 'loading')) return;
+    this.loadToken++;
+    if (id === null) {
+      this.set({ currentId: null, tree: null, treeState: 'idle', treeError: null, failure: null, pending: null });
+      document.title = 'Parlance';
+      return;
+    }
+    this.set({ currentId: id, treeState: 'loading', treeError: null, failure: null, pending: null, tree: this.state.tree?.conversation.id === id ? this.state.tree : null });
+    void this.loadTree(id);
+  }
+
+  async loadTree(id: string): Promise<void> {
+    const token = ++this.loadToken;
+    try {
+      const tree = await api.getConversation(id);
+      if (token !== this.loadToken) return;
+      this.set({ tree, treeState: 'ready', treeError: null });
+      document.title = `${tree.conversation.title} · Parlance`;
+      for (const record of tree.messages) if (record.status === 'streaming') this.follow(record);
+    } catch (error) {
+      if (token !== this.loadToken) return;
+      if (error instanceof ApiError && error.status === 404) this.set({ treeState: 'missing', treeError: null, tree: null });
+      else this.set({ treeState: 'error', treeError: message(error) });
+    }
+  }
+
+  /** Saves the API key the person typed and loads everything again with it. */
+  useApiKey(key: string): void {
+    setApiKey(key);
+    this.set({ needKey: false, failure: null });
+    void this.loadList();
+    void this.loadModels();
+    if (this.state.currentId) void this.loadTree(this.state.currentId);
+  }
+
+  // ── the conversation list ──────────────────────────────────────────────
+
+  async loadList(): Promise<void> {
+    this.set({ listState: 'loading', listError: null });
+    try {
+      const page = await api.listConversations();
+      this.set({ conversations: sortConversations(page.conversations), nextCursor: page.nextCursor, listState: 'ready' });
+    } catch (error) {
+      this.set({ listState: 'error', listError: message(error) });
+    }
+  }
+
+  async loadMore(): Promise<void> {
+    const cursor = this.state.nextCursor;
+    if (!cursor) return;
+    try {
+      const page = await api.listConversations(cursor);
+      const known = new Set(this.state.conversations.map((conversation) => conversation.id));
+      this.set({ conversations: sortConversations([...this.state.conversations, ...page.conversations.filter((c) => !known.has(c.id))]), nextCursor: page.nextCursor });
+    } catch (error) {
+      this.toast(`Could not load more conversations: ${message(error)}`);
+    }
+  }
+
+  private upsertConversation(record: ConversationRecord): void {
+    const rest = this.state.conversations.filter((conversation) => conversation.id !== record.id);
+    const tree = this.state.tree?.conversation.id === record.id ? { ...this.state.tree, conversation: record } : this.state.tree;
+    this.set({ conversations: sortConversations([record, ...rest]), tree });
+    if (tree?.conversation.id === record.id) document.title = `${record.title} · Parlance`;
+  }
+
+  async rename(id: string, title: string): Promise<void> {
+    const trimmed = title.trim();
+    if (!trimmed) return;
+    try {
+      this.upsertConversation(await api.updateConversation(id, { title: trimmed.slice(0, 200) }));
+    } catch (error) {
+      this.toast(`Could not rename: ${message(error)}`);
+    }
+  }
+
+  /** Hides a conversation at once and deletes it when the undo window closes (or the page is left). */
+  remove(id: string): void {
+    const record = this.state.conversations.find((conversation) => conversation.id === id);
+    this.set({ hidden: withSet(this.state.hidden, id, true) });
+    if (this.state.currentId === id) this.navigate(null);
+    const timer = setTimeout(() => void this.commitDelete(id), UNDO_MS);
+    this.pendingDeletes.set(id, timer);
+    this.toast(`Deleted “${record?.title ?? 'conversation'}”.`, {
+      label: 'Undo',
+      run: () => {
+        clearTimeout(timer);
+        this.pendingDeletes.delete(id);
+        this.set({ hidden: withSet(this.state.hidden, id, false) });
+      },
+    }, UNDO_MS);
+  }
+
+  private async commitDelete(id: string): Promise<void> {
+    this.pendingDeletes.delete(id);
+    try {
+      await api.deleteConversation(id);
+      this.set({ conversations: this.state.conversations.filter((conversation) => conversation.id !== id), hidden: withSet(this.state.hidden, id, false) });
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) {
+        this.set({ conversations: this.state.conversations.filter((conversation) => conversation.id !== id) });
+        return;
+      }
+      this.set({ hidden: withSet(this.state.hidden, id, false) });
+      this.toast(`Could not delete: ${message(error)}`);
+    }
+  }
+
+  // ── settings ───────────────────────────────────────────────────────────
+
+  setDraft(draft: SettingsDraft): void {
+    this.set({ draft });
+  }
+
+  async updateCurrent(patch: ConversationPatchBody): Promise<boolean> {
+    const tree = this.state.tree;
+    if (!tree) return false;
+    try {
+      this.upsertConversation(await api.updateConversation(tree.conversation.id, patch));
+      return true;
+    } catch (error) {
+      this.toast(`Could not save: ${message(error)}`);
+      return false;
+    }
+  }
+
+  // ── toasts ─────────────────────────────────────────────────────────────
+
+  toast(text: string, action?: Toast['action'], timeoutMs = 5000): void {
+    const id = ++this.toastId;
+    this.set({ toasts: [...this.state.toasts, { id, message: text, ...(action ? { action } : {}) }] });
+    setTimeout(() => this.dismiss(id), timeoutMs);
+  }
+
+  dismiss(id: number): void {
+    this.set({ toasts: this.state.toasts.filter((toast) => toast.id !== id) });
+  }
+
+  // ── replies ────────────────────────────────────────────────────────────
+
+  /** True while the shown conversation has a reply being sent or streamed by this tab. */
+  busy(state: AppState = this.state): boolean {
+    const tree = state.tree;
+    if (state.pending && state.pending.conversationId === state.currentId) return true;
+    if (!tree) return false;
+    return tree.messages.some((record) => state.streaming.has(record.id));
+  }
+
+  /** Sends a message: creates the conversation first when this is a new chat. */
+  async send(content: string): Promise<void> {
+    const text = content.trim() === '' ? '' : content;
+    if (!text || this.busy()) return;
+    let conversationId = this.state.currentId;
+    if (conversationId === null) {
+      const draft = this.state.draft;
+      try {
+        const record = await api.createConversation({
+          ...(draft.model ? { model: draft.model } : {}),
+          ...(draft.systemPrompt.trim() ? { systemPrompt: draft.systemPrompt } : {}),
+          settings: settingsBody(draft),
+        });
+        conversationId = record.id;
+        this.loadToken++;
+        this.set({ tree: { conversation: record, messages: [], activePath: [] }, treeState: 'ready', currentId: record.id });
+        this.upsertConversation(record);
+        window.history.pushState(null, '', `/c/${encodeURIComponent(record.id)}`);
+      } catch (error) {
+        this.set({ failure: { conversationId: null, message: `Could not start the conversation: ${message(error)}`, restore: content, retry: () => void this.send(content) } });
+        return;
+      }
+    }
+    await this.run(conversationId, api.messagePath(conversationId), { content: text }, { conversationId, content: text, parentId: undefined });
+  }
+
+  /** Edits an earlier user message by sending the new text beside it: a new branch; the old one is kept. */
+  async editAndResend(original: MessageRecord, content: string): Promise<void> {
+    if (!content.trim() || this.busy()) return;
+    const conversationId = original.conversationId;
+    await this.run(conversationId, api.messagePath(conversationId), { content, parentId: original.parentId }, { conversationId, content, parentId: original.parentId });
+  }
+
+  /** A new reply beside `assistant` (same question): a new branch. */
+  async regenerate(assistant: MessageRecord): Promise<void> {
+    if (this.busy()) return;
+    const conversationId = assistant.conversationId;
+    await this.run(conversationId, api.regeneratePath(conversationId, assistant.id), {}, { conversationId, content: null, parentId: assistant.parentId });
+  }
+
+  async switchBranch(messageId: string): Promise<void> {
+    const tree = this.state.tree;
+    if (!tree) return;
+    try {
+      const next = await api.selectBranch(tree.conversation.id, messageId);
+      if (this.state.tree?.conversation.id === next.conversation.id) this.set({ tree: next });
+    } catch (error) {
+      this.toast(`Could not switch versions: ${message(error)}`);
+    }
+  }
+
+  /** Stops the reply streaming in the shown conversation (the server keeps what was written). */
+  async stop(): Promise<void> {
+    const tree = this.state.tree;
+    if (this.state.pending && !tree?.messages.some((record) => this.state.streaming.has(record.id))) {
+      this.stopRequested = true; // not started yet: stop as soon as the server names the reply
+      return;
+    }
+    const target = tree?.messages.find((record) => this.state.streaming.has(record.id));
+    if (!target) return;
+    try {
+      await api.stopReply(target.id);
+    } catch (error) {
+      this.toast(`Could not stop the reply: ${message(error)}`);
+    }
+  }
+
+  dismissFailure(): void {
+    this.set({ failure: null });
+  }
+
+  /** Puts an unsent message back into the composer to be changed. */
+  editFailed(): void {
+    const failure = this.state.failure;
+    this.set({ failure: null, composerRestore: failure?.restore ?? null });
+  }
+
+  takeComposerRestore(): string | null {
+    const text = this.state.composerRestore;
+    if (text !== null) this.set({ composerRestore: null });
+    return text;
+  }
+
+  private addMessages(conversationId: string, records: readonly MessageRecord[], leafId: string): void {
+    const tree = this.state.tree;
+    if (!tree || tree.conversation.id !== conversationId) return;
+    const messages = upsertMessages(tree.messages, records);
+    this.set({ tree: { ...tree, messages, activePath: pathTo(messages, leafId), conversation: { ...tree.conversation, activeLeafId: leafId } } });
+  }
+
+  private callbacks(conversationId: string, holder: { id?: string }, sentAt: number): ReplyCallbacks {
+    return {
+      onStart: (start) => {
+        const id = start.assistantMessage.id;
+        holder.id = id;
+        this.live.start(id, conversationId, '', sentAt);
+        this.set({ pending: null, streaming: withSet(this.state.streaming, id, true) });
+        this.addMessages(conversationId, start.userMessage ? [start.userMessage, start.assistantMessage] : [start.assistantMessage], id);
+        // The server titles a new conversation from its first message before replying: show that title now.
+        const shown = this.state.conversations.find((conversation) => conversation.id === conversationId);
+        if (start.userMessage && start.userMessage.parentId === null && shown?.title === 'New conversation') {
+          void api.getConversation(conversationId).then((tree) => this.upsertConversation(tree.conversation), () => undefined);
+        }
+        if (this.stopRequested) {
+          this.stopRequested = false;
+          void api.stopReply(id).catch(() => undefined);
+        }
+      },
+      onDelta: (text) => {
+        if (holder.id) this.live.append(holder.id, text);
+      },
+      onReconnect: (attempt) => {
+        if (holder.id) this.live.setReconnecting(holder.id, attempt);
+      },
+    };
+  }
+
+  private async run(conversationId: string, path: string, body: unknown, pending: PendingTurn): Promise<void> {
+    const holder: { id?: string } = {};
+    this.stopRequested = false;
+    this.set({ pending, failure: null });
+    try {
+      const done = await startReply(path, body, this.callbacks(conversationId, holder, performance.now()));
+      this.finish(done);
+    } catch (error) {
+      if (isAbort(error)) return;
+      if (holder.id === undefined) {
+        this.set({
+          pending: null,
+          failure: { conversationId, message: message(error), restore: pending.content, retry: () => void this.run(conversationId, path, body, pending) },
+        });
+      } else this.connectionLost(holder.id, error);
+    }
+  }
+
+  /** Follows a reply another page load (or tab) started, from the text already stored. */
+  follow(record: MessageRecord): void {
+    if (this.state.streaming.has(record.id)) return;
+    const existing = this.live.get(record.id);
+    const text = existing && existing.text.length >= record.content.length ? existing.text : record.content;
+    this.live.start(record.id, record.conversationId, text, performance.now(), true);
+    const lost = new Map(this.state.lost);
+    lost.delete(record.id);
+    this.set({ streaming: withSet(this.state.streaming, record.id, true), lost });
+    const holder = { id: record.id };
+    const callbacks = this.callbacks(record.conversationId, holder, performance.now());
+    followReply(record.id, text.length, { onDelta: callbacks.onDelta, ...(callbacks.onReconnect ? { onReconnect: callbacks.onReconnect } : {}) }).then(
+      (done) => this.finish(done),
+      (error: unknown) => {
+        if (!isAbort(error)) this.connectionLost(record.id, error);
+      },
+    );
+  }
+
+  private connectionLost(id: string, error: unknown): void {
+    const lost = new Map(this.state.lost);
+    lost.set(id, message(error));
+    this.set({ streaming: withSet(this.state.streaming, id, false), lost, pending: null });
+  }
+
+  /** Reconnects a reply whose connection was lost. */
+  retryLost(record: MessageRecord): void {
+    const live = this.live.get(record.id);
+    this.follow(live ? { ...record, content: live.text } : record);
+  }
+
+  private finish(done: ReplyDone): void {
+    const record = done.message;
+    const tree = this.state.tree;
+    if (tree && tree.conversation.id === record.conversationId) {
+      this.set({ tree: { ...tree, messages: upsertMessages(tree.messages, [record]) } });
+    }
+    if (done.conversation) this.upsertConversation(done.conversation);
+    const lost = new Map(this.state.lost);
+    lost.delete(record.id);
+    this.set({ streaming: withSet(this.state.streaming, record.id, false), lost });
+    this.live.end(record.id);
+  }
+}
+
+export const store = new AppStore();
+
+/** Reads a slice of the state; the component re-renders when that slice changes (compare by identity). */
+export function useAppState<T>(selector: (state: AppState) => T): T {
+  return useSyncExternalStore(store.subscribe, () => selector(store.getState()));
+}
