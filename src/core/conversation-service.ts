@@ -11,8 +11,8 @@ export interface ConversationServiceOptions {
   readonly checkModel: (model: string) => void;
   /** How often a growing reply's text is saved. Bounded so persistence costs no per-token write. */
   readonly flushIntervalMs?: number;
-  /** Ask the model for titles (off when it is the random demo model). Default true. */
-  readonly modelTitles?: boolean;
+  /** Whether to ask this model for a title (not the random demo model, nor the echo test model). Default: always. */
+  readonly modelTitles?: (model: string) => boolean;
   /** Tokens a generated title may take. */
   readonly titleMaxTokens?: number;
 }
@@ -116,7 +116,8 @@ export class ConversationService {
     const model = input.model ?? conversation.model ?? this.options.defaultModel();
     this.options.checkModel(model);
     const parentId = input.parentId === undefined ? conversation.activeLeafId : input.parentId;
-    if (parentId !== null) await this.requireMessage(conversationId, parentId, 'parentId');
+    // No separate look-up of the parent: appendMessage checks, in its transaction, that it is a
+    // message of this conversation (not_found, param parentId) before writing anything.
     const userMessage = await this.store.appendMessage({ conversationId, parentId, role: 'user', content: input.content });
     const firstExchange = conversation.title === placeholderTitle && parentId === null;
     if (firstExchange) await this.store.updateConversation(conversationId, { title: fallbackTitle(input.content) });
@@ -156,7 +157,10 @@ export class ConversationService {
   }
 
   private async startReply(conversation: ConversationRecord, answered: MessageRecord, model: string, nameIt: boolean): Promise<ReplyRun> {
-    const path = await this.store.selectBranch(conversation.id, answered.id);
+    // The branch through the answered message continues below it (on regenerate, to the old reply):
+    // the model sees the path down to that message and nothing after it.
+    const branch = await this.store.selectBranch(conversation.id, answered.id);
+    const path = branch.slice(0, branch.findIndex((message) => message.id === answered.id) + 1);
     const assistant = await this.store.startAssistantMessage({ conversationId: conversation.id, parentId: answered.id, model });
     const run = new ReplyRun(assistant);
     this.runs.set(assistant.id, run);
@@ -215,7 +219,7 @@ export class ConversationService {
       // store failed: listeners still get an end, and start-up recovery marks a stuck record failed.
       final = (await this.store.getMessage(run.message.id).catch(() => undefined)) ?? { ...run.message, content: run.text, status };
     }
-    if (titleFrom !== undefined && status === 'complete' && this.options.modelTitles !== false) await this.nameConversation(run.message.conversationId, request.model, titleFrom);
+    if (titleFrom !== undefined && status === 'complete' && (this.options.modelTitles?.(request.model) ?? true)) await this.nameConversation(run.message.conversationId, request.model, titleFrom);
     run.finish(final);
   }
 

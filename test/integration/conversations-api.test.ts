@@ -176,13 +176,16 @@ describe('conversations', () => {
 
   it('regenerates as a sibling, edits as a new branch, and switches branches', async () => {
     const conversation = await createConversation();
-    const first = JSON.parse((await readEvents(await send(conversation.id, { content: 'original question' })))[0]!.data) as ReplyStart;
+    const firstEvents = await readEvents(await send(conversation.id, { content: 'original question' }));
+    const first = JSON.parse(firstEvents[0]!.data) as ReplyStart;
     const response = await fetch(`${server.url}/api/conversations/${conversation.id}/messages/${first.assistantMessage.id}/regenerate`, { method: 'POST' });
     expect(response.status).toBe(200);
     const regenerated = await readEvents(response);
     const second = JSON.parse(regenerated[0]!.data) as ReplyStart;
     expect(second.userMessage).toBeUndefined();
     expect(second.assistantMessage.parentId).toBe(first.userMessage!.id);
+    // The new reply answers the same history as the first: the old reply is not part of its prompt.
+    expect(doneOf(regenerated)?.message.usage?.promptTokens).toBe(doneOf(firstEvents)?.message.usage?.promptTokens);
     const edited = await readEvents(await send(conversation.id, { content: 'edited question', parentId: null }));
     const third = JSON.parse(edited[0]!.data) as ReplyStart;
     let tree = (await api<ConversationTree>('GET', `/api/conversations/${conversation.id}`)).body;

@@ -22,10 +22,11 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { CompiledQuery, Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, SqliteDriver, type DatabaseConnection, type DialectAdapter, type Driver, type SqliteDialectConfig } from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { ParlanceError } from '../../core/errors.js';
 import type { ConversationStore } from '../contract.js';
+import { ImmediateSqliteDialect } from './sqlite-dialect.js';
 import { KyselyConversationStore, type StoreDatabase } from './store.js';
 
 export interface OpenStoreOptions {
@@ -74,7 +75,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
       database.close();
       throw error;
     }
-    const db = new Kysely<StoreDatabase>({ dialect: new ImmediateSqliteDialect({ database }) });
+    const db = new Kysely<StoreDatabase>({ dialect: new ImmediateSqliteDialect(database) });
     return new KyselyConversationStore(db, { dialect: 'sqlite', instanceId });
   }
   const pool = new pg.Pool({ connectionString: location.url, max: options.poolSize ?? 10 });
@@ -93,39 +94,4 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
 /** Hides the password of a URL for messages. */
 function redact(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
-}
-
-/**
- * Kysely's SQLite dialect with two changes: transactions start with
- * `BEGIN IMMEDIATE` (see the module comment), and the adapter declares
- * transactional DDL, which SQLite has, so that the Migrator runs migrations in
- * a transaction and a crash mid-migration leaves nothing half-applied.
- */
-class ImmediateSqliteDialect extends SqliteDialect {
-  readonly #config: SqliteDialectConfig;
-
-  constructor(config: SqliteDialectConfig) {
-    super(config);
-    this.#config = config;
-  }
-
-  override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.#config);
-  }
-
-  override createAdapter(): DialectAdapter {
-    return new TransactionalDdlSqliteAdapter();
-  }
-}
-
-class ImmediateSqliteDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
-  }
-}
-
-class TransactionalDdlSqliteAdapter extends SqliteAdapter {
-  override get supportsTransactionalDdl(): boolean {
-    return true;
-  }
 }

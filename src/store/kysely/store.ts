@@ -2,11 +2,13 @@
  * The one SQL implementation of the conversation store, on Kysely. The SQL it
  * builds is the portable subset that SQLite and PostgreSQL both run; the only
  * dialect switch is the row lock (`FOR UPDATE`) that PostgreSQL needs and
- * SQLite, whose writers are serialised by `BEGIN IMMEDIATE`, has no syntax for.
- * `dialects.ts` opens the database; see `../contract.ts` for the behaviour.
+ * SQLite, whose writers are serialised by `BEGIN IMMEDIATE`, has no syntax for
+ * (so SQLite skips that query). The statements of a chat turn are compiled
+ * once (`turnQueries`). `dialects.ts` opens the database; see `../contract.ts`
+ * for the behaviour, and `docs/decisions/store.md` for the hot path.
  */
 import { randomBytes } from 'node:crypto';
-import { Migrator, sql, type ColumnType, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { Migrator, sql, type ColumnType, type CompiledQuery, type Insertable, type Kysely, type Selectable } from 'kysely';
 import { z } from 'zod';
 import { ParlanceError } from '../../core/errors.js';
 import {
@@ -35,6 +37,7 @@ import {
   type RecoveryReport,
 } from '../contract.js';
 import { migrationProvider } from './migrations/index.js';
+import { precompile } from './precompiled.js';
 
 // ---------------------------------------------------------------------------
 // Schema types (as of the latest migration)
@@ -80,6 +83,8 @@ export interface StoreDatabase {
 
 type ConversationRow = Selectable<ConversationsTable>;
 type MessageRow = Selectable<MessagesTable>;
+/** A whole message row to insert: every column given, `null` included. */
+type MessageInsert = Required<Insertable<MessagesTable>>;
 
 // ---------------------------------------------------------------------------
 // Ids and time
@@ -151,6 +156,7 @@ const timingsSchema = z.strictObject({ firstTokenMs: nonNegativeInt.nullable(), 
 const errorSchema = z.strictObject({ code: z.string().min(1), message: z.string() });
 const roleSchema = z.enum(['system', 'user', 'assistant']);
 const statusSchema = z.enum(['streaming', 'complete', 'stopped', 'failed']);
+const finalStatusSchema = z.enum(['complete', 'stopped', 'failed']);
 const idSchema = z.string().min(1).max(200);
 
 const exportSchema = z.strictObject({
@@ -223,7 +229,8 @@ function toConversation(row: ConversationRow): ConversationRecord {
     title: row.title,
     model: row.model,
     systemPrompt: row.system_prompt,
-    settings: checkSettings(JSON.parse(row.settings)),
+    // Trusted: settings are validated on the way in (create, update, import), not on every read.
+    settings: JSON.parse(row.settings) as ConversationSettings,
     activeLeafId: row.active_leaf_id,
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
@@ -259,7 +266,7 @@ function errorColumns(error: MessageError | null | undefined): Pick<MessagesTabl
   return { error_code: error?.code ?? null, error_message: error?.message ?? null };
 }
 
-function messageRow(message: MessageRecord, instanceId: string | null): Insertable<MessagesTable> {
+function messageRow(message: MessageRecord, instanceId: string | null): MessageInsert {
   return {
     id: message.id,
     conversation_id: message.conversationId,
@@ -357,6 +364,108 @@ function decodeCursor(cursor: string): { updatedAt: number; id: string } {
 }
 
 // ---------------------------------------------------------------------------
+// The statements of a chat turn
+
+/**
+ * The statements a chat turn runs (read the conversation, add the user's
+ * message, select its branch, start the reply, save its text, finish it),
+ * compiled once per store: see `precompiled.ts`. The rest of the store builds
+ * its queries per call; they run rarely, or their shape varies.
+ */
+function turnQueries(db: Kysely<StoreDatabase>, dialect: 'sqlite' | 'postgres') {
+  return {
+    conversation: precompile((p: { id: string }) => db.selectFrom('conversations').selectAll().where('id', '=', p.id)),
+    /** The conversation's id if it exists; on PostgreSQL it also locks the row until the transaction ends. */
+    lockConversation: precompile((p: { id: string }) =>
+      db
+        .selectFrom('conversations')
+        .select('id')
+        .where('id', '=', p.id)
+        .$if(dialect === 'postgres', (qb) => qb.forUpdate()),
+    ),
+    message: precompile((p: { id: string }) => db.selectFrom('messages').selectAll().where('id', '=', p.id)),
+    messageConversation: precompile((p: { id: string }) => db.selectFrom('messages').select('conversation_id').where('id', '=', p.id)),
+    messageStatus: precompile((p: { id: string }) => db.selectFrom('messages').select('status').where('id', '=', p.id)),
+    messagesOf: precompile((p: { conversationId: string }) =>
+      db.selectFrom('messages').selectAll().where('conversation_id', '=', p.conversationId).orderBy('created_at').orderBy('id'),
+    ),
+    insertMessage: precompile((p: MessageInsert) =>
+      db.insertInto('messages').values({
+        id: p.id,
+        conversation_id: p.conversation_id,
+        parent_id: p.parent_id,
+        role: p.role,
+        content: p.content,
+        status: p.status,
+        model: p.model,
+        prompt_tokens: p.prompt_tokens,
+        completion_tokens: p.completion_tokens,
+        first_token_ms: p.first_token_ms,
+        total_ms: p.total_ms,
+        error_code: p.error_code,
+        error_message: p.error_message,
+        instance_id: p.instance_id,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+      }),
+    ),
+    /** A message was added: it is the active leaf, and the conversation changed. */
+    messageAdded: precompile((p: { id: string; leaf: string; time: number }) =>
+      db.updateTable('conversations').set({ active_leaf_id: p.leaf, updated_at: p.time }).where('id', '=', p.id),
+    ),
+    /** Writes only when the leaf changes: selecting the branch that is already active (every turn does) writes nothing. */
+    selectLeaf: precompile((p: { id: string; leaf: string }) =>
+      db
+        .updateTable('conversations')
+        .set({ active_leaf_id: p.leaf })
+        .where('id', '=', p.id)
+        .where((eb) => eb.or([eb('active_leaf_id', 'is', null), eb('active_leaf_id', '<>', p.leaf)])),
+    ),
+    touchConversation: precompile((p: { id: string; time: number }) => db.updateTable('conversations').set({ updated_at: p.time }).where('id', '=', p.id)),
+    streamingText: precompile((p: { id: string; content: string; time: number }) =>
+      db.updateTable('messages').set({ content: p.content, updated_at: p.time }).where('id', '=', p.id).where('status', '=', 'streaming'),
+    ),
+    finishMessage: precompile(
+      (
+        p: Pick<MessageInsert, 'status' | 'prompt_tokens' | 'completion_tokens' | 'first_token_ms' | 'total_ms' | 'error_code' | 'error_message'> & {
+          id: string;
+          /** `null` keeps the text of the last update. */
+          content: string | null;
+          time: number;
+        },
+      ) =>
+        db
+          .updateTable('messages')
+          .set((eb) => ({
+            status: p.status,
+            content: eb.fn.coalesce(eb.val(p.content), eb.ref('content')),
+            prompt_tokens: p.prompt_tokens,
+            completion_tokens: p.completion_tokens,
+            first_token_ms: p.first_token_ms,
+            total_ms: p.total_ms,
+            error_code: p.error_code,
+            error_message: p.error_message,
+            instance_id: null,
+            updated_at: p.time,
+          }))
+          .where('id', '=', p.id)
+          .where('status', '=', 'streaming')
+          .returningAll(),
+    ),
+  };
+}
+
+/** The first row a query returns. */
+async function first<R>(db: Kysely<StoreDatabase>, query: CompiledQuery<R>): Promise<R | undefined> {
+  return (await db.executeQuery(query)).rows[0];
+}
+
+/** How many rows a write changed. */
+async function affected(db: Kysely<StoreDatabase>, query: CompiledQuery): Promise<bigint> {
+  return (await db.executeQuery(query)).numAffectedRows ?? 0n;
+}
+
+// ---------------------------------------------------------------------------
 // The store
 
 export interface KyselyStoreOptions {
@@ -373,12 +482,14 @@ export class KyselyConversationStore implements ConversationStore {
   readonly dialect: 'sqlite' | 'postgres';
   readonly #db: Kysely<StoreDatabase>;
   readonly #instanceId: string;
+  readonly #turn: ReturnType<typeof turnQueries>;
   #closed: Promise<void> | undefined;
 
   constructor(db: Kysely<StoreDatabase>, options: KyselyStoreOptions) {
     this.#db = db;
     this.dialect = options.dialect;
     this.#instanceId = options.instanceId;
+    this.#turn = turnQueries(db, options.dialect);
   }
 
   /** Runs a trivial query: fails fast when the database cannot be reached. */
@@ -439,7 +550,7 @@ export class KyselyConversationStore implements ConversationStore {
   }
 
   async getConversation(id: string): Promise<ConversationRecord | undefined> {
-    const row = await this.#db.selectFrom('conversations').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await first(this.#db, this.#turn.conversation({ id }));
     return row === undefined ? undefined : toConversation(row);
   }
 
@@ -492,7 +603,7 @@ export class KyselyConversationStore implements ConversationStore {
   // --- messages ------------------------------------------------------------
 
   async getMessage(id: string): Promise<MessageRecord | undefined> {
-    const row = await this.#db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await first(this.#db, this.#turn.message({ id }));
     return row === undefined ? undefined : toMessage(row);
   }
 
@@ -516,11 +627,17 @@ export class KyselyConversationStore implements ConversationStore {
 
   async selectBranch(conversationId: string, messageId: string): Promise<readonly MessageRecord[]> {
     return this.#db.transaction().execute(async (trx) => {
-      await this.#lockConversation(trx, conversationId);
+      // PostgreSQL: lock the conversation, so that a message added meanwhile cannot be missed
+      // by the newest-child walk. SQLite's BEGIN IMMEDIATE already excludes every other writer.
+      if (this.dialect === 'postgres') await this.#requireConversation(trx, conversationId);
       const messages = await this.#messagesOf(trx, conversationId);
-      if (!messages.some((m) => m.id === messageId)) throw notFound('message', messageId, 'messageId');
+      if (!messages.some((m) => m.id === messageId)) {
+        // No messages at all may mean no conversation, which is the error to report then.
+        if (messages.length === 0) await this.#requireConversation(trx, conversationId);
+        throw notFound('message', messageId, 'messageId');
+      }
       const leaf = newestLeafUnder(messageId, messages);
-      await trx.updateTable('conversations').set({ active_leaf_id: leaf }).where('id', '=', conversationId).execute();
+      await trx.executeQuery(this.#turn.selectLeaf({ id: conversationId, leaf }));
       return pathTo(leaf, messages);
     });
   }
@@ -565,44 +682,25 @@ export class KyselyConversationStore implements ConversationStore {
   }
 
   async updateStreamingText(messageId: string, content: string): Promise<boolean> {
-    const result = await this.#db
-      .updateTable('messages')
-      .set({ content, updated_at: wallNow() })
-      .where('id', '=', messageId)
-      .where('status', '=', 'streaming')
-      .executeTakeFirst();
-    return result.numUpdatedRows > 0n;
+    return (await affected(this.#db, this.#turn.streamingText({ id: messageId, content, time: wallNow() }))) > 0n;
   }
 
   async finishMessage(messageId: string, outcome: MessageOutcome): Promise<MessageRecord> {
-    const status = checkWith(z.enum(['complete', 'stopped', 'failed']), outcome.status, 'status');
+    const status = checkWith(finalStatusSchema, outcome.status, 'status');
     const error = outcome.status === 'failed' ? checkWith(errorSchema, outcome.error, 'error') : null;
     const usage = outcome.usage == null ? null : checkWith(usageSchema, outcome.usage, 'usage');
     const timings = outcome.timings == null ? null : checkWith(timingsSchema, outcome.timings, 'timings');
-    const content = outcome.content === undefined ? undefined : checkString(outcome.content, 'content');
+    const content = outcome.content === undefined ? null : checkString(outcome.content, 'content');
     return this.#db.transaction().execute(async (trx) => {
       const time = now();
-      const row = await trx
-        .updateTable('messages')
-        .set({
-          status,
-          ...(content === undefined ? {} : { content }),
-          ...usageColumns(usage),
-          ...timingsColumns(timings),
-          ...errorColumns(error),
-          instance_id: null,
-          updated_at: time,
-        })
-        .where('id', '=', messageId)
-        .where('status', '=', 'streaming')
-        .returningAll()
-        .executeTakeFirst();
+      const finish = { id: messageId, status, content, ...usageColumns(usage), ...timingsColumns(timings), ...errorColumns(error), time };
+      const row = await first(trx, this.#turn.finishMessage(finish));
       if (row === undefined) {
-        const existing = await trx.selectFrom('messages').select('status').where('id', '=', messageId).executeTakeFirst();
+        const existing = await first(trx, this.#turn.messageStatus({ id: messageId }));
         if (existing === undefined) throw notFound('message', messageId, 'messageId');
         throw new ParlanceError('invalid_request', `Message ${messageId} is not streaming (it is ${existing.status}).`, { param: 'messageId' });
       }
-      await trx.updateTable('conversations').set({ updated_at: time }).where('id', '=', row.conversation_id).execute();
+      await trx.executeQuery(this.#turn.touchConversation({ id: row.conversation_id, time }));
       return toMessage(row);
     });
   }
@@ -682,24 +780,17 @@ export class KyselyConversationStore implements ConversationStore {
   }
 
   async #messagesOf(db: Kysely<StoreDatabase>, conversationId: string): Promise<MessageRecord[]> {
-    const rows = await db.selectFrom('messages').selectAll().where('conversation_id', '=', conversationId).orderBy('created_at').orderBy('id').execute();
+    const { rows } = await db.executeQuery(this.#turn.messagesOf({ conversationId }));
     return rows.map(toMessage);
   }
 
   /**
-   * Reads the conversation inside a write transaction, locking its row on
-   * PostgreSQL so that concurrent writers to one conversation go one after
-   * the other (SQLite's `BEGIN IMMEDIATE` already serialises all writers).
+   * Checks, inside a write transaction, that the conversation exists; on
+   * PostgreSQL this also locks its row until the transaction ends, so that
+   * concurrent writers to one conversation go one after the other.
    */
-  async #lockConversation(trx: Transaction<StoreDatabase>, id: string): Promise<ConversationRow> {
-    const row = await trx
-      .selectFrom('conversations')
-      .selectAll()
-      .where('id', '=', id)
-      .$if(this.dialect === 'postgres', (qb) => qb.forUpdate())
-      .executeTakeFirst();
-    if (row === undefined) throw notFound('conversation', id, 'conversationId');
-    return row;
+  async #requireConversation(trx: Kysely<StoreDatabase>, id: string): Promise<void> {
+    if ((await first(trx, this.#turn.lockConversation({ id }))) === undefined) throw notFound('conversation', id, 'conversationId');
   }
 
   /** Adds a message in one transaction with the conversation's `active_leaf_id` and `updated_at`. */
@@ -707,16 +798,20 @@ export class KyselyConversationStore implements ConversationStore {
     checkString(conversationId, 'conversationId');
     if (parentId !== null) checkString(parentId, 'parentId');
     return this.#db.transaction().execute(async (trx) => {
-      await this.#lockConversation(trx, conversationId);
-      if (parentId !== null) {
-        const parent = await trx.selectFrom('messages').select('conversation_id').where('id', '=', parentId).executeTakeFirst();
-        if (parent === undefined || parent.conversation_id !== conversationId) throw notFound('message', parentId, 'parentId', ` in conversation ${conversationId}`);
-      }
+      // PostgreSQL: lock the conversation before reading the clock, so that its messages' times
+      // follow the order they are added in. SQLite's BEGIN IMMEDIATE has already locked everything,
+      // and the UPDATE below finds out whether the conversation exists.
+      if (this.dialect === 'postgres') await this.#requireConversation(trx, conversationId);
       const time = now();
       const message = build(uuidv7(), time);
-      const streaming = message.status === 'streaming';
-      await trx.insertInto('messages').values(messageRow(message, streaming ? this.#instanceId : null)).execute();
-      await trx.updateTable('conversations').set({ active_leaf_id: message.id, updated_at: time }).where('id', '=', conversationId).execute();
+      const added = await affected(trx, this.#turn.messageAdded({ id: conversationId, leaf: message.id, time }));
+      if (added === 0n) throw notFound('conversation', conversationId, 'conversationId');
+      if (parentId !== null) {
+        // A throw here rolls the UPDATE above back.
+        const parent = await first(trx, this.#turn.messageConversation({ id: parentId }));
+        if (parent === undefined || parent.conversation_id !== conversationId) throw notFound('message', parentId, 'parentId', ` in conversation ${conversationId}`);
+      }
+      await trx.executeQuery(this.#turn.insertMessage(messageRow(message, message.status === 'streaming' ? this.#instanceId : null)));
       return message;
     });
   }

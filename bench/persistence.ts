@@ -1,0 +1,235 @@
+/**
+ * Streaming with persistence on versus off, in one run on one server:
+ *   off: POST /v1/chat/completions (stateless, nothing stored)
+ *   on:  POST /api/conversations/:id/messages (user message stored first, reply saved
+ *        every 250 ms while it streams, closed at the end)
+ * Both stream the same scripted reply (the echo model, TOKENS words, PACE ms apart) with
+ * CONCURRENCY replies at once on SQLite. Reports the server's CPU per 1,000 tokens for each
+ * path and the ratio (target: persistence adds at most 10%), and every failed request.
+ *
+ * The on path's conversations grow a turn at a time, and the model is sent the whole branch.
+ * `--off-history same` makes the off path a stateless client of the same conversations: it
+ * sends the history it keeps itself, as long as the on path's, so that both paths hand the
+ * model the same input and the difference is persistence alone. The default, `none`, sends
+ * only the new message (the off path's cost then does not grow with the conversation).
+ *
+ * `--store-only` measures the store's share alone, without a server: see `storeOnly` below.
+ *
+ *   npx tsx bench/persistence.ts [--concurrency 50] [--total 300] [--tokens 64] [--pace 10] [--rounds 2] [--off-history none|same] [--cpu-prof-dir DIR]
+ *   npx tsx bench/persistence.ts --store-only [--concurrency 50] [--total 300] [--tokens 64] [--pace 10] [--rounds 2]
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    concurrency: { type: 'string', default: '50' },
+    total: { type: 'string', default: '300' },
+    tokens: { type: 'string', default: '64' },
+    pace: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '2' },
+    'off-history': { type: 'string', default: 'none' },
+    'cpu-prof-dir': { type: 'string' },
+    'store-only': { type: 'boolean', default: false },
+  },
+});
+const concurrency = Number(values.concurrency);
+const total = Number(values.total);
+const tokens = Number(values.tokens);
+const pace = Number(values.pace);
+const rounds = Number(values.rounds);
+const offHistory = values['off-history'];
+if (offHistory !== 'none' && offHistory !== 'same') throw new Error('--off-history is none or same');
+
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, in clock ticks of 10 ms
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+const prompt = Array.from({ length: tokens }, (_, i) => `w${i}`).join(' ');
+
+/**
+ * The store calls of one turn, as ConversationService and the reply route make them: read the
+ * conversation, add the user's message, select its branch, start the reply, save its text every
+ * 250 ms of a TOKENS × PACE ms reply, finish it, read the conversation for the final frame.
+ * CONCURRENCY turns at once, in this process, on a fresh SQLite file; reports this process's CPU
+ * per turn, which is what persistence adds to a reply before HTTP and streaming.
+ */
+async function storeOnly(): Promise<void> {
+  const { openStore } = await import('../src/store/kysely/dialects.js');
+  const dir = await mkdtemp(join(tmpdir(), 'parlance-bench-store-'));
+  const store = await openStore(join(dir, 'store.sqlite'));
+  try {
+    await store.migrate();
+    const saves = Math.ceil((tokens * pace) / 250);
+    const conversations = await Promise.all(Array.from({ length: concurrency }, () => store.createConversation({ model: 'parlance-scripted' })));
+    let next = 0;
+    const turn = async (): Promise<void> => {
+      const id = conversations[next++ % concurrency]!.id;
+      const conversation = await store.getConversation(id);
+      const user = await store.appendMessage({ conversationId: id, parentId: conversation?.activeLeafId ?? null, role: 'user', content: prompt });
+      await store.selectBranch(id, user.id);
+      const reply = await store.startAssistantMessage({ conversationId: id, parentId: user.id, model: 'parlance-scripted' });
+      for (let i = 1; i <= saves; i++) await store.updateStreamingText(reply.id, prompt.slice(0, Math.round((prompt.length * i * 250) / (tokens * pace))));
+      await store.finishMessage(reply.id, { status: 'complete', content: prompt, usage: { promptTokens: tokens, completionTokens: tokens }, timings: { firstTokenMs: pace, totalMs: tokens * pace } });
+      await store.getConversation(id);
+    };
+    const failures: Record<string, number> = {};
+    const run = async (count: number): Promise<void> => {
+      let started = 0;
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (started < count) {
+            started++;
+            await turn().catch((error: unknown) => {
+              const key = (error as Error).message.slice(0, 120);
+              failures[key] = (failures[key] ?? 0) + 1;
+            });
+          }
+        }),
+      );
+    };
+    await run(concurrency); // warm: one turn per conversation
+    const cpu0 = process.cpuUsage();
+    await run(total * rounds);
+    const cpu = process.cpuUsage(cpu0);
+    const perTurn = (cpu.user + cpu.system) / 1000 / (total * rounds);
+    console.log(`\nStore only — ${total * rounds} turns, ${concurrency} at once, ${tokens} tokens each, ${saves} text saves per turn, SQLite, in process`);
+    console.log(`CPU per turn: ${perTurn.toFixed(3)} ms (${((perTurn * 1000) / tokens).toFixed(1)} ms per 1k tokens); failed: ${Object.values(failures).reduce((a, b) => a + b, 0)}`, failures);
+    console.log(JSON.stringify({ bench: 'persistence-store', concurrency, turns: total * rounds, tokens, saves, cpuMsPerTurn: Number(perTurn.toFixed(3)) }));
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+if (values['store-only']) {
+  await storeOnly();
+  process.exit(0);
+}
+
+interface PathResult {
+  tokens: number;
+  cpuMs: number;
+  failures: Record<string, number>;
+  wallMs: number;
+}
+
+async function runPath(pid: number, one: () => Promise<number>): Promise<PathResult> {
+  const failures: Record<string, number> = {};
+  let received = 0;
+  let started = 0;
+  const cpu0 = cpuMs(pid);
+  const wall0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (started < total) {
+        started++;
+        try {
+          const count = await one(); // not `received += await …`: that reads `received` before the await
+          received += count;
+        } catch (error) {
+          const key = (error as Error).message.slice(0, 120);
+          failures[key] = (failures[key] ?? 0) + 1;
+        }
+      }
+    }),
+  );
+  return { tokens: received, cpuMs: cpuMs(pid) - cpu0, failures, wallMs: Math.round(performance.now() - wall0) };
+}
+
+/** Counts the reply's pieces (one per scripted token) in a stream, checking it ended properly. */
+async function countEvents(response: Response, piece: string, end: string): Promise<number> {
+  if (!response.ok) throw new Error(`status ${response.status}: ${await response.text()}`);
+  const text = await response.text();
+  if (!text.includes(end)) throw new Error(`stream did not end with ${end}`);
+  return text.split(piece).length - 1;
+}
+
+const dataDir = await mkdtemp(join(tmpdir(), 'parlance-bench-persist-'));
+const port = await freePort();
+const base = `http://127.0.0.1:${port}`;
+const profile = values['cpu-prof-dir'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof-dir']] : [];
+const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'src/cli.ts', '--no-embedded', '--scripted', '--scripted-delay', String(pace), '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn', '--queue-length', '10000'], {
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+try {
+  for (let i = 0; ; i++) {
+    if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) break;
+    if (i > 300) throw new Error('server did not start');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const pid = child.pid!;
+  // With --off-history same, one history per on-path conversation, taken in the same round-robin order.
+  const histories: { role: string; content: string }[][] = Array.from({ length: concurrency }, () => []);
+  let offTurn = 0;
+  const off = async () => {
+    const history = offHistory === 'same' ? histories[offTurn++ % concurrency]! : [];
+    const response = await fetch(`${base}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'parlance-scripted', stream: true, messages: [...history, { role: 'user', content: prompt }] }),
+    });
+    const count = await countEvents(response, '"delta":{"content":', '[DONE]'); // not the opening chunk's empty "content":""
+    history.push({ role: 'user', content: prompt }, { role: 'assistant', content: prompt }); // the echo model's reply is the prompt
+    return count;
+  };
+  // Each worker talks in a conversation of its own, made (and named, after its first exchange) before measuring:
+  // what is measured is the cost of a turn, as a user chatting pays it.
+  const conversations: string[] = [];
+  for (let i = 0; i < concurrency; i++) {
+    const created = await fetch(`${base}/api/conversations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'parlance-scripted' }) });
+    conversations.push(((await created.json()) as { id: string }).id);
+  }
+  let turn = 0;
+  const on = async () => {
+    const conversation = { id: conversations[turn++ % conversations.length]! };
+    const response = await fetch(`${base}/api/conversations/${conversation.id}/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content: prompt }) });
+    const count = await countEvents(response, 'event: delta', 'event: done');
+    return count;
+  };
+  // Warm both paths (JIT, SQLite pages) before measuring.
+  await Promise.all(Array.from({ length: concurrency }, () => Promise.all([off(), on()])));
+
+  const results: { path: string; round: number; result: PathResult }[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    // Alternate the order each round so drift on a shared machine hits both paths.
+    const order = round % 2 === 1 ? (['off', 'on'] as const) : (['on', 'off'] as const);
+    for (const path of order) results.push({ path, round, result: await runPath(pid, path === 'off' ? off : on) });
+  }
+  const sum = (path: string) => {
+    const rows = results.filter((row) => row.path === path);
+    const tokensSum = rows.reduce((n, row) => n + row.result.tokens, 0);
+    const cpuSum = rows.reduce((n, row) => n + row.result.cpuMs, 0);
+    const failures = rows.reduce((n, row) => n + Object.values(row.result.failures).reduce((a, b) => a + b, 0), 0);
+    return { tokens: tokensSum, cpuMs: cpuSum, perThousand: (cpuSum * 1000) / tokensSum, failures };
+  };
+  const offSum = sum('off');
+  const onSum = sum('on');
+  console.log(`\nPersistence on vs off — ${concurrency} concurrent replies, ${total} per path per round, ${tokens} tokens each, ${pace} ms apart, ${rounds} rounds, off-path history ${offHistory}, SQLite`);
+  console.log('path                          tokens   server CPU ms   CPU ms / 1k tokens   failed');
+  for (const [name, row] of [['off (/v1/chat/completions)', offSum], ['on  (/api/conversations/…)', onSum]] as const) {
+    console.log(`${name.padEnd(28)}  ${String(row.tokens).padStart(6)}   ${String(row.cpuMs).padStart(13)}   ${row.perThousand.toFixed(1).padStart(18)}   ${row.failures}`);
+  }
+  const ratio = onSum.perThousand / offSum.perThousand;
+  console.log(`\nratio on/off: ${ratio.toFixed(3)} (target ≤ 1.10)`);
+  for (const row of results) if (Object.keys(row.result.failures).length) console.log(`failures (${row.path}, round ${row.round}):`, row.result.failures);
+  console.log(JSON.stringify({ bench: 'persistence', concurrency, total, tokens, pace, rounds, offHistory, off: offSum, on: onSum, ratio: Number(ratio.toFixed(3)) }));
+} finally {
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+  await rm(dataDir, { recursive: true, force: true });
+}
