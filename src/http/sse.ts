@@ -26,11 +26,17 @@ export function formatEvent(data: string, event?: string, id?: string): string {
   return `${frame}\n`;
 }
 
+/** Past this many characters a batch is sent at once rather than at the end of the tick. */
+const MAX_BATCH_CHARS = 64 * 1024;
+
 /**
- * One open Server-Sent Events response. Writes go straight to the socket;
- * `write` reports backpressure so the caller waits for `drained()` instead of
- * buffering without bound. When the client goes away, `signal` aborts: that
- * is the signal handed to the engine.
+ * One open Server-Sent Events response. The frames written during one tick of
+ * the event loop go to the socket together, as one HTTP chunk, when the tick
+ * ends: an upstream burst of tokens costs one socket write instead of one
+ * per token, and a lone token is not delayed (nothing else runs before the
+ * flush). `write` reports backpressure so the caller waits for `drained()`
+ * instead of buffering without bound. When the client goes away, `signal`
+ * aborts: that is the signal handed to the engine.
  */
 export class SseStream {
   private readonly controller = new AbortController();
@@ -38,6 +44,9 @@ export class SseStream {
   private readonly keepAlive: NodeJS.Timeout;
   private wroteSinceTick = false;
   private finished = false;
+  /** Frames written since the last flush. */
+  private pending = '';
+  private flushScheduled = false;
   private readonly writeTimeoutMs: number;
 
   constructor(reply: FastifyReply, options: SseOptions) {
@@ -53,8 +62,9 @@ export class SseStream {
       connection: 'keep-alive',
       ...options.headers,
     });
-    // Send the headers now: clients (and proxies) should see the stream open before the first token.
-    this.raw.flushHeaders();
+    // The headers go out at the end of this tick (with the first frames, when the caller writes some at once):
+    // clients and proxies see the stream open before the first token either way.
+    this.scheduleFlush();
     options.onOpen?.();
     this.raw.on('close', () => {
       if (!this.finished) this.controller.abort(new Error('client disconnected'));
@@ -77,12 +87,34 @@ export class SseStream {
     return this.finished || this.raw.destroyed;
   }
 
-  /** Writes raw SSE bytes; false means the socket buffer is full and the caller should await `drained()`. */
+  /** Queues raw SSE bytes for the end of this tick; false means the socket buffer is full and the caller should await `drained()`. */
   write(frame: string): boolean {
     if (this.closed) return true;
     this.wroteSinceTick = true;
-    return this.raw.write(frame);
+    this.pending = this.pending === '' ? frame : this.pending + frame;
+    if (this.pending.length >= MAX_BATCH_CHARS) this.flush();
+    else this.scheduleFlush();
+    return !this.raw.writableNeedDrain;
   }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // A tick callback runs once the current microtask queue is empty, so every frame a burst of events produces is in.
+    process.nextTick(this.flush);
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (this.raw.destroyed) return;
+    if (this.pending !== '') {
+      const batch = this.pending;
+      this.pending = '';
+      this.raw.write(batch);
+    } else if (!this.raw.headersSent && !this.finished) {
+      this.raw.flushHeaders();
+    }
+  };
 
   /**
    * Resolves when the socket can take more, or when the client is gone. A
@@ -108,6 +140,8 @@ export class SseStream {
     if (this.finished) return;
     this.finished = true;
     clearInterval(this.keepAlive);
-    if (!this.raw.destroyed) this.raw.end(finalFrame);
+    const last = finalFrame === undefined ? this.pending : this.pending + finalFrame;
+    this.pending = '';
+    if (!this.raw.destroyed) this.raw.end(last === '' ? undefined : last);
   }
 }

@@ -1,3 +1,6 @@
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestOptions } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { StringDecoder } from 'node:string_decoder';
 import { createParser, type EventSourceMessage, type EventSourceParser, type ParseError } from 'eventsource-parser';
 import { ParlanceError, type ErrorCode } from '../../core/errors.js';
 import type {
@@ -31,7 +34,7 @@ export interface OpenAICompatibleEngineOptions {
   readonly capacity?: number;
 }
 
-/** Why a flight's upstream fetch was aborted; the first cause wins. */
+/** Why a flight's upstream request was aborted; the first cause wins. */
 type AbortCause = 'client' | 'closed' | 'consumer' | 'connect' | 'stall' | 'deadline';
 
 /** The subset of an OpenAI stream chunk we read; everything is checked before use since the upstream is untrusted. */
@@ -54,6 +57,8 @@ interface UpstreamErrorInfo {
 }
 
 const STREAM_DECODE = { stream: true } as const;
+/** Upstream text buffered for a consumer that is not reading; past this the socket is paused (TCP backpressure). */
+const MAX_BUFFERED_CHARS = 256 * 1024;
 /** Error bodies are read for their message only; a misbehaving upstream must not make us buffer megabytes. */
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 const MAX_MESSAGE_CHARS = 500;
@@ -83,12 +88,17 @@ export class OpenAICompatibleEngine implements Engine {
   private readonly label: string;
   private readonly apiKey: string | undefined;
   private readonly requestHeaders: Record<string, string>;
+  /** Request options shared by every generation request: where to connect and through which pool. */
+  private readonly target: RequestOptions;
+  private readonly send: typeof httpRequest;
+  private readonly agent: HttpAgent;
   private readonly stallTimeoutMs: number;
   private readonly totalTimeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly capacity: number;
   private readonly configuredModels: boolean;
   private modelList: readonly ModelInfo[];
+  private readonly pathPrefix: string;
   private readonly flights = new Set<Flight>();
   private closed = false;
 
@@ -100,6 +110,21 @@ export class OpenAICompatibleEngine implements Engine {
     this.apiKey = options.apiKey === '' ? undefined : options.apiKey;
     this.requestHeaders = { 'content-type': 'application/json', accept: 'text/event-stream' };
     if (this.apiKey !== undefined) this.requestHeaders['authorization'] = `Bearer ${this.apiKey}`;
+    // node:http rather than fetch: on the relay's per-token path, WHATWG streams over undici cost about three times the
+    // CPU of a plain IncomingMessage (measured in bench/relay.ts; see BENCHMARKS.md).
+    const url = new URL(this.baseUrl);
+    const secure = url.protocol === 'https:';
+    this.send = secure ? httpsRequest : httpRequest;
+    // Keep-alive with no cap: the upstream does its own queueing, and a pool limit would only add a second queue here.
+    this.agent = secure ? new HttpsAgent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY }) : new HttpAgent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
+    this.target = {
+      protocol: url.protocol,
+      hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+      port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
+      method: 'POST',
+      agent: this.agent,
+    };
+    this.pathPrefix = url.pathname === '/' ? '' : url.pathname;
     this.stallTimeoutMs = options.stallTimeoutMs;
     this.totalTimeoutMs = options.totalTimeoutMs;
     this.connectTimeoutMs = options.connectTimeoutMs ?? options.stallTimeoutMs;
@@ -132,14 +157,14 @@ export class OpenAICompatibleEngine implements Engine {
         signal: AbortSignal.timeout(this.connectTimeoutMs),
         redirect: 'manual',
       });
-      const text = await readBounded(response, 16 * 1024 * 1024);
+      const text = await readFetchBounded(response, 16 * 1024 * 1024);
       if (response.status !== 200) {
         throw new ParlanceError('upstream_error', `${this.label} answered HTTP ${response.status} to GET /models`);
       }
       this.modelList = this.parseModelList(text);
       this.lastError = undefined;
     } catch (error) {
-      this.lastError = error instanceof ParlanceError ? error : this.fetchFailure(error, 'discovering models from');
+      this.lastError = error instanceof ParlanceError ? error : this.requestFailure(error, 'discovering models from');
     }
   }
 
@@ -148,44 +173,62 @@ export class OpenAICompatibleEngine implements Engine {
     if (signal.aborted) return cancelledGeneration();
     const input = request.input;
     const flight = new Flight(this.flights, signal, this.connectTimeoutMs, this.totalTimeoutMs);
-    let response: Response;
+    let response: IncomingMessage;
     try {
-      response = await fetch(input.kind === 'chat' ? `${this.baseUrl}/chat/completions` : `${this.baseUrl}/completions`, {
-        method: 'POST',
-        headers: this.requestHeaders,
-        body: requestBody(request),
-        signal: flight.controller.signal,
-        // A redirect would replay our key to wherever it points; a moved API is a config error to fix, not follow.
-        redirect: 'manual',
-      });
+      response = await this.post(flight, input.kind === 'chat' ? '/chat/completions' : '/completions', requestBody(request));
     } catch (error) {
       flight.release();
       if (flight.cause === 'client' || flight.cause === 'closed') return cancelledGeneration();
-      throw this.abortFailure(flight) ?? this.fetchFailure(error, 'reaching');
+      throw this.abortFailure(flight) ?? this.requestFailure(error, 'reaching');
     }
 
-    const contentType = response.headers.get('content-type');
-    if (response.status !== 200 || response.body === null || contentType === null || !contentType.toLowerCase().startsWith('text/event-stream')) {
+    const status = response.statusCode ?? 0;
+    const contentType = response.headers['content-type'];
+    if (status !== 200 || contentType === undefined || !contentType.toLowerCase().startsWith('text/event-stream')) {
       let text = '';
       try {
         text = await readBounded(response, MAX_ERROR_BODY_BYTES);
       } catch (error) {
         flight.release();
         if (flight.cause === 'client' || flight.cause === 'closed') return cancelledGeneration();
-        throw this.abortFailure(flight) ?? this.fetchFailure(error, 'reading an error from');
+        throw this.abortFailure(flight) ?? this.requestFailure(error, 'reading an error from');
       }
       flight.release();
-      throw this.statusFailure(response, text, contentType);
+      throw this.statusFailure(status, response.headers, text);
     }
 
-    flight.streaming(this.stallTimeoutMs);
-    return new UpstreamGeneration(() => relay(flight, response.body as ReadableStream<Uint8Array>, input, this.label));
+    flight.streaming(this.stallTimeoutMs, response);
+    return new UpstreamGeneration(() => relay(flight, new BodyReader(response), input, this.label));
+  }
+
+  /**
+   * Sends one POST and resolves with the response once its headers are in.
+   * Rejects on a connection failure, and when the flight is aborted first
+   * (the flight destroys the request; its cause says why). node:http never
+   * follows redirects: a 3xx would replay our key to wherever it points, and
+   * it fails as an upstream error to fix in the config.
+   */
+  private post(flight: Flight, path: string, body: string): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const request = this.send({
+        ...this.target,
+        path: this.pathPrefix + path,
+        headers: { ...this.requestHeaders, 'content-length': Buffer.byteLength(body) },
+      });
+      // Errors after the headers (a reset mid-stream) reach the response too; this listener keeps them from being unhandled.
+      request.on('error', reject);
+      request.once('close', () => reject(new Error('the connection closed before the response headers')));
+      request.once('response', resolve);
+      flight.attach(request);
+      request.end(body);
+    });
   }
 
   /** Aborts every in-flight upstream request; their generations end with `finish: cancelled`. */
   close(): Promise<void> {
     this.closed = true;
     for (const flight of [...this.flights]) flight.abort('closed');
+    this.agent.destroy();
     return Promise.resolve();
   }
 
@@ -215,8 +258,8 @@ export class OpenAICompatibleEngine implements Engine {
     return undefined;
   }
 
-  /** Maps a fetch rejection (refused, reset, DNS, our own timers) to a registry error. */
-  private fetchFailure(error: unknown, doing: string): ParlanceError {
+  /** Maps a request failure (refused, reset, DNS, fetch's own timers) to a registry error. */
+  private requestFailure(error: unknown, doing: string): ParlanceError {
     if (error instanceof ParlanceError) return error;
     const code = errorCodeOf(error);
     const name = error instanceof Error ? error.name : '';
@@ -228,10 +271,9 @@ export class OpenAICompatibleEngine implements Engine {
   }
 
   /** Maps a non-200 (or non-SSE) upstream answer to a registry error, keeping a 4xx's status and message. */
-  private statusFailure(response: Response, text: string, contentType: string | null): ParlanceError {
-    const status = response.status;
+  private statusFailure(status: number, headers: IncomingHttpHeaders, text: string): ParlanceError {
     if (status === 200) {
-      return new ParlanceError('upstream_error', `${this.label} answered ${contentType ?? 'no content type'} instead of an event stream`);
+      return new ParlanceError('upstream_error', `${this.label} answered ${headers['content-type'] ?? 'no content type'} instead of an event stream`);
     }
     if (status === 401 || status === 403) {
       // The upstream rejected *our* credentials: not the client's fault, and its message may echo part of the key.
@@ -240,7 +282,7 @@ export class OpenAICompatibleEngine implements Engine {
     const info = parseErrorBody(text);
     const message = info.message === undefined ? undefined : this.redact(info.message);
     if (status === 429) {
-      const retryAfter = parseRetryAfter(response.headers.get('retry-after'));
+      const retryAfter = parseRetryAfter(headers['retry-after'] ?? null);
       return new ParlanceError('queue_full', message ?? `${this.label} is rate limiting requests`, {
         status: 429,
         ...(retryAfter === undefined ? {} : { retryAfterSeconds: retryAfter }),
@@ -273,13 +315,14 @@ export class OpenAICompatibleEngine implements Engine {
  * through `abort()` and `release()`, both idempotent.
  */
 class Flight {
-  readonly controller = new AbortController();
   cause: AbortCause | undefined;
   /** When the stream last produced text; read by the stall timer, written once per network read. */
   lastProgressAt = 0;
   /** True while the relay waits on the socket; otherwise the consumer is holding us up, which is not the upstream stalling. */
   reading = false;
   private released = false;
+  /** The upstream request, then its response: whatever must be destroyed to drop the connection. */
+  private connection: ClientRequest | IncomingMessage | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
   private readonly totalTimer: NodeJS.Timeout;
@@ -298,8 +341,14 @@ class Flight {
     this.totalTimer = setTimeout(() => this.abort('deadline'), totalTimeoutMs);
   }
 
+  attach(request: ClientRequest): void {
+    this.connection = request;
+    if (this.cause !== undefined) request.destroy();
+  }
+
   /** Headers are in: from now on only a lack of generated text counts as a stall. */
-  streaming(stallTimeoutMs: number): void {
+  streaming(stallTimeoutMs: number, response: IncomingMessage): void {
+    this.connection = response;
     clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     this.stallTimeoutMs = stallTimeoutMs;
@@ -324,9 +373,14 @@ class Flight {
   abort(cause: AbortCause): void {
     if (this.cause !== undefined) return;
     this.cause = cause;
-    this.controller.abort();
+    this.drop();
     // The socket is gone with the abort, so the slot is free even if nobody ever iterates the generation.
     this.release();
+  }
+
+  /** Closes the upstream connection, whatever state the request is in. */
+  drop(): void {
+    this.connection?.destroy();
   }
 
   release(): void {
@@ -456,10 +510,86 @@ class ChunkDecoder {
   }
 }
 
+/**
+ * Pull-style reading of the upstream response: bytes are decoded as they
+ * arrive and handed out as one string per `take()`, so a burst of events costs
+ * one wake-up, not one per TCP segment. Past {@link MAX_BUFFERED_CHARS}
+ * unread, the socket is paused until the consumer catches up.
+ */
+class BodyReader {
+  ended = false;
+  failure: Error | undefined;
+  private buffered = '';
+  private wake: (() => void) | undefined;
+  /**
+   * Created at the first chunk that ends inside a multi-byte character, and used from then on. SSE chunks nearly
+   * always end with a newline, and a chunk that ends on an ASCII byte leaves nothing for the next one to complete.
+   */
+  private decoder: StringDecoder | undefined;
+
+  constructor(readonly response: IncomingMessage) {
+    response.on('data', this.onData);
+    response.once('end', this.onEnd);
+    response.on('error', this.onError);
+    response.once('close', this.onClose);
+  }
+
+  /** The text that arrived since the last call; '' when none did. */
+  take(): string {
+    const text = this.buffered;
+    if (text !== '') {
+      this.buffered = '';
+      if (this.response.isPaused()) this.response.resume();
+    }
+    return text;
+  }
+
+  /** Resolves when there is text to take, or the body ended or failed. */
+  wait(): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+    });
+  }
+
+  /** True once the whole body has been received (the connection can go back to the pool). */
+  get complete(): boolean {
+    return this.response.complete;
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    const text = this.decoder === undefined && (chunk[chunk.length - 1] ?? 0) < 0x80 ? chunk.toString('utf8') : (this.decoder ??= new StringDecoder('utf8')).write(chunk);
+    this.buffered = this.buffered === '' ? text : this.buffered + text;
+    if (this.buffered.length > MAX_BUFFERED_CHARS) this.response.pause();
+    this.notify();
+  };
+
+  private readonly onEnd = (): void => {
+    this.ended = true;
+    this.notify();
+  };
+
+  private readonly onError = (error: Error): void => {
+    this.failure ??= error;
+    this.notify();
+  };
+
+  private readonly onClose = (): void => {
+    if (!this.response.complete) this.failure ??= Object.assign(new Error('the connection closed mid-stream'), { code: 'ECONNRESET' });
+    this.ended = true;
+    this.notify();
+  };
+
+  private notify(): void {
+    const wake = this.wake;
+    if (wake !== undefined) {
+      this.wake = undefined;
+      wake();
+    }
+  }
+}
+
 /** Reads the upstream's event stream and yields the contract's events; see the class comment for the error rules. */
-async function* relay(flight: Flight, body: ReadableStream<Uint8Array>, input: GenerationInput, label: string): AsyncGenerator<ChatEvent> {
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
+async function* relay(flight: Flight, body: BodyReader, input: GenerationInput, label: string): AsyncGenerator<ChatEvent> {
   const chunks = new ChunkDecoder(input);
   const parser: EventSourceParser = createParser({ onEvent: chunks.onEvent, onError: chunks.onParseError, maxBufferSize: MAX_EVENT_CHARS });
   const pending = chunks.pending;
@@ -468,24 +598,25 @@ async function* relay(flight: Flight, body: ReadableStream<Uint8Array>, input: G
   let ended = false;
   try {
     for (;;) {
-      let result: Awaited<ReturnType<typeof reader.read>>;
-      flight.reading = true;
-      try {
-        result = await reader.read();
-      } catch (error) {
-        readError = error;
-        break;
-      } finally {
-        flight.reading = false;
-      }
       if (flight.cause !== undefined) break;
-      if (result.done) {
-        // An event cut off without its blank line is dropped, as the SSE spec says.
-        eof = true;
-        break;
+      const text = body.take();
+      if (text === '') {
+        if (body.failure !== undefined) {
+          readError = body.failure;
+          break;
+        }
+        if (body.ended) {
+          // An event cut off without its blank line is dropped, as the SSE spec says.
+          eof = true;
+          break;
+        }
+        flight.reading = true;
+        await body.wait();
+        flight.reading = false;
+        continue;
       }
       const before = chunks.progress;
-      parser.feed(decoder.decode(result.value, STREAM_DECODE));
+      parser.feed(text);
       if (chunks.progress !== before) flight.lastProgressAt = Date.now();
       if (pending.length !== 0) {
         for (let i = 0; i < pending.length; i++) {
@@ -525,8 +656,8 @@ async function* relay(flight: Flight, body: ReadableStream<Uint8Array>, input: G
     if (!ended || (!eof && !chunks.sawDone)) {
       // The consumer left early (return()), something threw, or the upstream erred mid-stream: it must stop generating for nobody.
       flight.abort('consumer');
-    } else if (!eof && flight.cause === undefined) {
-      drainThenRelease(flight, reader);
+    } else if (!eof && flight.cause === undefined && !body.complete) {
+      drainThenRelease(flight, body.response);
     }
     flight.release();
   }
@@ -537,16 +668,13 @@ async function* relay(flight: Flight, body: ReadableStream<Uint8Array>, input: G
  * the connection go back to the pool. An upstream that keeps the response open
  * anyway loses the connection after a short grace period.
  */
-function drainThenRelease(flight: Flight, reader: ReadableStreamDefaultReader<Uint8Array>): void {
+function drainThenRelease(flight: Flight, response: IncomingMessage): void {
   flight.release();
-  const timer = setTimeout(() => flight.controller.abort(), DRAIN_AFTER_DONE_MS);
-  reader.read().then(
-    (result) => {
-      clearTimeout(timer);
-      if (!result.done) flight.controller.abort();
-    },
-    () => clearTimeout(timer),
-  );
+  const timer = setTimeout(() => flight.drop(), DRAIN_AFTER_DONE_MS);
+  response.removeAllListeners('data');
+  response.once('end', () => clearTimeout(timer));
+  response.once('close', () => clearTimeout(timer));
+  response.resume();
 }
 
 function streamReadFailure(error: unknown, label: string): { code: ErrorCode; message: string } {
@@ -572,7 +700,30 @@ function requestBody(request: GenerationRequest): string {
   return JSON.stringify(body);
 }
 
-async function readBounded(response: Response, maxBytes: number): Promise<string> {
+/** Reads a (non-streaming) response body up to `maxBytes`, then drops the rest with the connection. */
+function readBounded(response: IncomingMessage, maxBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const decoder = new TextDecoder();
+    let text = '';
+    let bytes = 0;
+    const onData = (chunk: Buffer): void => {
+      bytes += chunk.byteLength;
+      text += decoder.decode(chunk, STREAM_DECODE);
+      if (bytes >= maxBytes) {
+        response.off('data', onData);
+        response.destroy();
+        resolve(text + decoder.decode());
+      }
+    };
+    response.on('data', onData);
+    response.once('end', () => resolve(text + decoder.decode()));
+    response.on('error', reject);
+    response.once('close', () => (response.complete ? resolve(text + decoder.decode()) : reject(new Error('the connection closed mid-response'))));
+  });
+}
+
+/** fetch's `Response` for discovery: read with the same bound. */
+async function readFetchBounded(response: Response, maxBytes: number): Promise<string> {
   const body = response.body;
   if (body === null) return '';
   const reader = body.getReader();
