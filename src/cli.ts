@@ -19,7 +19,7 @@ function addConfigOptions(command: Command): Command {
     attributeOf.set(key, flag.attributeName());
     command.addOption(flag);
   }
-  return command.option('--config <path>', 'a JSON config file (options by name, e.g. {"port": 8080}) [env PARLANCE_CONFIG]');
+  return command.option('--config <path>', 'a config file, JSON or YAML (.yaml/.yml), of options by name (e.g. {"port": 8080} or port: 8080) [env PARLANCE_CONFIG]');
 }
 
 /** Only flags the user typed count: commander's defaults must not override env or the config file. */
@@ -48,8 +48,16 @@ async function serve(command: Command, extra: Partial<Record<OptionKey, unknown>
     server.app.log.info({ signal }, 'shutting down');
     const deadline = setTimeout(() => process.exit(1), 10_000);
     deadline.unref();
-    void server.close().then(() => process.exit(0));
+    void server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        server.app.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
   };
+  // A promise some code path forgot to catch is a bug to log, not a reason to drop every other request.
+  process.on('unhandledRejection', (reason) => server.app.log.error({ err: reason }, 'unhandled promise rejection'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 }

@@ -183,7 +183,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const conversations = new ConversationService(store, chat, {
     defaultModel: () => registry.defaultModel(),
     checkModel: (model) => void registry.engineFor(model),
-    modelTitles: !demo,
+    // The demo model's text is random and the scripted model echoes its prompt: the plain title is better for both.
+    modelTitles: (model) => !demo && !(registry.engineFor(model) instanceof ScriptedEngine),
   });
   const app = await buildApp({ config, chat, engines: registry, store, conversations, metrics, notices, demo }, { logger: log });
   const address = await app.listen({ host: config.host, port: config.port });
@@ -198,7 +199,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       const replies = conversations.stopAll();
       chat.stopAll();
       await replies;
+      // Every stream has been sent its last event; a client that stopped reading cannot take it, and would
+      // hold the close (which waits for connections to end) until the process is killed. Give the others
+      // a moment to read theirs, then cut what is left.
+      const cut = setTimeout(() => app.server.closeAllConnections(), 2000);
+      cut.unref();
       await app.close();
+      clearTimeout(cut);
       await registry.close();
       await store.close();
     })());

@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { configSchema, optionTable, type Config, type OptionKey } from './schema.js';
 
@@ -8,7 +10,7 @@ export class ConfigError extends Error {
 }
 
 export interface ConfigSources {
-  /** Values from a JSON config file, by option key. */
+  /** Values from a config file (JSON or YAML), by option key. */
   readonly file?: Record<string, unknown>;
   /** The process environment (only `PARLANCE_*` names from the option table are read). */
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -47,6 +49,10 @@ export function resolveConfig(sources: ConfigSources): Config {
   return Object.freeze(parsed.data);
 }
 
+/**
+ * Reads a config file: `.yaml`/`.yml` as YAML, anything else as JSON. Either way the top level must be an
+ * object of options by key (`port: 8080`); its values are validated with the rest of the configuration.
+ */
 export async function readConfigFile(path: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
@@ -54,11 +60,17 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
   } catch (error) {
     throw new ConfigError(`cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
+  const yaml = ['.yaml', '.yml'].includes(extname(path).toLowerCase());
+  const format = yaml ? 'YAML' : 'JSON';
+  let value: unknown;
   try {
-    const value: unknown = JSON.parse(text);
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
-    return value as Record<string, unknown>;
+    // YAML's merge keys and custom tags stay off: a config file is plain data.
+    value = yaml ? parseYaml(text, { merge: false, maxAliasCount: 100 }) : JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`config file ${path} is not a JSON object: ${(error as Error).message}`);
+    throw new ConfigError(`config file ${path} is not valid ${format}: ${(error as Error).message.split('\n')[0] ?? ''}`);
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(`config file ${path} must hold a ${format} object of options by name (e.g. ${yaml ? '"port: 8080"' : '{"port": 8080}'})`);
+  }
+  return value as Record<string, unknown>;
 }

@@ -1,12 +1,14 @@
 import cors from '@fastify/cors';
 import underPressure from '@fastify/under-pressure';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { ParlanceError } from '../core/errors.js';
 import { installApiKeys } from './auth.js';
 import type { HttpDeps } from './deps.js';
 import { installDocs } from './docs.js';
-import { installErrorHandlers, sendError } from './errors.js';
+import { installErrorHandlers, openAIErrorBody, sendError, toParlanceError } from './errors.js';
 import { conversationRoutes } from './routes/conversations/index.js';
 import { chatCompletionsRoute } from './routes/openai/chat-completions.js';
 import { completionsRoute } from './routes/openai/completions.js';
@@ -20,24 +22,107 @@ export interface BuildAppOptions {
   readonly logger?: FastifyBaseLogger;
 }
 
+/**
+ * What Node's parser refused before a request existed (headers over 16 KiB, a malformed request line, a
+ * request not received within `requestTimeout`), answered in OpenAI's error shape, then the socket closed.
+ */
+function answerClientError(this: FastifyInstance, error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'The request headers are larger than the 16 KiB this server accepts.']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'The request was not received in time.']
+        : [400, 'The request is not valid HTTP.'];
+  this.log.debug({ err: error }, 'client error');
+  if (socket.writable) {
+    const body = JSON.stringify(openAIErrorBody(new ParlanceError('invalid_request', message, { status })));
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
+
+/** A lone surrogate (half of a UTF-16 pair) anywhere in a string. */
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+/** A `\uD800`–`\uDFFF` escape in JSON text: the only way a lone surrogate gets into a parsed body. */
+const surrogateEscape = /\\u[dD][89a-fA-F]/;
+
+/** Replaces lone surrogates in every string (keys included) of a parsed JSON value; iterative, so any depth is safe. */
+function wellFormedStrings(root: unknown): unknown {
+  const fix = (text: string): string => text.replace(loneSurrogate, '\uFFFD');
+  if (typeof root === 'string') return fix(root);
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (typeof node !== 'object' || node === null) continue;
+    const record = node as Record<string, unknown>;
+    for (const key of Object.keys(record)) {
+      const value = record[key];
+      const fixedKey = fix(key);
+      const fixedValue = typeof value === 'string' ? fix(value) : value;
+      if (fixedKey !== key) {
+        delete record[key];
+        Object.defineProperty(record, fixedKey, { value: fixedValue, enumerable: true, writable: true, configurable: true });
+      } else if (fixedValue !== value) {
+        record[key] = fixedValue;
+      }
+      if (typeof fixedValue === 'object' && fixedValue !== null) stack.push(fixedValue);
+    }
+  }
+  return root;
+}
+
+/**
+ * Fastify's JSON parser (which refuses `__proto__` and `constructor.prototype` keys), plus one rule for text
+ * that is not valid Unicode. Invalid UTF-8 bytes are already decoded as U+FFFD; a lone surrogate escape
+ * (`"\ud800"`) becomes U+FFFD too. Either way the text the engine sees, the text stored and the text streamed
+ * back are the same well-formed string.
+ */
+function replaceJsonParser(app: FastifyInstance): void {
+  const parse = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    parse(request, text, (error, value) => {
+      if (error) done(error, undefined);
+      else done(null, surrogateEscape.test(text) ? wellFormedStrings(value) : value);
+    });
+  });
+}
+
 /** Builds the HTTP application around its dependencies. It never listens: `main.ts` does. */
 export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: deps.config.bodyLimit,
-    // Streams may legitimately run for many minutes; their bounds are the generation deadline and the write timeout.
-    requestTimeout: 0,
-    return503OnClosing: true,
+    // The time a client has to send its whole request (headers and body), so a client that trickles a body
+    // cannot hold a connection forever. It does not bound responses: streams are bounded by the generation
+    // deadline and the write timeout. (Node requires it to be at least the 60 s headers timeout.)
+    requestTimeout: 120_000,
+    // Requests that arrive while closing get a 503 from the hook below, in the OpenAI error shape.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     genReqId: () => crypto.randomUUID(),
     requestIdHeader: false,
+    // Errors Node or the router raise before a route runs get the same OpenAI-shaped bodies as the rest.
+    clientErrorHandler: answerClientError,
+    frameworkErrors: (error, _request, reply) => sendError(reply, toParlanceError(error)),
   });
+  replaceJsonParser(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandlers(app, (code) => deps.metrics.error(code));
 
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (closing) {
+      // The connection closes after this answer (fastify marks it so): the client retries elsewhere.
+      throw new ParlanceError('engine_unavailable', 'The server is shutting down; retry on another instance or in a moment.', { retryAfterSeconds: 1 });
+    }
     // Counted when the response is done, streams (which bypass fastify's reply hooks) included.
     reply.raw.once('close', () => deps.metrics.request(request.routeOptions.url ?? 'unmatched', request.method, reply.raw.statusCode));
     // Compressed bodies are refused rather than inflated: no decompression bomb can get past the body limit.
@@ -53,12 +138,15 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
     await app.register(underPressure, {
       maxEventLoopDelay: deps.config.maxEventLoopDelayMs,
       retryAfter: 5,
-      pressureHandler: (_request, reply) => {
-        deps.metrics.error('engine_unavailable');
-        void sendError(reply.header('retry-after', '5'), new ParlanceError('engine_unavailable', 'The server is overloaded; retry in a few seconds.'));
-      },
-      // /health must answer while loaded, or orchestrators restart a busy server.
+      // The plugin only measures: shedding is the hook below. (Its own handler, answering and returning nothing,
+      // would let the request through to its route as well: a second answer and a generation nobody reads.)
+      pressureHandler: () => undefined,
       exposeStatusRoute: false,
+    });
+    app.addHook('onRequest', async (request) => {
+      // /health must answer while loaded, or orchestrators restart a busy server; /metrics is how one sees the load.
+      if (request.routeOptions.url === '/health' || request.routeOptions.url === '/metrics' || !app.isUnderPressure()) return;
+      throw new ParlanceError('engine_unavailable', 'The server is overloaded; retry in a few seconds.', { retryAfterSeconds: 5 });
     });
   }
   installApiKeys(app, deps.config.apiKeys);

@@ -8,18 +8,28 @@ export interface ApiKey {
 }
 
 /** The routes a key protects: the APIs. The page, its assets, /health and /ready stay public. */
-function isProtected(url: string): boolean {
-  return url.startsWith('/v1/') || url === '/v1' || url.startsWith('/api/') || url.startsWith('/metrics') || url.startsWith('/completion');
+function isProtected(path: string): boolean {
+  return path.startsWith('/v1/') || path === '/v1' || path.startsWith('/api/') || path.startsWith('/metrics') || path.startsWith('/completion');
+}
+
+/**
+ * The path the router matched: the route's own pattern, never the raw URL, which may spell the same route
+ * differently (`/%761/models` is routed to `/v1/models`). Unmatched requests fall back to the raw path.
+ */
+function routedPath(request: FastifyRequest): string {
+  return request.routeOptions.url ?? request.url.split('?')[0] ?? request.url;
 }
 
 function presentedKey(request: FastifyRequest): string | undefined {
   const authorization = request.headers.authorization;
   if (authorization !== undefined) {
     const match = /^Bearer\s+(.+)$/i.exec(authorization.trim());
-    return match?.[1]?.trim();
+    if (match) return match[1]?.trim();
   }
   const header = request.headers['x-api-key'];
-  return Array.isArray(header) ? header[0] : header;
+  const key = Array.isArray(header) ? header[0] : header;
+  // An Authorization header of another scheme (a proxy's Basic credentials) is not a key; x-api-key may still carry one.
+  return key ?? (authorization === undefined ? undefined : '');
 }
 
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
@@ -40,7 +50,7 @@ export function installApiKeys(app: FastifyInstance, keys: readonly ApiKey[]): v
   if (keys.length === 0) return;
   const known = keys.map((entry) => ({ name: entry.name, digest: digest(entry.key) }));
   app.addHook('onRequest', async (request) => {
-    if (!isProtected(request.url)) return;
+    if (!isProtected(routedPath(request))) return;
     const presented = presentedKey(request);
     if (presented === undefined || presented === '') {
       throw new ParlanceError('invalid_api_key', 'This server needs an API key: send it as "Authorization: Bearer <key>" or "x-api-key: <key>".');

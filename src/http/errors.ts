@@ -69,13 +69,33 @@ export function sendError(reply: FastifyReply, error: ParlanceError): FastifyRep
   return reply.status(error.status).send(openAIErrorBody(error));
 }
 
+/**
+ * Logs an error answer: an unexpected one (500) at error level with its stack, a known server-side state
+ * (overloaded, shutting down, an upstream down) as a warning, a client's mistake at info.
+ */
+export function logRejection(request: FastifyRequest, parlanceError: ParlanceError, thrown: unknown): void {
+  if (parlanceError.status === 500) request.log.error({ err: thrown }, 'request failed');
+  else if (parlanceError.status > 500) request.log.warn({ code: parlanceError.code, message: parlanceError.message }, 'request refused');
+  else request.log.info({ code: parlanceError.code, message: parlanceError.message }, 'request rejected');
+}
+
+/** True when the client closed its connection before the answer was sent. */
+export function clientGone(request: FastifyRequest, reply: FastifyReply): boolean {
+  return reply.raw.destroyed || request.raw.socket?.destroyed === true;
+}
+
 /** Installs the OpenAI-shaped error and not-found handlers on an app or a plugin scope. */
 export function installErrorHandlers(app: FastifyInstance, onError?: (code: ErrorCode) => void): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const parlanceError = toParlanceError(error);
+    if (clientGone(request, reply)) {
+      // The client left first (while its request waited in the queue, say): nobody reads the answer,
+      // and it is no server error. The answer still goes through fastify, to end the request's lifecycle.
+      request.log.info({ code: parlanceError.code }, 'client went away before the answer');
+      return sendError(reply, parlanceError);
+    }
     onError?.(parlanceError.code);
-    if (parlanceError.status >= 500) request.log.error({ err: error }, 'request failed');
-    else request.log.info({ code: parlanceError.code, message: parlanceError.message }, 'request rejected');
+    logRejection(request, parlanceError, error);
     return sendError(reply, parlanceError);
   });
   app.setNotFoundHandler((request, reply) =>

@@ -12,6 +12,9 @@ export class Metrics implements GenerationObserver {
   readonly registry = new Registry();
   private readonly requests = new Counter({ name: 'parlance_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers: [this.registry] });
   private readonly errors = new Counter({ name: 'parlance_errors_total', help: 'Errors answered or sent in-stream, by code', labelNames: ['code'], registers: [this.registry] });
+  // Kept apart from the errors above: a refused admission is also answered (and counted there) by the HTTP layer,
+  // or, for a conversation reply, stored as the reply's failure.
+  private readonly rejections = new Counter({ name: 'parlance_engine_rejections_total', help: 'Requests an engine refused before generating, by engine and code', labelNames: ['engine', 'code'], registers: [this.registry] });
   readonly activeStreams = new Gauge({ name: 'parlance_active_streams', help: 'Open SSE responses', registers: [this.registry] });
   private readonly generations = new Counter({ name: 'parlance_generations_total', help: 'Generations by engine, model and finish reason', labelNames: ['engine', 'model', 'reason'], registers: [this.registry] });
   private readonly tokens = new Counter({ name: 'parlance_tokens_total', help: 'Tokens in (prompt) and out (completion)', labelNames: ['engine', 'direction'], registers: [this.registry] });
@@ -51,8 +54,8 @@ export class Metrics implements GenerationObserver {
 
   admitted(): void {}
 
-  rejected(_engine: string, code: ErrorCode): void {
-    this.errors.inc({ code });
+  rejected(engine: string, code: ErrorCode): void {
+    this.rejections.inc({ engine, code });
   }
 
   firstToken(engine: string, seconds: number): void {

@@ -59,7 +59,6 @@ export class SseStream {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
       'x-accel-buffering': 'no',
-      connection: 'keep-alive',
       ...options.headers,
     });
     // The headers go out at the end of this tick (with the first frames, when the caller writes some at once):

@@ -17,7 +17,9 @@ export const chatMessageSchema = z.object({
   name: z.string().max(256).optional(),
 });
 
-const stopSchema = z.union([z.string().min(1), z.array(z.string().min(1)).max(4)]).nullable().optional();
+/** Up to 4 stop strings (OpenAI's limit), each at most 1,024 characters: every one is matched against every token. */
+const stopString = z.string().min(1).max(1024);
+const stopSchema = z.union([stopString, z.array(stopString).max(4)]).nullable().optional();
 
 const sampling = {
   model: z.string().min(1).max(256),

@@ -4,9 +4,17 @@
  *
  * Node built-ins only. The whole file is ~0.5 MB and is generated in ~20 ms.
  *
- *   npm run tiny-model -- [outPath]   (default: .cache/models/parlance-tiny.gguf)
+ *   npm run tiny-model -- [outPath]           (default: .cache/models/parlance-tiny.gguf)
+ *   npm run tiny-model -- --bench [outPath]   (default: .cache/models/parlance-bench.gguf)
  *
  * Parlance itself serves it in demo mode and when no real model can be had.
+ *
+ * The dimensions are options (see TinyModelOptions). `benchModelOptions` is a
+ * bigger "bench-size" variant (~305 MB) whose per-token cost on a CPU looks like
+ * a small real model's, for benchmarks that must not be dominated by fixed
+ * per-token overheads; it keeps every property of the tiny one. Weight scales
+ * shrink with fan-in (and the residual writes with depth) so activations, and
+ * hence the dim-0 trick below, stay the same size whatever the dimensions.
  *
  * Format reference: GGUF v3 (little endian). Layout of the file:
  *   header (magic, version, tensor count, kv count) · metadata KVs · tensor infos ·
@@ -37,6 +45,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { endianness } from "node:os";
 import { dirname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -45,20 +54,62 @@ export interface TinyModelOptions {
     contextLength?: number;
     /** Seed of the weight PRNG; the same seed gives byte-identical files. Default 1. */
     seed?: number;
+    /** Value of general.name. Default "parlance-tiny". */
+    name?: string;
+    /** llama.embedding_length, the residual width. Default 64. */
+    embeddingLength?: number;
+    /** llama.block_count, the number of transformer layers. Default 2. */
+    layers?: number;
+    /** llama.feed_forward_length, the FFN's hidden width. Default 128. */
+    feedForwardLength?: number;
+    /** llama.attention.head_count; must divide embeddingLength. Default 4. */
+    heads?: number;
+    /** llama.attention.head_count_kv; must divide heads. Default 2. */
+    kvHeads?: number;
 }
+
+/**
+ * The "bench-size" model: 12 layers of width 768 (FFN 2048, 12 heads, 4 KV
+ * heads), ~76M F32 parameters, a ~305 MB file written in ~4 s. One decoded token
+ * reads every weight once, so at one CPU thread it costs about what a small real
+ * model does (~23 ms on the 2-core machine of BENCHMARKS.md, vs ~0.5 ms for the
+ * tiny model). Same vocabulary, template and determinism properties as the tiny
+ * model: the logit gap between the likeliest token and any control token
+ * measured ~60 for both.
+ */
+export const benchModelOptions: Readonly<TinyModelOptions> = {
+    name: "parlance-bench",
+    embeddingLength: 768,
+    layers: 12,
+    feedForwardLength: 2048,
+    heads: 12,
+    kvHeads: 4
+};
 
 // ---------------------------------------------------------------------------
 // Model hyper-parameters
 // ---------------------------------------------------------------------------
 
+// Defaults of the dimensions (the tiny model); TinyModelOptions overrides them.
 const N_EMBD = 64;
 const N_HEAD = 4;
 const N_HEAD_KV = 2; // grouped-query attention, like most current models
 const N_LAYER = 2;
 const N_FF = 128;
-const HEAD_DIM = N_EMBD / N_HEAD; // 16 = llama.rope.dimension_count
-const N_EMBD_KV = HEAD_DIM * N_HEAD_KV;
 const RMS_EPS = 1e-5;
+
+/** Resolved dimensions of one model. */
+interface Dims {
+    nEmbd: number;
+    nHead: number;
+    nHeadKv: number;
+    nLayer: number;
+    nFf: number;
+    /** n_embd / n_head = llama.rope.dimension_count (16 for the tiny model). */
+    headDim: number;
+    /** headDim · n_head_kv: the width of K and V. */
+    nEmbdKv: number;
+}
 const ALIGNMENT = 32;
 
 /** Constant value of residual dim 0 (see the header comment). */
@@ -68,7 +119,10 @@ const CONTROL_DIM0 = -50;
 /** Dim-0 output weight for printable-ASCII byte tokens: makes them rarer than pieces. */
 const BYTE_DIM0 = -1;
 
-// Weight scales (std of the gaussian-ish values).
+// Weight scales (std of the gaussian-ish values) at the default dimensions.
+// Other dimensions scale them by sqrt(default fan-in / fan-in), and the residual
+// writes (attn_output, ffn_down) also by sqrt(N_LAYER / layers), so every
+// activation keeps the tiny model's size (at the defaults the factors are 1).
 const EMBD_STD = 1.0;
 const ATTN_STD = 0.3; // large enough that the prompt visibly changes greedy output
 const FFN_STD = 0.15;
@@ -209,7 +263,8 @@ interface Tensor {
     data: Float32Array;
 }
 
-function buildTensors(vocab: Vocab, seed: number): Tensor[] {
+function buildTensors(vocab: Vocab, seed: number, dims: Dims): Tensor[] {
+    const { nEmbd, nLayer, nFf, nEmbdKv } = dims;
     const randn = gaussian(mulberry32(seed));
     const random = (dims: number[], std: number): Float32Array => {
         const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
@@ -220,13 +275,21 @@ function buildTensors(vocab: Vocab, seed: number): Tensor[] {
     const nVocab = vocab.tokens.length;
 
     // token_embd [n_embd, n_vocab]: row t (n_embd floats) is token t's embedding.
-    const tokenEmbd = random([N_EMBD, nVocab], EMBD_STD);
-    for (let t = 0; t < nVocab; t++) tokenEmbd[t * N_EMBD] = EMBD_DIM0;
+    const tokenEmbd = random([nEmbd, nVocab], EMBD_STD);
+    for (let t = 0; t < nVocab; t++) tokenEmbd[t * nEmbd] = EMBD_DIM0;
+
+    // Fan-in and depth scaling of the weight stds (all 1 at the default dimensions).
+    const embdScale = Math.sqrt(N_EMBD / nEmbd);
+    const ffScale = Math.sqrt(N_FF / nFf);
+    const depthScale = Math.sqrt(N_LAYER / nLayer);
+    const attnStd = ATTN_STD * embdScale;
+    const ffnStd = FFN_STD * embdScale;
 
     // output [n_embd, n_vocab]: row t gives token t's logit = row · normed residual.
-    const output = random([N_EMBD, nVocab], OUTPUT_STD);
+    // The dim-0 weights set below are not scaled: normalised dim 0 keeps its size.
+    const output = random([nEmbd, nVocab], OUTPUT_STD * embdScale);
     for (let t = 0; t < nVocab; t++) {
-        const row = output.subarray(t * N_EMBD, (t + 1) * N_EMBD);
+        const row = output.subarray(t * nEmbd, (t + 1) * nEmbd);
         const type = vocab.types[t];
         if (type === TokenType.Control || type === TokenType.Unknown || (type === TokenType.Byte && !isSampleableByte(t - FIRST_BYTE_ID))) {
             // Never sampled: only dim 0 (always large and positive) contributes.
@@ -240,10 +303,10 @@ function buildTensors(vocab: Vocab, seed: number): Tensor[] {
     }
 
     const tensors: Tensor[] = [
-        { name: "token_embd.weight", dims: [N_EMBD, nVocab], data: tokenEmbd },
+        { name: "token_embd.weight", dims: [nEmbd, nVocab], data: tokenEmbd },
         // output_norm dim 0 must stay 1 (positive) so the control-token trick holds.
-        { name: "output_norm.weight", dims: [N_EMBD], data: ones(N_EMBD) },
-        { name: "output.weight", dims: [N_EMBD, nVocab], data: output }
+        { name: "output_norm.weight", dims: [nEmbd], data: ones(nEmbd) },
+        { name: "output.weight", dims: [nEmbd, nVocab], data: output }
     ];
 
     /**
@@ -251,31 +314,31 @@ function buildTensors(vocab: Vocab, seed: number): Tensor[] {
      * at index 0 of every row (n_embd floats each) multiplies dim 0.
      */
     const readsNoDim0 = (nOut: number, std: number): Float32Array => {
-        const data = random([N_EMBD, nOut], std);
-        for (let row = 0; row < nOut; row++) data[row * N_EMBD] = 0;
+        const data = random([nEmbd, nOut], std);
+        for (let row = 0; row < nOut; row++) data[row * nEmbd] = 0;
         return data;
     };
 
-    for (let l = 0; l < N_LAYER; l++) {
+    for (let l = 0; l < nLayer; l++) {
         // attn_output [n_embd(in), n_embd(out)]: the first block of n_embd floats
         // is what writes into residual dim 0; zero it to keep dim 0 constant.
-        const attnOutput = random([N_EMBD, N_EMBD], ATTN_STD);
-        attnOutput.fill(0, 0, N_EMBD);
+        const attnOutput = random([nEmbd, nEmbd], attnStd * depthScale);
+        attnOutput.fill(0, 0, nEmbd);
         // ffn_down [n_ff(in), n_embd(out)]: likewise its first block of n_ff floats.
-        const ffnDown = random([N_FF, N_EMBD], FFN_STD);
-        ffnDown.fill(0, 0, N_FF);
+        const ffnDown = random([nFf, nEmbd], FFN_STD * ffScale * depthScale);
+        ffnDown.fill(0, 0, nFf);
 
         const p = `blk.${l}.`;
         tensors.push(
-            { name: p + "attn_norm.weight", dims: [N_EMBD], data: ones(N_EMBD) },
-            { name: p + "attn_q.weight", dims: [N_EMBD, N_EMBD], data: readsNoDim0(N_EMBD, ATTN_STD) },
-            { name: p + "attn_k.weight", dims: [N_EMBD, N_EMBD_KV], data: readsNoDim0(N_EMBD_KV, ATTN_STD) },
-            { name: p + "attn_v.weight", dims: [N_EMBD, N_EMBD_KV], data: readsNoDim0(N_EMBD_KV, ATTN_STD) },
-            { name: p + "attn_output.weight", dims: [N_EMBD, N_EMBD], data: attnOutput },
-            { name: p + "ffn_norm.weight", dims: [N_EMBD], data: ones(N_EMBD) },
-            { name: p + "ffn_gate.weight", dims: [N_EMBD, N_FF], data: readsNoDim0(N_FF, FFN_STD) },
-            { name: p + "ffn_up.weight", dims: [N_EMBD, N_FF], data: readsNoDim0(N_FF, FFN_STD) },
-            { name: p + "ffn_down.weight", dims: [N_FF, N_EMBD], data: ffnDown }
+            { name: p + "attn_norm.weight", dims: [nEmbd], data: ones(nEmbd) },
+            { name: p + "attn_q.weight", dims: [nEmbd, nEmbd], data: readsNoDim0(nEmbd, attnStd) },
+            { name: p + "attn_k.weight", dims: [nEmbd, nEmbdKv], data: readsNoDim0(nEmbdKv, attnStd) },
+            { name: p + "attn_v.weight", dims: [nEmbd, nEmbdKv], data: readsNoDim0(nEmbdKv, attnStd) },
+            { name: p + "attn_output.weight", dims: [nEmbd, nEmbd], data: attnOutput },
+            { name: p + "ffn_norm.weight", dims: [nEmbd], data: ones(nEmbd) },
+            { name: p + "ffn_gate.weight", dims: [nEmbd, nFf], data: readsNoDim0(nFf, ffnStd) },
+            { name: p + "ffn_up.weight", dims: [nEmbd, nFf], data: readsNoDim0(nFf, ffnStd) },
+            { name: p + "ffn_down.weight", dims: [nFf, nEmbd], data: ffnDown }
         );
     }
     return tensors;
@@ -344,6 +407,11 @@ class ByteWriter {
     }
 
     f32Array(data: Float32Array): void {
+        if (endianness() === "LE") {
+            // Same bytes as the loop below, without a copy (matters for the bench-size model).
+            this.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+            return;
+        }
         const b = Buffer.allocUnsafe(data.length * 4);
         for (let i = 0; i < data.length; i++) b.writeFloatLE(data[i] ?? 0, i * 4);
         this.push(b);
@@ -387,30 +455,51 @@ const f32 = (value: number): KvValue => ({ type: GgufType.Float32, value });
 const str = (value: string): KvValue => ({ type: GgufType.String, value });
 const bool = (value: boolean): KvValue => ({ type: GgufType.Bool, value });
 
+/** Checks the dimension options and fills in the defaults. */
+function resolveDims(opts: TinyModelOptions): Dims {
+    const positive = (key: keyof TinyModelOptions, value: number): number => {
+        if (!Number.isInteger(value) || value < 1) throw new RangeError(`${key} must be a positive integer, got ${value}`);
+        return value;
+    };
+    const nEmbd = positive("embeddingLength", opts.embeddingLength ?? N_EMBD);
+    const nHead = positive("heads", opts.heads ?? N_HEAD);
+    const nHeadKv = positive("kvHeads", opts.kvHeads ?? N_HEAD_KV);
+    const nLayer = positive("layers", opts.layers ?? N_LAYER);
+    const nFf = positive("feedForwardLength", opts.feedForwardLength ?? N_FF);
+    if (nEmbd % nHead !== 0) throw new RangeError(`heads (${nHead}) must divide embeddingLength (${nEmbd})`);
+    if (nHead % nHeadKv !== 0) throw new RangeError(`kvHeads (${nHeadKv}) must divide heads (${nHead})`);
+    const headDim = nEmbd / nHead;
+    // RoPE rotates pairs of dimensions.
+    if (headDim % 2 !== 0) throw new RangeError(`embeddingLength / heads must be even, got ${headDim}`);
+    return { nEmbd, nHead, nHeadKv, nLayer, nFf, headDim, nEmbdKv: headDim * nHeadKv };
+}
+
 /** Returns the whole GGUF file in memory. Same options → identical bytes. */
 export function tinyModelBytes(opts: TinyModelOptions = {}): Buffer {
     const contextLength = opts.contextLength ?? 2048;
     const seed = opts.seed ?? 1;
+    const name = opts.name ?? "parlance-tiny";
+    const dims = resolveDims(opts);
     if (!Number.isInteger(contextLength) || contextLength < 1)
         throw new RangeError(`contextLength must be a positive integer, got ${contextLength}`);
 
     const vocab = buildVocab();
     const imEndId = vocab.tokens.indexOf("<|im_end|>");
-    const tensors = buildTensors(vocab, seed);
+    const tensors = buildTensors(vocab, seed, dims);
 
     const metadata: [string, KvValue][] = [
         ["general.architecture", str("llama")],
-        ["general.name", str("parlance-tiny")],
+        ["general.name", str(name)],
         ["general.file_type", u32(0)], // ALL_F32
         ["general.alignment", u32(ALIGNMENT)],
         ["llama.vocab_size", u32(vocab.tokens.length)],
         ["llama.context_length", u32(contextLength)],
-        ["llama.embedding_length", u32(N_EMBD)],
-        ["llama.block_count", u32(N_LAYER)],
-        ["llama.feed_forward_length", u32(N_FF)],
-        ["llama.attention.head_count", u32(N_HEAD)],
-        ["llama.attention.head_count_kv", u32(N_HEAD_KV)],
-        ["llama.rope.dimension_count", u32(HEAD_DIM)],
+        ["llama.embedding_length", u32(dims.nEmbd)],
+        ["llama.block_count", u32(dims.nLayer)],
+        ["llama.feed_forward_length", u32(dims.nFf)],
+        ["llama.attention.head_count", u32(dims.nHead)],
+        ["llama.attention.head_count_kv", u32(dims.nHeadKv)],
+        ["llama.rope.dimension_count", u32(dims.headDim)],
         ["llama.attention.layer_norm_rms_epsilon", f32(RMS_EPS)],
         ["tokenizer.ggml.model", str("llama")],
         ["tokenizer.ggml.tokens", { type: GgufType.Array, itemType: GgufType.String, value: vocab.tokens }],
@@ -469,17 +558,20 @@ export async function writeTinyModel(path: string, opts?: TinyModelOptions): Pro
     }
 }
 
-/** Writes the tiny model at `path` unless a file is already there; returns `path`. */
-export async function ensureTinyModel(path: string): Promise<string> {
+/** Writes the tiny model (or the one `opts` describes) at `path` unless a file is already there; returns `path`. */
+export async function ensureTinyModel(path: string, opts?: TinyModelOptions): Promise<string> {
     const exists = await stat(path).then(() => true, () => false);
-    if (!exists) await writeTinyModel(path);
+    if (!exists) await writeTinyModel(path, opts);
     return path;
 }
 
 const isDirectRun = process.argv[1] != null && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (isDirectRun) {
-    const outPath = resolve(process.argv[2] ?? ".cache/models/parlance-tiny.gguf");
-    await writeTinyModel(outPath);
+    const args = process.argv.slice(2);
+    const bench = args.includes("--bench");
+    const outArg = args.find((a) => a !== "--bench");
+    const outPath = resolve(outArg ?? (bench ? ".cache/models/parlance-bench.gguf" : ".cache/models/parlance-tiny.gguf"));
+    await writeTinyModel(outPath, bench ? benchModelOptions : {});
     const { size } = await stat(outPath);
     console.log(`${outPath} (${size} bytes, ${(size / 1024).toFixed(1)} KiB)`);
 }

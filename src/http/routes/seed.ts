@@ -7,7 +7,7 @@ import type { Generation } from '../../engines/contract.js';
 import { ScriptedEngine } from '../../engines/scripted/engine.js';
 import { clientDisconnectSignal } from '../client-signal.js';
 import { openSse, type HttpDeps } from '../deps.js';
-import { sendError, toParlanceError } from '../errors.js';
+import { clientGone, logRejection, sendError, toParlanceError } from '../errors.js';
 import { SseStream, formatEvent } from '../sse.js';
 
 /** The seed's `/stream-example` tokens and its delays: 0.1 s × (1 + i mod 3). */
@@ -72,7 +72,12 @@ export const seedRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     if (parlanceError.status === 400 && request.routeOptions.url === '/prompt_data') {
       return reject422(reply, [{ type: 'json_invalid', loc: ['body'], msg: 'JSON decode error', input: {} }]);
     }
-    if (parlanceError.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (clientGone(request, reply)) {
+      request.log.info({ code: parlanceError.code }, 'client went away before the answer');
+    } else {
+      deps.metrics.error(parlanceError.code);
+      logRejection(request, parlanceError, error);
+    }
     return sendError(reply, parlanceError);
   });
 

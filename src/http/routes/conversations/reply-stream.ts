@@ -38,7 +38,15 @@ export function relayRun(sse: SseStream, run: ReplyRun, offset: number, conversa
         backlog = sse.drained();
         return;
       }
-      backlog = (backlog ?? Promise.resolve()).then(() => write(event));
+      backlog = (backlog ?? Promise.resolve())
+        .then(() => write(event))
+        .catch(() => {
+          // The final frame could not be built (the store failed reading the conversation): the reply itself
+          // is stored; this client's stream ends, and a reconnect reads the outcome from the store.
+          unsubscribe();
+          sse.end();
+          resolve();
+        });
     });
     sse.signal.addEventListener(
       'abort',

@@ -73,6 +73,8 @@ export async function collectGeneration(generation: Generation): Promise<Collect
     else reason = event.reason;
   }
   if (failure?.type === 'error') throw new ParlanceError(failure.code, failure.message);
+  // Cut short by the server (shutdown, deadline): a truncated text must not pass for a whole answer.
+  if (reason === 'cancelled') throw cancelledByServer;
   return { text: parts.join(''), usage, reason };
 }
 
