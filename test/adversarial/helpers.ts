@@ -4,8 +4,9 @@
  * Every wait here is bounded in time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { expect } from 'vitest';
+import { freePort } from '../fixtures/net.js';
 
 export interface RawResponse {
   readonly status: number;
@@ -189,14 +190,6 @@ export async function readRest(reader: ReadableStreamDefaultReader<Uint8Array>, 
 /** `n` words, numbered so a prefix of the echo is recognisable. */
 export const words = (n: number, stem = 'word'): string => Array.from({ length: n }, (_, i) => `${stem}${i}`).join(' ');
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 export interface ChildServer {
   readonly child: ChildProcess;
@@ -234,3 +227,5 @@ export async function startChild(args: readonly string[], env: Readonly<Record<s
     exited: (timeoutMs) => Promise.race([exit, sleep(timeoutMs).then(() => undefined)]),
   };
 }
+
+export { freePort };

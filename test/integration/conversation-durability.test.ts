@@ -1,21 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ConversationRecord, ConversationTree, MessageRecord, ReplyStart } from '../../src/protocol/conversations.js';
 import { postgresForTests, startPostgres, type PostgresFixture } from '../fixtures/postgres.js';
 import { startTestServer, type TestServer } from '../fixtures/server.js';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
+import { freePort } from '../fixtures/net.js';
 
 async function startChild(args: string[]): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();

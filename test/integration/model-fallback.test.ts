@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/load.js';
@@ -7,18 +6,9 @@ import { startServer, type RunningServer } from '../../src/main.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../fixtures/net.js';
 
 const run = promisify(execFile);
-
-/** A port with nothing listening on it: the closest thing to "offline" on loopback. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 const dirs: string[] = [];
 afterAll(async () => Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true }))));
@@ -31,7 +21,7 @@ describe('when no model was named and the default cannot be downloaded', () => {
     const dir = await mkdtemp(join(tmpdir(), 'parlance-offline-'));
     dirs.push(dir);
     const config = resolveConfig({ env: {}, overrides: { port: 0, modelsDir: dir, logLevel: 'silent', contextSize: 512, sequences: 1 } });
-    server = await startServer(config, { env: { HF_ENDPOINT: `http://127.0.0.1:${await closedPort()}` } });
+    server = await startServer(config, { env: { HF_ENDPOINT: `http://127.0.0.1:${await freePort()}` } });
     const health = (await (await fetch(`${server.url}/health`)).json()) as { demo: boolean; notices: { message: string }[]; models: { id: string }[] };
     expect(health.demo).toBe(true);
     expect(health.notices[0]?.message).toMatch(/random text/);
@@ -51,7 +41,7 @@ describe('the CLI, when the model the user named cannot be had', () => {
   it('exits non-zero with one clear message naming the flag for a local file, and no stack trace', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'parlance-cli-'));
     dirs.push(dir);
-    const url = `http://127.0.0.1:${await closedPort()}/missing.gguf`;
+    const url = `http://127.0.0.1:${await freePort()}/missing.gguf`;
     const result = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--model', url, '--port', '0', '--models-dir', dir], { env: { ...process.env, PARLANCE_LOG_LEVEL: 'silent' } }).then(
       () => ({ code: 0, stderr: '' }),
       (error: { code: number; stderr: string }) => ({ code: error.code, stderr: error.stderr }),

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorPlan, sse, startFakeUpstream, streamPlan, streamSteps, type FakeUpstream } from '../fixtures/fake-upstream.js';
 import { tinyModelPath } from '../fixtures/paths.js';
 import { parseSse, startTestServer, type TestServer } from '../fixtures/server.js';
+import { freePort } from '../fixtures/net.js';
 
 const chat = (server: TestServer, body: Record<string, unknown>, signal?: AbortSignal) =>
   fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), ...(signal ? { signal } : {}) });
@@ -105,15 +105,6 @@ describe('Parlance in front of an OpenAI-compatible upstream', () => {
     expect(request.closedAt! - abortedAt).toBeLessThan(500);
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 describe('a real upstream: a second Parlance process serving the tiny GGUF', () => {
   let back: ChildProcess;
