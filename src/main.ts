@@ -45,7 +45,7 @@ interface EmbeddedModel {
 
 const demoNotice = (why: string): ServiceNotice => ({
   level: 'warning',
-  message: `${why} Parlance is serving its tiny built-in test model: replies are random text. To chat with a real model, run 'npx parlance pull' with internet access, or pass --model /path/to/model.gguf (PARLANCE_MODEL).`,
+  message: `${why} Parlance is serving its tiny built-in test model: replies are random text. To chat with a real model, run 'npm run pull' (or 'parlance pull') with internet access, or pass --model /path/to/model.gguf (PARLANCE_MODEL).`,
 });
 
 /** Picks the GGUF the embedded engine loads: the one named, else the default, else (offline) the tiny demo model. */

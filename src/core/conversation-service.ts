@@ -22,7 +22,8 @@ const placeholderTitle = 'New conversation';
 
 /** A plain title from the user's first message: its first words, on one line. */
 export function fallbackTitle(text: string): string {
-  const line = text.replace(/\s+/g, ' ').trim();
+  // Markdown markers at the start (a heading, a quote, a list item) are not part of the subject.
+  const line = text.replace(/\s+/g, ' ').trim().replace(/^(?:[#>*+-]+\s*)+/, '');
   if (line.length <= 60) return line || placeholderTitle;
   const cut = line.slice(0, 60);
   const space = cut.lastIndexOf(' ');
