@@ -6,6 +6,7 @@
  *   npx tsx bench/engine.ts [--size tiny|bench] [--tokens N] [--runs R]
  *                           [--threads T] [--streams K] [--cpu-prof DIR] [--timeout S]
  *   npx tsx bench/engine.ts --sweep [--size tiny|bench] [--tokens N] [--runs R]
+ *   ... --model path/to/real.gguf   (instead of --size: any local GGUF)
  *   npm run bench:engine -- --size tiny
  *
  * Defaults: --size bench (the ~305 MB random model of tiny-model.ts, whose
@@ -47,14 +48,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createParser } from 'eventsource-parser';
 import { getLlama, LlamaChat, LlamaLogLevel, type ChatHistoryItem, type LlamaContextSequence, type LlamaModel } from 'node-llama-cpp';
 import { benchModelOptions, writeTinyModel } from '../src/engines/llama-cpp/tiny-model.js';
+import { freePort } from '../test/fixtures/net.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -65,6 +66,7 @@ const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const { values: flags } = parseArgs({
   options: {
     size: { type: 'string', default: 'bench' },
+    model: { type: 'string' },
     tokens: { type: 'string', default: '128' },
     runs: { type: 'string' },
     sweep: { type: 'boolean', default: false },
@@ -87,6 +89,8 @@ function positiveInt(name: string, raw: string | undefined): number {
 
 const size = flags.size;
 if (size !== 'tiny' && size !== 'bench') throw new Error(`--size must be tiny or bench, got ${size}`);
+/** How the model is named in the report. */
+const modelName = flags.model === undefined ? `parlance-${size}` : basename(flags.model);
 const tokens = positiveInt('tokens', flags.tokens);
 const sweep = flags.sweep;
 const runs = positiveInt('runs', flags.runs ?? (sweep ? '4' : '8'));
@@ -261,18 +265,6 @@ async function openDirect(model: LlamaModel, threads: number, streams: number): 
 // HTTP: the real server as a child process, streamed with fetch
 // ---------------------------------------------------------------------------
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 /** utime + stime of a process, in ms (from /proc; clock ticks are 100 Hz on Linux). */
 async function processCpuMs(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
@@ -441,10 +433,11 @@ function roundDeep<T>(value: T): T {
 // Main
 // ---------------------------------------------------------------------------
 
-/** Writes the model into a fresh temporary directory (removed at the end). */
+/** Writes the model into a fresh temporary directory (removed at the end), or takes --model's file. */
 async function writeModel(): Promise<{ dataDir: string; modelPath: string; modelBytes: number; writeMs: number }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'parlance-bench-'));
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  if (flags.model !== undefined) return { dataDir, modelPath: flags.model, modelBytes: (await stat(flags.model)).size, writeMs: 0 };
   const modelPath = join(dataDir, `parlance-${size}.gguf`);
   const writeStart = performance.now();
   await writeTinyModel(modelPath, size === 'bench' ? benchModelOptions : {});
@@ -513,7 +506,7 @@ async function main(): Promise<void> {
   const mark = (ok: boolean): string => (ok ? 'met' : 'MISSED');
 
   console.log(
-    `\nbench/engine: model parlance-${size} (${(modelBytes / 1e6).toFixed(1)} MB, written in ${(writeMs / 1000).toFixed(1)} s), ` +
+    `\nbench/engine: model ${modelName} (${(modelBytes / 1e6).toFixed(1)} MB, written in ${(writeMs / 1000).toFixed(1)} s), ` +
       `${tokens} tokens, ${runs} runs per path after 1 warm-up, threads ${threads}, sequences ${streams}, concurrent streams ${streams}, context ${contextSize}`,
   );
   console.log(`Node ${process.version}, ${availableParallelism()} CPUs, 1-min load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after\n`);
@@ -532,6 +525,7 @@ async function main(): Promise<void> {
       roundDeep({
         bench: 'engine',
         size,
+        model: modelName,
         modelBytes,
         tokens,
         runs,
@@ -589,7 +583,7 @@ async function mainSweep(): Promise<void> {
 
   const rows = settings.map(({ threads, streams, results }) => ({ threads, sequences: streams, streams, ...summarise(results) }));
   console.log(
-    `\nbench/engine --sweep: model parlance-${size} (${(modelBytes / 1e6).toFixed(1)} MB), ${tokens} tokens per stream, ${runs} rounds after 1 warm-up, direct (node-llama-cpp in process), context ${contextSize}`,
+    `\nbench/engine --sweep: model ${modelName} (${(modelBytes / 1e6).toFixed(1)} MB), ${tokens} tokens per stream, ${runs} rounds after 1 warm-up, direct (node-llama-cpp in process), context ${contextSize}`,
   );
   console.log(`Node ${process.version}, ${availableParallelism()} CPUs, 1-min load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after\n`);
   const pad = (text: string, width: number): string => text.padEnd(width);
@@ -604,7 +598,7 @@ async function mainSweep(): Promise<void> {
     );
   }
   console.log('');
-  console.log(JSON.stringify(roundDeep({ bench: 'engine-sweep', size, modelBytes, tokens, runs, contextSize, node: process.version, cpus: availableParallelism(), loadAverage: [loadBefore, loadAfter], settings: rows })));
+  console.log(JSON.stringify(roundDeep({ bench: 'engine-sweep', size, model: modelName, modelBytes, tokens, runs, contextSize, node: process.version, cpus: availableParallelism(), loadAverage: [loadBefore, loadAfter], settings: rows })));
 }
 
 try {
