@@ -15,7 +15,6 @@ import {
 } from '../../../protocol/conversations.js';
 import type { ConversationExport, NewConversation } from '../../../store/contract.js';
 import { openSse, type HttpDeps } from '../../deps.js';
-import { SseStream } from '../../sse.js';
 import { toMarkdown } from './markdown-export.js';
 import { followStoredReply, relayRun, startFrame } from './reply-stream.js';
 
@@ -47,7 +46,6 @@ function resumeOffset(request: FastifyRequest): number {
 export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, deps) => {
   const app = plain.withTypeProvider<ZodTypeProvider>();
   const { store, conversations } = deps;
-  const keepAliveMs = deps.config.keepAliveSeconds * 1000;
   const conversationOf = (id: string) => () => store.getConversation(id);
 
   async function streamReply(reply: FastifyReply, started: StartedReply): Promise<FastifyReply> {

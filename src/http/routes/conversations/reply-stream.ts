@@ -2,9 +2,14 @@ import type { ReplyEvent, ReplyRun } from '../../../core/reply-run.js';
 import type { ConversationRecord, MessageRecord, ReplyDone, ReplyStart } from '../../../protocol/conversations.js';
 import { SseStream, formatEvent } from '../../sse.js';
 
-/** Encodes one reply event; delta ids are offsets into the reply text, so a reconnect knows where it stopped. */
+/** A delta frame; its id is the reply's length after it, so a reconnect says exactly where it stopped. */
+function deltaFrame(text: string, offset: number): string {
+  return formatEvent(JSON.stringify({ text }), 'delta', String(offset));
+}
+
+/** Encodes one reply event (the final one needs the conversation record, so it may be a promise). */
 export function replyFrame(event: ReplyEvent, conversation: () => Promise<ConversationRecord | undefined>): Promise<string> | string {
-  if (event.type === 'delta') return formatEvent(JSON.stringify({ text: event.text }), 'delta', String(event.offset));
+  if (event.type === 'delta') return deltaFrame(event.text, event.offset);
   return conversation().then((record) => {
     const done: ReplyDone = { message: event.message, conversation: record as ConversationRecord };
     return formatEvent(JSON.stringify(done), 'done');
@@ -34,7 +39,7 @@ export function relayRun(sse: SseStream, run: ReplyRun, offset: number, conversa
     };
     const unsubscribe = run.subscribe(offset, (event) => {
       if (backlog === undefined && event.type === 'delta') {
-        if (sse.write(formatEvent(JSON.stringify({ text: event.text }), 'delta', String(event.offset)))) return;
+        if (sse.write(deltaFrame(event.text, event.offset))) return;
         backlog = sse.drained();
         return;
       }
@@ -72,7 +77,7 @@ export async function followStoredReply(
   let sent = offset;
   while (current && !sse.closed) {
     if (current.content.length > sent) {
-      sse.write(formatEvent(JSON.stringify({ text: current.content.slice(sent) }), 'delta', String(current.content.length)));
+      sse.write(deltaFrame(current.content.slice(sent), current.content.length));
       sent = current.content.length;
     }
     if (current.status !== 'streaming') {

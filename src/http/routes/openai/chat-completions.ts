@@ -3,7 +3,6 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ChatMessage, GenerationRequest, SamplingOptions } from '../../../engines/contract.js';
 import { chatCompletionRequestSchema, type ChatCompletionRequest, type CompletionRequest } from '../../../protocol/openai.js';
 import { clientDisconnectSignal } from '../../client-signal.js';
-import { SseStream } from '../../sse.js';
 import { openSse, type HttpDeps } from '../../deps.js';
 import { collectGeneration, relayOpenAIStream, responseId, toOpenAIFinish, toOpenAIUsage, type ChunkFormat } from './relay.js';
 

@@ -4,7 +4,6 @@ import type { GenerationRequest } from '../../../engines/contract.js';
 import { completionRequestSchema } from '../../../protocol/openai.js';
 import { clientDisconnectSignal } from '../../client-signal.js';
 import { openSse, type HttpDeps } from '../../deps.js';
-import { SseStream } from '../../sse.js';
 import { toSampling } from './chat-completions.js';
 import { collectGeneration, relayOpenAIStream, responseId, toOpenAIFinish, toOpenAIUsage, type ChunkFormat } from './relay.js';
 
