@@ -330,12 +330,12 @@ async function startHttp(modelPath: string, dataDir: string): Promise<HttpEngine
   };
   cleanups.push(stop);
 
-  // Wait until /health answers (the model loads first), or the server dies.
+  // Wait until /ready answers (the server listens while the model loads), or the server dies.
   const readyBy = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the server exited before it was ready:\n${tail}`);
     if (Date.now() > readyBy) throw new Error(`the server was not ready after 120 s:\n${tail}`);
-    const ok = await fetch(`${url}/health`, { signal: deadline.signal }).then(
+    const ok = await fetch(`${url}/ready`, { signal: deadline.signal }).then(
       (response) => response.ok,
       () => false,
     );

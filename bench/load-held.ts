@@ -106,7 +106,7 @@ async function startParlance(port: number): Promise<ChildProcess> {
   const command = [...nodeFlags, ...(runtime === 'dist' ? [join(repoRoot, 'dist/src/cli.js'), ...args] : ['--import', 'tsx', join(repoRoot, 'src/cli.ts'), ...args])];
   const started = spawn(process.execPath, command, { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
   const deadline = Date.now() + 60_000;
-  while (!(await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false))) {
+  while (!(await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok, () => false))) {
     if (Date.now() > deadline || started.exitCode !== null) throw new Error('Parlance did not start');
     await sleep(100);
   }

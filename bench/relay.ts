@@ -182,7 +182,7 @@ async function startParlance(label: string, upstream: string, cli: string, inspe
   const child = startChild(name, process.execPath, args, childEnv({ NODE_ENV: 'production' }), join(workDir, `${name}.log`));
   children.add(child);
   const url = `http://127.0.0.1:${port}`;
-  await waitReady(child, `${url}/health`);
+  await waitReady(child, `${url}/ready`);
   return inspectPort === undefined ? { child, url } : { child, url, inspectPort };
 }
 

@@ -40,7 +40,14 @@ async function loadConfig(command: Command, extra: Partial<Record<OptionKey, unk
 
 async function serve(command: Command, extra: Partial<Record<OptionKey, unknown>> = {}): Promise<void> {
   const config = await loadConfig(command, extra);
+  // While the model downloads or loads there is no reply to save: a signal ends the process at once
+  // (without a handler, Node running as PID 1 in a container would ignore SIGTERM until killed).
+  const whileLoading = (signal: NodeJS.Signals): never => process.exit(signal === 'SIGINT' ? 130 : 143);
+  process.on('SIGINT', whileLoading);
+  process.on('SIGTERM', whileLoading);
   const server = await startServer(config, { progressBar: process.stderr.isTTY, env: process.env });
+  process.off('SIGINT', whileLoading);
+  process.off('SIGTERM', whileLoading);
   let signals = 0;
   const shutdown = (signal: string): void => {
     signals++;

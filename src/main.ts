@@ -27,6 +27,8 @@ export interface StartOptions {
   readonly progressBar?: boolean;
   /** Environment for values that are not Parlance options (HF_ENDPOINT, HF_TOKEN). */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Called with the URL as soon as the server listens, before the engines have loaded. */
+  readonly onListening?: (url: string) => void;
 }
 
 export interface RunningServer {
@@ -125,37 +127,48 @@ async function openConversationStore(config: Config, log: Logger): Promise<Conve
   }
 }
 
-/** The composition root: config → engines → core → HTTP → listen. The only place concrete parts meet. */
+/** What loading the engines produced, reported as each part is ready. */
+interface LoadedParts {
+  add(engine: Engine): void;
+  notice(notice: ServiceNotice): void;
+  demo(): void;
+}
+
+/** Loads the configured engines in order (embedded, scripted, upstreams), handing each over as soon as it is ready. */
+async function loadEngines(config: Config, options: StartOptions, log: Logger, parts: LoadedParts): Promise<void> {
+  if (config.embedded) {
+    const model = await chooseModel(config, options, log);
+    if (model.demo) parts.demo();
+    if (model.notice) parts.notice(model.notice);
+    const llama = await LlamaCppEngine.create({
+      modelPath: model.path,
+      modelId: config.modelAlias ?? modelIdFromPath(model.path),
+      gpu: config.gpu,
+      threads: config.threads,
+      sequences: config.sequences,
+      contextSize: config.contextSize,
+      queueLength: config.queueLength,
+      defaultMaxTokens: config.maxTokens,
+      log: (level, message) => log[level]({ engine: 'llama' }, message),
+    });
+    log.info({ model: model.path, template: llama.chatTemplate, contextLength: llama.contextLength, sequences: config.sequences, threads: config.threads }, 'embedded engine ready');
+    parts.add(llama);
+  }
+  if (config.scripted) parts.add(new ScriptedEngine({ tokenDelayMs: config.scriptedDelayMs }));
+  if (config.upstreams.length > 0) parts.add(await startUpstreams(config, options.env ?? {}, log));
+}
+
+/**
+ * The composition root: config → store → HTTP → listen → engines. The only place concrete parts meet.
+ *
+ * The server listens before the engines load (a first start may download a model for minutes): meanwhile
+ * `/health` answers, `/ready` and model requests answer 503 with `Retry-After`, and `onListening` has the URL.
+ * The promise resolves once everything is loaded, or rejects (the server closed) when loading fails.
+ */
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.logger ?? pino({ level: config.logLevel });
-  const engines: Engine[] = [];
   const notices: ServiceNotice[] = [];
   let demo = false;
-  try {
-    if (config.embedded) {
-      const model = await chooseModel(config, options, log);
-      demo = model.demo;
-      if (model.notice) notices.push(model.notice);
-      const llama = await LlamaCppEngine.create({
-        modelPath: model.path,
-        modelId: config.modelAlias ?? modelIdFromPath(model.path),
-        gpu: config.gpu,
-        threads: config.threads,
-        sequences: config.sequences,
-        contextSize: config.contextSize,
-        queueLength: config.queueLength,
-        defaultMaxTokens: config.maxTokens,
-        log: (level, message) => log[level]({ engine: 'llama' }, message),
-      });
-      log.info({ model: model.path, template: llama.chatTemplate, contextLength: llama.contextLength, sequences: config.sequences, threads: config.threads }, 'embedded engine ready');
-      engines.push(llama);
-    }
-    if (config.scripted) engines.push(new ScriptedEngine({ tokenDelayMs: config.scriptedDelayMs }));
-    if (config.upstreams.length > 0) engines.push(await startUpstreams(config, options.env ?? {}, log));
-  } catch (error) {
-    await Promise.allSettled(engines.map((engine) => engine.close()));
-    throw error;
-  }
 
   if (!isLoopback(config.host) && config.apiKeys.length === 0) {
     const notice: ServiceNotice = { level: 'warning', message: `Parlance listens on ${config.host}, beyond this machine, and no API key is set: anyone who can reach it can use it. Set --api-key (PARLANCE_API_KEYS).` };
@@ -164,20 +177,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   }
   log.info({ config: redactConfig(config) }, 'effective configuration');
 
-  let store: ConversationStore;
-  try {
-    store = await openConversationStore(config, log);
-  } catch (error) {
-    await Promise.allSettled(engines.map((engine) => engine.close()));
-    throw error;
-  }
-
-  const registry = new EngineRegistry(engines);
-  // An upstream that was down at start (or gained models) is picked up without a restart.
-  const rediscovery = setInterval(() => {
-    void Promise.all(engines.map((engine) => (engine instanceof BalancedEngine ? engine.discover() : undefined))).then(() => registry.refresh());
-  }, 60_000);
-  rediscovery.unref();
+  const store = await openConversationStore(config, log);
+  const registry = new EngineRegistry([], { loading: true });
   const metrics = new Metrics(() => registry.engines);
   const chat = new ChatService(registry, { observer: metrics, deadlineMs: config.deadlineSeconds * 1000 });
   const conversations = new ConversationService(store, chat, {
@@ -186,11 +187,61 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     // The demo model's text is random and the scripted model echoes its prompt: the plain title is better for both.
     modelTitles: (model) => !demo && !(registry.engineFor(model) instanceof ScriptedEngine),
   });
-  const app = await buildApp({ config, chat, engines: registry, store, conversations, metrics, notices, demo }, { logger: log });
-  const address = await app.listen({ host: config.host, port: config.port });
-  const url = address.replace('[::1]', 'localhost');
-  log.info({ url, models: registry.models().map(({ model }) => model.id) }, 'Parlance is serving');
+  let app: FastifyInstance | undefined;
+  let rediscovery: NodeJS.Timeout | undefined;
+  try {
+    app = await buildApp(
+      {
+        config,
+        chat,
+        engines: registry,
+        store,
+        conversations,
+        metrics,
+        notices,
+        get demo() {
+          return demo;
+        },
+      },
+      { logger: log },
+    );
+    const address = await app.listen({ host: config.host, port: config.port });
+    const url = address.replace('[::1]', 'localhost');
+    log.info({ url }, 'listening; loading the engines');
+    options.onListening?.(url);
 
+    await loadEngines(config, options, log, {
+      add: (engine) => registry.add(engine),
+      notice: (notice) => notices.push(notice),
+      demo: () => (demo = true),
+    });
+    registry.loaded();
+    // An upstream that was down at start (or gained models) is picked up without a restart.
+    rediscovery = setInterval(() => {
+      void Promise.all(registry.engines.map((engine) => (engine instanceof BalancedEngine ? engine.discover() : undefined))).then(() => registry.refresh());
+    }, 60_000);
+    rediscovery.unref();
+    log.info({ url, models: registry.models().map(({ model }) => model.id) }, 'Parlance is serving');
+    return { url, app, config, close: closer(app, { conversations, chat, registry, store, rediscovery }) };
+  } catch (error) {
+    clearInterval(rediscovery);
+    await app?.close();
+    await registry.close();
+    await store.close();
+    throw error;
+  }
+}
+
+interface ServerParts {
+  readonly conversations: ConversationService;
+  readonly chat: ChatService;
+  readonly registry: EngineRegistry;
+  readonly store: ConversationStore;
+  readonly rediscovery: NodeJS.Timeout;
+}
+
+/** Graceful shutdown, once however often it is asked for. */
+function closer(app: FastifyInstance, { conversations, chat, registry, store, rediscovery }: ServerParts): () => Promise<void> {
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
@@ -209,5 +260,5 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await registry.close();
       await store.close();
     })());
-  return { url, app, config, close };
+  return close;
 }

@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { ParlanceError } from '../core/errors.js';
+import { trackAllowedMethods } from './allowed-methods.js';
 import { installApiKeys } from './auth.js';
 import type { HttpDeps } from './deps.js';
 import { installDocs } from './docs.js';
@@ -111,7 +112,7 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
   replaceJsonParser(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  installErrorHandlers(app, (code) => deps.metrics.error(code));
+  installErrorHandlers(app, (code) => deps.metrics.error(code), trackAllowedMethods(app));
 
   let closing = false;
   app.addHook('preClose', async () => {

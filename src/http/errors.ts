@@ -85,7 +85,7 @@ export function clientGone(request: FastifyRequest, reply: FastifyReply): boolea
 }
 
 /** Installs the OpenAI-shaped error and not-found handlers on an app or a plugin scope. */
-export function installErrorHandlers(app: FastifyInstance, onError?: (code: ErrorCode) => void): void {
+export function installErrorHandlers(app: FastifyInstance, onError?: (code: ErrorCode) => void, allowedMethods?: (url: string) => readonly string[]): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const parlanceError = toParlanceError(error);
     if (clientGone(request, reply)) {
@@ -98,7 +98,13 @@ export function installErrorHandlers(app: FastifyInstance, onError?: (code: Erro
     logRejection(request, parlanceError, error);
     return sendError(reply, parlanceError);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new ParlanceError('not_found', `No route for ${request.method} ${request.url.split('?')[0] ?? ''}.`)),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = allowedMethods?.(request.url) ?? [];
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return sendError(reply, new ParlanceError('method_not_allowed', `${path} does not accept ${request.method}; it accepts ${allowed.join(', ')}.`));
+    }
+    return sendError(reply, new ParlanceError('not_found', `No route for ${request.method} ${path}.`));
+  });
 }

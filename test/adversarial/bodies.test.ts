@@ -77,6 +77,29 @@ describe('body size and encoding', () => {
   });
 });
 
+describe('methods and paths', () => {
+  it('answers a served path with the wrong method 405 and an Allow header; an unknown path 404', async () => {
+    const wrongMethod = await rawExchange(server.url, rawRequest('GET', '/v1/chat/completions', undefined));
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers['allow']).toBe('POST');
+    expectOpenAIError(parse(wrongMethod.body), 'method_not_allowed');
+
+    // A parametric route: the path matches, the method does not.
+    const putMessages = await rawExchange(server.url, rawRequest('PUT', '/api/conversations/some-id/messages', '{}', { 'content-type': 'application/json' }));
+    expect(putMessages.status).toBe(405);
+    expect(putMessages.headers['allow']?.split(', ')).toContain('POST');
+
+    const deleteModels = await fetch(`${server.url}/v1/models`, { method: 'DELETE' });
+    expect(deleteModels.status).toBe(405);
+    expect(deleteModels.headers.get('allow')?.split(', ').sort()).toEqual(['GET', 'HEAD']);
+    expectOpenAIError(await deleteModels.json(), 'method_not_allowed');
+
+    const unknown = await rawExchange(server.url, rawRequest('POST', '/v1/nothing-here', '{}', { 'content-type': 'application/json' }));
+    expect(unknown.status).toBe(404);
+    expectOpenAIError(parse(unknown.body), 'not_found');
+  });
+});
+
 describe('malformed and malicious JSON', () => {
   it.each([
     ['truncated', '{"model": "parlance-scripted", "messages": ['],

@@ -200,7 +200,7 @@ export interface ChildServer {
   exited(timeoutMs: number): Promise<number | string | undefined>;
 }
 
-/** Starts `parlance serve` as `node --import tsx src/cli.ts …` from the repository root, and waits for /health. */
+/** Starts `parlance serve` as `node --import tsx src/cli.ts …` from the repository root, and waits for /ready (engines loaded). */
 export async function startChild(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<ChildServer> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--port', String(port), ...args], {
@@ -213,7 +213,7 @@ export async function startChild(args: readonly string[], env: Readonly<Record<s
   const exit = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
-  while (!(await fetch(`${url}/health`).then((r) => r.ok, () => false))) {
+  while (!(await fetch(`${url}/ready`).then((r) => r.ok, () => false))) {
     if (Date.now() > deadline || child.exitCode !== null) {
       child.kill('SIGKILL');
       throw new Error(`Parlance did not start:\n${output}`);

@@ -13,7 +13,7 @@ async function startChild(args: string[]): Promise<{ child: ChildProcess; url: s
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--port', String(port), '--log-level', 'warn', ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
-  while (!(await fetch(`${url}/health`).then((r) => r.ok, () => false))) {
+  while (!(await fetch(`${url}/ready`).then((r) => r.ok, () => false))) {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error('Parlance did not start');
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

@@ -115,7 +115,7 @@ describe('a real upstream: a second Parlance process serving the tiny GGUF', () 
     back = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--model', tinyModelPath, '--port', String(port), '--context-size', '1024', '--sequences', '2', '--log-level', 'warn'], { stdio: 'inherit' });
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const up = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
+      const up = await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok, () => false);
       if (up) break;
       if (Date.now() > deadline) throw new Error('the back Parlance did not start');
       await new Promise((resolve) => setTimeout(resolve, 100));

@@ -1,21 +1,30 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { HttpDeps } from '../deps.js';
+import type { HttpDeps, ServiceNotice } from '../deps.js';
+
+const loadingNotice: ServiceNotice = { level: 'warning', message: 'Parlance is still loading its model; replies will be possible in a moment.' };
 
 /** `/health` (alive, plus what an operator or the page's banner needs), `/ready` (can serve) and `/metrics`. */
 export const opsRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
   app.get('/health', async () => ({
     status: 'ok',
+    loading: deps.engines.loading,
     demo: deps.demo,
     auth: { required: deps.config.apiKeys.length > 0 },
-    notices: deps.notices,
+    notices: deps.engines.loading ? [loadingNotice, ...deps.notices] : deps.notices,
     store: deps.store.dialect,
     models: deps.engines.models().map(({ model, engine }) => ({ id: model.id, engine: engine.name, context_length: model.contextLength ?? null })),
     engines: deps.engines.engines.map((engine) => ({ name: engine.name, ...engine.load() })),
   }));
 
+  // 503 until the engines have loaded and while the store cannot be read: a load balancer sends no traffic here.
   app.get('/ready', async (_request, reply) => {
-    const checks = { models: deps.engines.models().length > 0, store: await deps.store.listConversations({ limit: 1 }).then(() => true, () => false) };
-    const ready = checks.models && checks.store;
+    const checks = {
+      loaded: !deps.engines.loading,
+      models: deps.engines.models().length > 0,
+      store: await deps.store.listConversations({ limit: 1 }).then(() => true, () => false),
+    };
+    const ready = checks.loaded && checks.models && checks.store;
+    if (!ready) reply.header('retry-after', '5');
     return reply.status(ready ? 200 : 503).send({ ready, checks });
   });
 

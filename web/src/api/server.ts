@@ -8,15 +8,22 @@ export interface Notice {
 
 interface HealthBody {
   readonly notices?: readonly Notice[];
+  /** True while the server is still loading its model (it listens before). */
+  readonly loading?: boolean;
 }
 
 interface ModelList {
   readonly data: readonly { readonly id: string }[];
 }
 
-export async function getNotices(): Promise<readonly Notice[]> {
+export interface Health {
+  readonly notices: readonly Notice[];
+  readonly loading: boolean;
+}
+
+export async function getHealth(): Promise<Health> {
   const health = await json<HealthBody>('/health');
-  return health.notices ?? [];
+  return { notices: health.notices ?? [], loading: health.loading === true };
 }
 
 export async function listModels(): Promise<readonly string[]> {

@@ -10,7 +10,7 @@ import type {
 import * as api from '../api/conversations.js';
 import { ApiError, isAbort, setApiKey, whenUnauthorized } from '../api/http.js';
 import { followReply, startReply, type ReplyCallbacks } from '../api/reply-stream.js';
-import { getNotices, listModels, type Notice } from '../api/server.js';
+import { getHealth, listModels, type Health, type Notice } from '../api/server.js';
 import { LiveReplies } from './live.js';
 import { pathTo, upsertMessages } from './tree.js';
 
@@ -75,6 +75,8 @@ export interface AppState {
 }
 
 const UNDO_MS = 6000;
+/** How often the page asks whether a loading server is ready. */
+const HEALTH_POLL_MS = 2000;
 
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
@@ -160,8 +162,26 @@ export class AppStore {
     });
     this.route();
     void this.loadList();
-    void getNotices().then((notices) => this.set({ notices }), () => undefined);
+    void this.watchHealth();
     void this.loadModels();
+  }
+
+  /** Shows the server's notices; while it is still loading its model, asks again until it is done, then lists the models. */
+  private async watchHealth(): Promise<void> {
+    for (let waited = false; ; waited = true) {
+      let health: Health;
+      try {
+        health = await getHealth();
+      } catch {
+        return;
+      }
+      this.set({ notices: health.notices });
+      if (!health.loading) {
+        if (waited) await this.loadModels();
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, HEALTH_POLL_MS));
+    }
   }
 
   async loadModels(): Promise<void> {
