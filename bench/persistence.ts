@@ -13,9 +13,11 @@
  * model the same input and the difference is persistence alone. The default, `none`, sends
  * only the new message (the off path's cost then does not grow with the conversation).
  *
+ * `--only on|off` runs one path alone (no ratio): for profiling one path with `--cpu-prof-dir`.
+ *
  * `--store-only` measures the store's share alone, without a server: see `storeOnly` below.
  *
- *   npx tsx bench/persistence.ts [--concurrency 50] [--total 300] [--tokens 64] [--pace 10] [--rounds 2] [--off-history none|same] [--cpu-prof-dir DIR]
+ *   npx tsx bench/persistence.ts [--concurrency 50] [--total 300] [--tokens 64] [--pace 10] [--rounds 2] [--off-history none|same] [--cpu-prof-dir DIR] [--only on|off]
  *   npx tsx bench/persistence.ts --store-only [--concurrency 50] [--total 300] [--tokens 64] [--pace 10] [--rounds 2]
  */
 import { spawn } from 'node:child_process';
@@ -36,6 +38,7 @@ const { values } = parseArgs({
     'off-history': { type: 'string', default: 'none' },
     'cpu-prof-dir': { type: 'string' },
     'store-only': { type: 'boolean', default: false },
+    only: { type: 'string' },
   },
 });
 const concurrency = Number(values.concurrency);
@@ -45,6 +48,8 @@ const pace = Number(values.pace);
 const rounds = Number(values.rounds);
 const offHistory = values['off-history'];
 if (offHistory !== 'none' && offHistory !== 'same') throw new Error('--off-history is none or same');
+const only = values.only;
+if (only !== undefined && only !== 'on' && only !== 'off') throw new Error('--only is on or off');
 
 function cpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -54,9 +59,11 @@ function cpuMs(pid: number): number {
 const prompt = Array.from({ length: tokens }, (_, i) => `w${i}`).join(' ');
 
 /**
- * The store calls of one turn, as ConversationService and the reply route make them: read the
- * conversation, add the user's message, select its branch, start the reply, save its text every
- * 250 ms of a TOKENS × PACE ms reply, finish it, read the conversation for the final frame.
+ * The store calls of one turn, as ConversationService makes them: read the conversation, start the
+ * exchange (the user's message, the streaming reply and the branch, one transaction), save its text
+ * every 250 ms of a TOKENS × PACE ms reply, finish it (which answers the conversation for the final
+ * frame). The service saves every growing reply's text in one call per period; here the saves of
+ * the turns in flight that fall in the same turn of the event loop go in one call.
  * CONCURRENCY turns at once, in this process, on a fresh SQLite file; reports this process's CPU
  * per turn, which is what persistence adds to a reply before HTTP and streaming.
  */
@@ -69,15 +76,24 @@ async function storeOnly(): Promise<void> {
     const saves = Math.ceil((tokens * pace) / 250);
     const conversations = await Promise.all(Array.from({ length: concurrency }, () => store.createConversation({ model: 'parlance-scripted' })));
     let next = 0;
+    let batch: { messageId: string; content: string }[] = [];
+    let batchSaved: Promise<unknown> | undefined;
+    const save = (messageId: string, content: string): Promise<unknown> => {
+      batch.push({ messageId, content });
+      batchSaved ??= new Promise((resolve) => setImmediate(resolve)).then(() => {
+        const texts = batch;
+        batch = [];
+        batchSaved = undefined;
+        return store.updateStreamingTexts(texts);
+      });
+      return batchSaved;
+    };
     const turn = async (): Promise<void> => {
       const id = conversations[next++ % concurrency]!.id;
       const conversation = await store.getConversation(id);
-      const user = await store.appendMessage({ conversationId: id, parentId: conversation?.activeLeafId ?? null, role: 'user', content: prompt });
-      await store.selectBranch(id, user.id);
-      const reply = await store.startAssistantMessage({ conversationId: id, parentId: user.id, model: 'parlance-scripted' });
-      for (let i = 1; i <= saves; i++) await store.updateStreamingText(reply.id, prompt.slice(0, Math.round((prompt.length * i * 250) / (tokens * pace))));
-      await store.finishMessage(reply.id, { status: 'complete', content: prompt, usage: { promptTokens: tokens, completionTokens: tokens }, timings: { firstTokenMs: pace, totalMs: tokens * pace } });
-      await store.getConversation(id);
+      const { assistantMessage } = await store.startExchange({ conversationId: id, parentId: conversation?.activeLeafId ?? null, content: prompt, model: 'parlance-scripted' });
+      for (let i = 1; i <= saves; i++) await save(assistantMessage.id, prompt.slice(0, Math.round((prompt.length * i * 250) / (tokens * pace))));
+      await store.finishReply(assistantMessage.id, { status: 'complete', content: prompt, usage: { promptTokens: tokens, completionTokens: tokens }, timings: { firstTokenMs: pace, totalMs: tokens * pace } });
     };
     const failures: Record<string, number> = {};
     const run = async (count: number): Promise<void> => {
@@ -159,7 +175,7 @@ const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'src/cli.t
 });
 try {
   for (let i = 0; ; i++) {
-    if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) break;
+    if (await fetch(`${base}/ready`).then((r) => r.ok, () => false)) break;
     if (i > 300) throw new Error('server did not start');
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -199,7 +215,7 @@ try {
   for (let round = 1; round <= rounds; round++) {
     // Alternate the order each round so drift on a shared machine hits both paths.
     const order = round % 2 === 1 ? (['off', 'on'] as const) : (['on', 'off'] as const);
-    for (const path of order) results.push({ path, round, result: await runPath(pid, path === 'off' ? off : on) });
+    for (const path of order) if (only === undefined || only === path) results.push({ path, round, result: await runPath(pid, path === 'off' ? off : on) });
   }
   const sum = (path: string) => {
     const rows = results.filter((row) => row.path === path);
@@ -208,17 +224,22 @@ try {
     const failures = rows.reduce((n, row) => n + Object.values(row.result.failures).reduce((a, b) => a + b, 0), 0);
     return { tokens: tokensSum, cpuMs: cpuSum, perThousand: (cpuSum * 1000) / tokensSum, failures };
   };
-  const offSum = sum('off');
-  const onSum = sum('on');
-  console.log(`\nPersistence on vs off — ${concurrency} concurrent replies, ${total} per path per round, ${tokens} tokens each, ${pace} ms apart, ${rounds} rounds, off-path history ${offHistory}, SQLite`);
-  console.log('path                          tokens   server CPU ms   CPU ms / 1k tokens   failed');
-  for (const [name, row] of [['off (/v1/chat/completions)', offSum], ['on  (/api/conversations/…)', onSum]] as const) {
-    console.log(`${name.padEnd(28)}  ${String(row.tokens).padStart(6)}   ${String(row.cpuMs).padStart(13)}   ${row.perThousand.toFixed(1).padStart(18)}   ${row.failures}`);
+  if (only !== undefined) {
+    const row = sum(only);
+    console.log(`\n${only} alone — ${row.tokens} tokens, server CPU ${row.cpuMs} ms, ${row.perThousand.toFixed(1)} ms / 1k tokens, failed ${row.failures}`);
+  } else {
+    const offSum = sum('off');
+    const onSum = sum('on');
+    console.log(`\nPersistence on vs off — ${concurrency} concurrent replies, ${total} per path per round, ${tokens} tokens each, ${pace} ms apart, ${rounds} rounds, off-path history ${offHistory}, SQLite`);
+    console.log('path                          tokens   server CPU ms   CPU ms / 1k tokens   failed');
+    for (const [name, row] of [['off (/v1/chat/completions)', offSum], ['on  (/api/conversations/…)', onSum]] as const) {
+      console.log(`${name.padEnd(28)}  ${String(row.tokens).padStart(6)}   ${String(row.cpuMs).padStart(13)}   ${row.perThousand.toFixed(1).padStart(18)}   ${row.failures}`);
+    }
+    const ratio = onSum.perThousand / offSum.perThousand;
+    console.log(`\nratio on/off: ${ratio.toFixed(3)} (target ≤ 1.10)`);
+    for (const row of results) if (Object.keys(row.result.failures).length) console.log(`failures (${row.path}, round ${row.round}):`, row.result.failures);
+    console.log(JSON.stringify({ bench: 'persistence', concurrency, total, tokens, pace, rounds, offHistory, off: offSum, on: onSum, ratio: Number(ratio.toFixed(3)) }));
   }
-  const ratio = onSum.perThousand / offSum.perThousand;
-  console.log(`\nratio on/off: ${ratio.toFixed(3)} (target ≤ 1.10)`);
-  for (const row of results) if (Object.keys(row.result.failures).length) console.log(`failures (${row.path}, round ${row.round}):`, row.result.failures);
-  console.log(JSON.stringify({ bench: 'persistence', concurrency, total, tokens, pace, rounds, offHistory, off: offSum, on: onSum, ratio: Number(ratio.toFixed(3)) }));
 } finally {
   child.kill('SIGTERM');
   await new Promise((resolve) => child.once('exit', resolve));

@@ -82,6 +82,15 @@ export interface StartedReply {
  */
 export class ConversationService {
   private readonly runs = new Map<string, ReplyRun>();
+  /** The runs still generating: their text is saved by {@link saveTexts}. */
+  private readonly generating = new Set<ReplyRun>();
+  /** Those whose text grew since it was last saved. */
+  private readonly unsaved = new Set<ReplyRun>();
+  /** Those whose stored reply was ended elsewhere (stopped or recovered by another replica). */
+  private readonly takenOver = new WeakSet<ReplyRun>();
+  /** Saves every growing reply's text each `flushIntervalMs`, while any is generating. */
+  private saveTimer: NodeJS.Timeout | undefined;
+  private saving = false;
   private readonly flushIntervalMs: number;
   private readonly titleMaxTokens: number;
 
@@ -117,12 +126,18 @@ export class ConversationService {
     const model = input.model ?? conversation.model ?? this.options.defaultModel();
     this.options.checkModel(model);
     const parentId = input.parentId === undefined ? conversation.activeLeafId : input.parentId;
-    // No separate look-up of the parent: appendMessage checks, in its transaction, that it is a
-    // message of this conversation (not_found, param parentId) before writing anything.
-    const userMessage = await this.store.appendMessage({ conversationId, parentId, role: 'user', content: input.content });
     const firstExchange = conversation.title === placeholderTitle && parentId === null;
-    if (firstExchange) await this.store.updateConversation(conversationId, { title: fallbackTitle(input.content) });
-    const run = await this.startReply(conversation, userMessage, model, firstExchange);
+    // One transaction: the user's message, the reply started as `streaming` (both committed before
+    // generation starts), the plain title of a first exchange, and the branch for the model. The store
+    // checks there that the parent is a message of this conversation (not_found, param parentId).
+    const { userMessage, assistantMessage, path } = await this.store.startExchange({
+      conversationId,
+      parentId,
+      content: input.content,
+      model,
+      ...(firstExchange ? { title: fallbackTitle(input.content) } : {}),
+    });
+    const run = this.startRun(conversation, assistantMessage, path, model, firstExchange ? userMessage.content : undefined);
     return { userMessage, run };
   }
 
@@ -135,7 +150,12 @@ export class ConversationService {
     const userMessage = await this.requireMessage(conversationId, answered, 'messageId');
     const model = input.model ?? (target.role === 'assistant' ? target.model : null) ?? conversation.model ?? this.options.defaultModel();
     this.options.checkModel(model);
-    return { run: await this.startReply(conversation, userMessage, model, false) };
+    // The branch through the answered message continues below it (to the old reply): the model sees
+    // the path down to that message and nothing after it.
+    const branch = await this.store.selectBranch(conversation.id, userMessage.id);
+    const path = branch.slice(0, branch.findIndex((message) => message.id === userMessage.id) + 1);
+    const assistant = await this.store.startAssistantMessage({ conversationId: conversation.id, parentId: userMessage.id, model });
+    return { run: this.startRun(conversation, assistant, path, model, undefined) };
   }
 
   /** Stops a reply wherever it runs; answers the stored message. Stopping a finished reply changes nothing. */
@@ -157,17 +177,53 @@ export class ConversationService {
     }
   }
 
-  private async startReply(conversation: ConversationRecord, answered: MessageRecord, model: string, nameIt: boolean): Promise<ReplyRun> {
-    // The branch through the answered message continues below it (on regenerate, to the old reply):
-    // the model sees the path down to that message and nothing after it.
-    const branch = await this.store.selectBranch(conversation.id, answered.id);
-    const path = branch.slice(0, branch.findIndex((message) => message.id === answered.id) + 1);
-    const assistant = await this.store.startAssistantMessage({ conversationId: conversation.id, parentId: answered.id, model });
+  /** Generates a stored `streaming` reply to the end of `path`, in the background. */
+  private startRun(conversation: ConversationRecord, assistant: MessageRecord, path: readonly MessageRecord[], model: string, titleFrom: string | undefined): ReplyRun {
     const run = new ReplyRun(assistant);
     this.runs.set(assistant.id, run);
+    this.generating.add(run);
+    if (this.saveTimer === undefined) {
+      this.saveTimer = setInterval(() => void this.saveTexts(), this.flushIntervalMs);
+      this.saveTimer.unref();
+    }
     const request = { model, input: { kind: 'chat' as const, messages: historyOf(conversation, path) }, sampling: samplingFrom(conversation.settings) };
-    void this.generate(run, request, nameIt ? answered.content : undefined).finally(() => this.runs.delete(assistant.id));
+    void this.generate(run, request, titleFrom).finally(() => {
+      this.runs.delete(assistant.id);
+      if (this.generating.size === 0 && this.saveTimer !== undefined) {
+        clearInterval(this.saveTimer);
+        this.saveTimer = undefined;
+      }
+    });
     return run;
+  }
+
+  /**
+   * Saves the text of every reply that grew since the last save, all in one store call: with many
+   * replies streaming, one transaction (one commit) a period instead of one per reply, and nothing
+   * per token. Each reply's text is thus saved at most once, and at least once, per period while it
+   * grows. A save still running when the next period comes skips that period (no pile-up).
+   */
+  private async saveTexts(): Promise<void> {
+    if (this.saving || this.unsaved.size === 0) return;
+    this.saving = true;
+    const runs = [...this.unsaved];
+    this.unsaved.clear();
+    try {
+      const gone = await this.store.updateStreamingTexts(runs.map((run) => ({ messageId: run.message.id, content: run.text })));
+      for (const id of gone) {
+        const run = this.runs.get(id);
+        // Ended in the store by someone else (another replica's stop, its recovery): stop generating.
+        if (run !== undefined && this.generating.has(run)) {
+          this.takenOver.add(run);
+          run.stop();
+        }
+      }
+    } catch {
+      // The store failed (it may come back): those texts are saved at the next period, or by the finish.
+      for (const run of runs) if (this.generating.has(run)) this.unsaved.add(run);
+    } finally {
+      this.saving = false;
+    }
   }
 
   private async generate(run: ReplyRun, request: Parameters<ChatService['open']>[0], titleFrom: string | undefined): Promise<void> {
@@ -176,22 +232,13 @@ export class ConversationService {
     let usage: TokenUsage | null = null;
     let reason: FinishReason = 'error';
     let failure: { code: string; message: string } | undefined;
-    let lastFlush = started;
-    let takenOver = false;
     try {
       const generation = await this.chat.open(request, run.stopSignal);
       for await (const event of generation) {
         if (event.type === 'text-delta') {
           firstTokenMs ??= Math.round(performance.now() - started);
           run.append(event.text);
-          const now = performance.now();
-          if (now - lastFlush >= this.flushIntervalMs) {
-            lastFlush = now;
-            if (!(await this.store.updateStreamingText(run.message.id, run.text))) {
-              takenOver = true; // stopped or failed elsewhere (another replica): stop generating
-              run.stop();
-            }
-          }
+          this.unsaved.add(run); // saved by the next period's saveTexts, not here: nothing per token but this
         } else if (event.type === 'usage') {
           usage = event.usage;
         } else if (event.type === 'error') {
@@ -206,6 +253,9 @@ export class ConversationService {
       failure = { code: parlanceError.code, message: parlanceError.message };
       reason = run.stopSignal.aborted ? 'cancelled' : 'error';
     }
+    this.generating.delete(run);
+    this.unsaved.delete(run); // the finish saves the whole text
+    const takenOver = this.takenOver.has(run);
     const status = statusOf(reason);
     const timings = { firstTokenMs, totalMs: Math.round(performance.now() - started) };
     const outcome: MessageOutcome =
@@ -213,19 +263,24 @@ export class ConversationService {
         ? { status, content: run.text, usage, timings, error: failure ?? { code: 'generation_failed', message: 'The reply failed.' } }
         : { status, content: run.text, usage, timings };
     let final: MessageRecord;
+    // The conversation as the finish left it, for the final frame; absent, listeners read it themselves.
+    let conversation: ConversationRecord | undefined;
     try {
-      final = takenOver ? ((await this.store.getMessage(run.message.id)) ?? run.message) : await this.store.finishMessage(run.message.id, outcome);
+      if (takenOver) final = (await this.store.getMessage(run.message.id)) ?? run.message;
+      else ({ message: final, conversation } = await this.store.finishReply(run.message.id, outcome));
     } catch {
       // Finished elsewhere between our last save and now (the store's record is the truth), or the
       // store failed: listeners still get an end, and start-up recovery marks a stuck record failed.
       final = (await this.store.getMessage(run.message.id).catch(() => undefined)) ?? { ...run.message, content: run.text, status };
     }
-    if (titleFrom !== undefined && status === 'complete' && (this.options.modelTitles?.(request.model) ?? true)) await this.nameConversation(run.message.conversationId, request.model, titleFrom);
-    run.finish(final);
+    if (titleFrom !== undefined && status === 'complete' && (this.options.modelTitles?.(request.model) ?? true)) {
+      conversation = (await this.nameConversation(run.message.conversationId, request.model, titleFrom)) ?? conversation;
+    }
+    run.finish(final, conversation);
   }
 
-  /** Asks the model for a short title; keeps the plain one when the answer is unusable. */
-  private async nameConversation(conversationId: string, model: string, firstMessage: string): Promise<void> {
+  /** Asks the model for a short title; keeps the plain one when the answer is unusable. Answers the renamed conversation. */
+  private async nameConversation(conversationId: string, model: string, firstMessage: string): Promise<ConversationRecord | undefined> {
     try {
       const generation = await this.chat.open(
         {
@@ -244,10 +299,11 @@ export class ConversationService {
       let raw = '';
       for await (const event of generation) if (event.type === 'text-delta') raw += event.text;
       const title = cleanTitle(raw);
-      if (title) await this.store.updateConversation(conversationId, { title });
+      if (title) return await this.store.updateConversation(conversationId, { title });
     } catch {
       // A title is a nicety: the plain one stays.
     }
+    return undefined;
   }
 
   /** Stops every live reply (shutdown) and waits until each is stored. */

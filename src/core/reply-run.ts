@@ -1,9 +1,14 @@
-import type { MessageRecord } from '../store/contract.js';
+import type { ConversationRecord, MessageRecord } from '../store/contract.js';
 
 /** What a reply run tells its listeners. Offsets are UTF-16 code units of the reply text. */
 export type ReplyEvent =
   | { readonly type: 'delta'; readonly text: string; readonly offset: number }
-  | { readonly type: 'done'; readonly message: MessageRecord };
+  | {
+      readonly type: 'done';
+      readonly message: MessageRecord;
+      /** The conversation as the reply's end left it, when the run knows it (listeners read it otherwise). */
+      readonly conversation?: ConversationRecord;
+    };
 
 export type ReplyListener = (event: ReplyEvent) => void;
 
@@ -15,7 +20,7 @@ export type ReplyListener = (event: ReplyEvent) => void;
  */
 export class ReplyRun {
   private text_ = '';
-  private final: MessageRecord | undefined;
+  private final: Extract<ReplyEvent, { type: 'done' }> | undefined;
   private readonly listeners = new Set<ReplyListener>();
   private readonly stopper = new AbortController();
   private readonly finished: Promise<MessageRecord>;
@@ -51,9 +56,9 @@ export class ReplyRun {
     for (const listener of this.listeners) listener(event);
   }
 
-  finish(message: MessageRecord): void {
-    this.final = message;
-    const event: ReplyEvent = { type: 'done', message };
+  finish(message: MessageRecord, conversation?: ConversationRecord): void {
+    const event: Extract<ReplyEvent, { type: 'done' }> = conversation === undefined ? { type: 'done', message } : { type: 'done', message, conversation };
+    this.final = event;
     for (const listener of this.listeners) listener(event);
     this.listeners.clear();
     this.resolveFinished(message);
@@ -66,7 +71,7 @@ export class ReplyRun {
   subscribe(offset: number, listener: ReplyListener): () => void {
     if (offset < this.text_.length) listener({ type: 'delta', text: this.text_.slice(offset), offset: this.text_.length });
     if (this.final) {
-      listener({ type: 'done', message: this.final });
+      listener(this.final);
       return () => undefined;
     }
     this.listeners.add(listener);

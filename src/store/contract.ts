@@ -199,6 +199,45 @@ export interface NewStreamingMessage {
 }
 
 /**
+ * A user's message and the reply to it, about to be generated: what
+ * {@link ConversationStore.startExchange} adds in one transaction.
+ */
+export interface NewExchange {
+  readonly conversationId: string;
+  /** The message the user's message follows; `null` starts a new root. */
+  readonly parentId: string | null;
+  /** The user's text. */
+  readonly content: string;
+  /** The model that will write the reply. */
+  readonly model: string;
+  /** Also renames the conversation, in the same transaction (its first exchange). */
+  readonly title?: string;
+}
+
+/** What {@link ConversationStore.startExchange} added. */
+export interface StartedExchange {
+  /** The user's message, `complete`. */
+  readonly userMessage: MessageRecord;
+  /** The reply, `streaming` with empty text; the conversation's active leaf. */
+  readonly assistantMessage: MessageRecord;
+  /** The branch the reply answers, root first, ending with `userMessage`: the history to send to a model. */
+  readonly path: readonly MessageRecord[];
+}
+
+/** A reply's text so far, for {@link ConversationStore.updateStreamingTexts}. */
+export interface StreamingText {
+  readonly messageId: string;
+  /** The whole text so far. */
+  readonly content: string;
+}
+
+/** A finished reply and its conversation as the same transaction left it. */
+export interface FinishedReply {
+  readonly message: MessageRecord;
+  readonly conversation: ConversationRecord;
+}
+
+/**
  * How a streaming message ended. `content` is the final text; absent, the text
  * of the last {@link ConversationStore.updateStreamingText} stays.
  */
@@ -335,6 +374,15 @@ export interface ConversationStore {
   /** Adds an assistant message with status `streaming` and empty text, and makes it the active leaf. */
   startAssistantMessage(input: NewStreamingMessage): Promise<MessageRecord>;
   /**
+   * A chat turn's writes, in one transaction: adds the user's message (as
+   * {@link appendMessage} would) and, answering it, a `streaming` assistant
+   * message (as {@link startAssistantMessage} would), which becomes the active
+   * leaf; renames the conversation when `title` is given. Returns both and the
+   * branch down to the user's message. Throws `not_found` (param
+   * `conversationId` or `parentId`) writing nothing, like `appendMessage`.
+   */
+  startExchange(input: NewExchange): Promise<StartedExchange>;
+  /**
    * Replaces the text of a `streaming` message with `content` (the whole text
    * so far, not a delta, so a lost or repeated call does no harm). One cheap
    * UPDATE; the core calls it at a bounded rate while a reply streams.
@@ -343,11 +391,19 @@ export interface ConversationStore {
    */
   updateStreamingText(messageId: string, content: string): Promise<boolean>;
   /**
+   * {@link updateStreamingText} for several replies at once, in one
+   * transaction (one commit for every reply streaming in this process).
+   * Returns the ids of those that are not `streaming` any more, or missing.
+   */
+  updateStreamingTexts(texts: readonly StreamingText[]): Promise<readonly string[]>;
+  /**
    * Ends a `streaming` message as `complete`, `stopped` or `failed`. Throws
    * `not_found` when there is no such message and `invalid_request` when it is
    * not streaming any more.
    */
   finishMessage(messageId: string, outcome: MessageOutcome): Promise<MessageRecord>;
+  /** {@link finishMessage}, also answering the conversation as the finish left it (its `updatedAt` moved). */
+  finishReply(messageId: string, outcome: MessageOutcome): Promise<FinishedReply>;
 
   /** All the records of a conversation; `undefined` when there is no such conversation. */
   exportConversation(id: string): Promise<ConversationExport | undefined>;

@@ -375,6 +375,75 @@ function storeContract(target: StoreTarget): void {
         await expect(store.getMessage(reply.id)).resolves.toEqual(failed);
       });
 
+      it('starts an exchange in one step: the user message, the streaming reply, the branch, the title', async () => {
+        const { store } = await fresh();
+        const c = await store.createConversation();
+        const first = await store.startExchange({ conversationId: c.id, parentId: null, content: 'hi', model: 'tiny', title: 'Greetings' });
+        expect(first.userMessage).toMatchObject({ conversationId: c.id, parentId: null, role: 'user', content: 'hi', status: 'complete', model: null });
+        expect(first.assistantMessage).toMatchObject({ parentId: first.userMessage.id, role: 'assistant', status: 'streaming', content: '', model: 'tiny', error: null });
+        expect(first.assistantMessage.createdAt).toBeGreaterThan(first.userMessage.createdAt);
+        expect(ids(first.path)).toEqual([first.userMessage.id]);
+        await expect(store.getMessage(first.userMessage.id)).resolves.toEqual(first.userMessage);
+        await expect(store.getMessage(first.assistantMessage.id)).resolves.toEqual(first.assistantMessage);
+        expect(await store.getConversation(c.id)).toMatchObject({ title: 'Greetings', activeLeafId: first.assistantMessage.id, updatedAt: first.assistantMessage.createdAt });
+        await store.finishMessage(first.assistantMessage.id, { status: 'complete', content: 'hello' });
+
+        // The next turn's branch is the whole path, root first, with the finished reply's text; the title stays.
+        const second = await store.startExchange({ conversationId: c.id, parentId: first.assistantMessage.id, content: 'again', model: 'tiny' });
+        expect(second.path.map((m) => [m.role, m.content])).toEqual([['user', 'hi'], ['assistant', 'hello'], ['user', 'again']]);
+        expect(ids(second.path)).toEqual([...ids(await store.getActivePath(c.id)).slice(0, 3)]);
+        expect(ids(await store.getActivePath(c.id))).toEqual([first.userMessage.id, first.assistantMessage.id, second.userMessage.id, second.assistantMessage.id]);
+        expect((await store.getConversation(c.id))?.title).toBe('Greetings');
+      });
+
+      it('refuses an exchange with a parent from elsewhere or no conversation, writing nothing', async () => {
+        const { store } = await fresh();
+        const one = await conversationWithReplies(store);
+        const other = await conversationWithReplies(store);
+        const before = await store.getTree(one.conversation.id);
+        await expect(store.startExchange({ conversationId: one.conversation.id, parentId: other.user.id, content: 'x', model: 'm', title: 'no' })).rejects.toMatchObject({ code: 'not_found', param: 'parentId' });
+        await expect(store.startExchange({ conversationId: one.conversation.id, parentId: 'nope', content: 'x', model: 'm' })).rejects.toMatchObject({ code: 'not_found', param: 'parentId' });
+        await expect(store.startExchange({ conversationId: 'nope', parentId: null, content: 'x', model: 'm' })).rejects.toMatchObject({ code: 'not_found', param: 'conversationId' });
+        await expect(store.startExchange({ conversationId: one.conversation.id, parentId: null, content: 42 as never, model: 'm' })).rejects.toMatchObject({ code: 'invalid_request', param: 'content' });
+        await expect(store.getTree(one.conversation.id)).resolves.toEqual(before);
+      });
+
+      it('saves several replies\' text at once, reporting those no longer streaming', async () => {
+        const { store } = await fresh();
+        const { conversation, user } = await conversationWithReplies(store);
+        const a = await store.startAssistantMessage({ conversationId: conversation.id, parentId: user.id, model: 'm' });
+        const b = await store.startAssistantMessage({ conversationId: conversation.id, parentId: user.id, model: 'm' });
+        const ended = await store.startAssistantMessage({ conversationId: conversation.id, parentId: user.id, model: 'm' });
+        await store.finishMessage(ended.id, { status: 'stopped', content: 'kept' });
+        const updatedAt = (await store.getConversation(conversation.id))?.updatedAt;
+        await expect(
+          store.updateStreamingTexts([
+            { messageId: a.id, content: 'text of a' },
+            { messageId: ended.id, content: 'late' },
+            { messageId: 'nope', content: 'x' },
+            { messageId: b.id, content: 'text of b' },
+          ]),
+        ).resolves.toEqual([ended.id, 'nope']);
+        expect(await store.getMessage(a.id)).toMatchObject({ status: 'streaming', content: 'text of a' });
+        expect(await store.getMessage(b.id)).toMatchObject({ status: 'streaming', content: 'text of b' });
+        expect(await store.getMessage(ended.id)).toMatchObject({ status: 'stopped', content: 'kept' });
+        // Streaming text does not move the conversation, batched or not.
+        expect((await store.getConversation(conversation.id))?.updatedAt).toBe(updatedAt);
+        await expect(store.updateStreamingTexts([])).resolves.toEqual([]);
+      });
+
+      it('finishes a reply answering the conversation as the finish left it', async () => {
+        const { store } = await fresh();
+        const c = await store.createConversation({ title: 'finish' });
+        const { assistantMessage } = await store.startExchange({ conversationId: c.id, parentId: null, content: 'q', model: 'm' });
+        const finished = await store.finishReply(assistantMessage.id, { status: 'complete', content: 'a', usage: { promptTokens: 1, completionTokens: 1 } });
+        expect(finished.message).toMatchObject({ id: assistantMessage.id, status: 'complete', content: 'a' });
+        await expect(store.getMessage(assistantMessage.id)).resolves.toEqual(finished.message);
+        await expect(store.getConversation(c.id)).resolves.toEqual(finished.conversation);
+        expect(finished.conversation.updatedAt).toBe(finished.message.updatedAt);
+        await expect(store.finishReply(assistantMessage.id, { status: 'stopped' })).rejects.toMatchObject({ code: 'invalid_request' });
+      });
+
       it('runs 50 concurrent streams of 20 updates each without lock errors', async () => {
         const { store } = await fresh();
         const c = await store.createConversation();

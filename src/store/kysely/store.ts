@@ -20,6 +20,10 @@ import {
   type ConversationSettings,
   type ConversationStore,
   type ConversationTree,
+  type FinishedReply,
+  type NewExchange,
+  type StartedExchange,
+  type StreamingText,
   type ImportOptions,
   type ListConversationsOptions,
   type MessageError,
@@ -413,6 +417,34 @@ function turnQueries(db: Kysely<StoreDatabase>, dialect: 'sqlite' | 'postgres') 
     messageAdded: precompile((p: { id: string; leaf: string; time: number }) =>
       db.updateTable('conversations').set({ active_leaf_id: p.leaf, updated_at: p.time }).where('id', '=', p.id),
     ),
+    /** The first exchange also names the conversation. */
+    messageAddedTitled: precompile((p: { id: string; leaf: string; time: number; title: string }) =>
+      db.updateTable('conversations').set({ active_leaf_id: p.leaf, updated_at: p.time, title: p.title }).where('id', '=', p.id),
+    ),
+    /**
+     * The branch ending at a message, leaf first (`depth` 0): one walk up the parents through the
+     * primary key, instead of reading every message of the conversation to walk them in memory.
+     */
+    branch: precompile((p: { id: string; conversationId: string }) =>
+      db
+        .withRecursive('branch(id, parent_id, depth)', (qb) =>
+          qb
+            .selectFrom('messages')
+            .select(['id', 'parent_id', sql<number>`0`.as('depth')])
+            .where('id', '=', p.id)
+            .where('conversation_id', '=', p.conversationId)
+            .unionAll((up) =>
+              up
+                .selectFrom('messages')
+                .innerJoin('branch', 'branch.parent_id', 'messages.id')
+                .select(['messages.id', 'messages.parent_id', sql<number>`branch.depth + 1`.as('depth')]),
+            ),
+        )
+        .selectFrom('branch')
+        .innerJoin('messages', 'messages.id', 'branch.id')
+        .selectAll('messages')
+        .orderBy('branch.depth', 'desc'),
+    ),
     /** Writes only when the leaf changes: selecting the branch that is already active (every turn does) writes nothing. */
     selectLeaf: precompile((p: { id: string; leaf: string }) =>
       db
@@ -421,7 +453,7 @@ function turnQueries(db: Kysely<StoreDatabase>, dialect: 'sqlite' | 'postgres') 
         .where('id', '=', p.id)
         .where((eb) => eb.or([eb('active_leaf_id', 'is', null), eb('active_leaf_id', '<>', p.leaf)])),
     ),
-    touchConversation: precompile((p: { id: string; time: number }) => db.updateTable('conversations').set({ updated_at: p.time }).where('id', '=', p.id)),
+    touchConversation: precompile((p: { id: string; time: number }) => db.updateTable('conversations').set({ updated_at: p.time }).where('id', '=', p.id).returningAll()),
     streamingText: precompile((p: { id: string; content: string; time: number }) =>
       db.updateTable('messages').set({ content: p.content, updated_at: p.time }).where('id', '=', p.id).where('status', '=', 'streaming'),
     ),
@@ -685,7 +717,88 @@ export class KyselyConversationStore implements ConversationStore {
     return (await affected(this.#db, this.#turn.streamingText({ id: messageId, content, time: wallNow() }))) > 0n;
   }
 
+  async updateStreamingTexts(texts: readonly StreamingText[]): Promise<readonly string[]> {
+    if (texts.length === 0) return [];
+    for (const text of texts) {
+      checkString(text.messageId, 'messageId');
+      checkString(text.content, 'content');
+    }
+    // One transaction: on SQLite one commit (one WAL append) for every stream's save instead of one each;
+    // on PostgreSQL one fsync. The updates are the same as updateStreamingText's.
+    return this.#db.transaction().execute(async (trx) => {
+      const time = wallNow();
+      const gone: string[] = [];
+      for (const text of texts) {
+        if ((await affected(trx, this.#turn.streamingText({ id: text.messageId, content: text.content, time }))) === 0n) gone.push(text.messageId);
+      }
+      return gone;
+    });
+  }
+
+  async startExchange(input: NewExchange): Promise<StartedExchange> {
+    const { conversationId, parentId } = input;
+    checkString(conversationId, 'conversationId');
+    if (parentId !== null) checkString(parentId, 'parentId');
+    const content = checkString(input.content, 'content');
+    const model = checkString(input.model, 'model');
+    const title = input.title === undefined ? undefined : checkString(input.title, 'title');
+    return this.#db.transaction().execute(async (trx) => {
+      // As in #addMessage: PostgreSQL locks the conversation before reading the clock; on SQLite
+      // BEGIN IMMEDIATE has, and the UPDATE finds out whether the conversation exists.
+      if (this.dialect === 'postgres') await this.#requireConversation(trx, conversationId);
+      // Two readings of the clock, as two appends would make: the reply is newer than the message it answers.
+      const userTime = now();
+      const userMessage: MessageRecord = {
+        id: uuidv7(),
+        conversationId,
+        parentId,
+        role: 'user',
+        content,
+        status: 'complete',
+        model: null,
+        usage: null,
+        timings: null,
+        error: null,
+        createdAt: userTime,
+        updatedAt: userTime,
+      };
+      const time = now();
+      const assistantMessage: MessageRecord = {
+        id: uuidv7(),
+        conversationId,
+        parentId: userMessage.id,
+        role: 'assistant',
+        content: '',
+        status: 'streaming',
+        model,
+        usage: null,
+        timings: null,
+        error: null,
+        createdAt: time,
+        updatedAt: time,
+      };
+      const added = await affected(
+        trx,
+        title === undefined
+          ? this.#turn.messageAdded({ id: conversationId, leaf: assistantMessage.id, time })
+          : this.#turn.messageAddedTitled({ id: conversationId, leaf: assistantMessage.id, time, title }),
+      );
+      if (added === 0n) throw notFound('conversation', conversationId, 'conversationId');
+      // The walk up from the parent is also its check: no rows, no such message in this conversation.
+      const above = parentId === null ? [] : (await trx.executeQuery(this.#turn.branch({ id: parentId, conversationId }))).rows.map(toMessage);
+      if (parentId !== null && above.length === 0) throw notFound('message', parentId, 'parentId', ` in conversation ${conversationId}`);
+      await trx.executeQuery(this.#turn.insertMessage(messageRow(userMessage, null)));
+      await trx.executeQuery(this.#turn.insertMessage(messageRow(assistantMessage, this.#instanceId)));
+      above.push(userMessage);
+      return { userMessage, assistantMessage, path: above };
+    });
+  }
+
   async finishMessage(messageId: string, outcome: MessageOutcome): Promise<MessageRecord> {
+    return (await this.finishReply(messageId, outcome)).message;
+  }
+
+  async finishReply(messageId: string, outcome: MessageOutcome): Promise<FinishedReply> {
     const status = checkWith(finalStatusSchema, outcome.status, 'status');
     const error = outcome.status === 'failed' ? checkWith(errorSchema, outcome.error, 'error') : null;
     const usage = outcome.usage == null ? null : checkWith(usageSchema, outcome.usage, 'usage');
@@ -700,8 +813,10 @@ export class KyselyConversationStore implements ConversationStore {
         if (existing === undefined) throw notFound('message', messageId, 'messageId');
         throw new ParlanceError('invalid_request', `Message ${messageId} is not streaming (it is ${existing.status}).`, { param: 'messageId' });
       }
-      await trx.executeQuery(this.#turn.touchConversation({ id: row.conversation_id, time }));
-      return toMessage(row);
+      // RETURNING: the final frame of a reply shows the conversation, and this is it, without another read.
+      const conversation = await first(trx, this.#turn.touchConversation({ id: row.conversation_id, time }));
+      if (conversation === undefined) throw notFound('conversation', row.conversation_id);
+      return { message: toMessage(row), conversation: toConversation(conversation) };
     });
   }
 

@@ -10,6 +10,7 @@ function deltaFrame(text: string, offset: number): string {
 /** Encodes one reply event (the final one needs the conversation record, so it may be a promise). */
 export function replyFrame(event: ReplyEvent, conversation: () => Promise<ConversationRecord | undefined>): Promise<string> | string {
   if (event.type === 'delta') return deltaFrame(event.text, event.offset);
+  if (event.conversation !== undefined) return formatEvent(JSON.stringify({ message: event.message, conversation: event.conversation } satisfies ReplyDone), 'done');
   return conversation().then((record) => {
     const done: ReplyDone = { message: event.message, conversation: record as ConversationRecord };
     return formatEvent(JSON.stringify(done), 'done');
