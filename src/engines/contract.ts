@@ -97,6 +97,14 @@ export interface EngineLoad {
 export interface Engine {
   /** Stable name used in logs, metrics and config (`llama`, `scripted`, an upstream's name). */
   readonly name: string;
+  /**
+   * How many milliseconds a streaming consumer may hold this engine's events to send several in one
+   * write (an HTTP stream's `coalesceMs`). Set it when events can come faster than a socket write is
+   * worth and the engine's next step competes with that write: an in-process model that decodes a
+   * token in under a millisecond. Absent: send each event at once (an upstream's bursts are already
+   * batched per tick, and its latency targets rely on that). Only a hint: consumers may ignore it.
+   */
+  readonly streamCoalesceMs?: number;
   /** The models this engine serves. */
   models(): readonly ModelInfo[];
   open(request: GenerationRequest, signal: AbortSignal): Promise<Generation>;

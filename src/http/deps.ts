@@ -5,6 +5,7 @@ import type { ConversationService } from '../core/conversation-service.js';
 import type { ConversationStore } from '../store/contract.js';
 import type { Metrics } from './metrics.js';
 import { SseStream } from './sse.js';
+import type { Engine } from '../engines/contract.js';
 import type { EngineRegistry } from '../engines/registry.js';
 
 /** A notice shown in the log, `/health` and the page, e.g. when the demo model serves random text. */
@@ -26,12 +27,18 @@ export interface HttpDeps {
   readonly demo: boolean;
 }
 
-/** Opens an SSE response with the server's keep-alive and frozen-client bounds, counted in the open-streams gauge. */
-export function openSse(deps: HttpDeps, reply: FastifyReply): SseStream {
+/**
+ * Opens an SSE response with the server's keep-alive and frozen-client bounds, counted in the open-streams gauge.
+ * `source` is the engine whose events the stream carries: its `streamCoalesceMs` decides whether frames may
+ * be held to share a write (absent: each tick's frames go out at the end of the tick).
+ */
+export function openSse(deps: HttpDeps, reply: FastifyReply, source?: Pick<Engine, 'streamCoalesceMs'>): SseStream {
+  const coalesceMs = source?.streamCoalesceMs;
   return new SseStream(reply, {
     keepAliveMs: deps.config.keepAliveSeconds * 1000,
     writeTimeoutMs: deps.config.writeTimeoutSeconds * 1000,
     onOpen: () => deps.metrics.activeStreams.inc(),
     onClose: () => deps.metrics.activeStreams.dec(),
+    ...(coalesceMs === undefined ? {} : { coalesceMs }),
   });
 }

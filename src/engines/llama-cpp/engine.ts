@@ -74,6 +74,12 @@ function finishReasonOf(stopReason: string): FinishReason {
  */
 export class LlamaCppEngine implements Engine {
   readonly name = 'llama';
+  /**
+   * node-llama-cpp starts each decode from `setImmediate`, so a per-token socket write at the end of the
+   * tick delays every next token; holding frames for 1 ms moves the writes off that path (bench/engine,
+   * BENCHMARKS.md "Embedded engine"). Tokens slower than 1 ms are still sent one by one, at once.
+   */
+  readonly streamCoalesceMs = 1;
   private readonly running = new Set<Promise<void>>();
 
   private constructor(

@@ -99,7 +99,7 @@ export const seedRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       { model, input: { kind: 'chat', messages: [{ role: 'user', content: parsed.data.prompt }] }, sampling: {} },
       clientDisconnectSignal(reply),
     );
-    await relaySeedStream(openSse(deps, reply), generation);
+    await relaySeedStream(openSse(deps, reply, deps.engines.engineFor(model)), generation);
     return reply;
   });
 

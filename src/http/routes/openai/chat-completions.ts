@@ -54,7 +54,7 @@ export const chatCompletionsRoute: FastifyPluginAsync<HttpDeps> = async (app, de
     const created = Math.floor(Date.now() / 1000);
     const generation = await deps.chat.open(generationRequest, clientDisconnectSignal(reply));
     if (body.stream) {
-      const sse = openSse(deps, reply);
+      const sse = openSse(deps, reply, deps.engines.engineFor(body.model));
       await relayOpenAIStream(sse, generation, chatChunkFormat(id, created, body.model), body.stream_options?.include_usage === true);
       return reply;
     }

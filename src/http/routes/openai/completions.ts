@@ -26,7 +26,7 @@ export const completionsRoute: FastifyPluginAsync<HttpDeps> = async (app, deps) 
     const created = Math.floor(Date.now() / 1000);
     const generation = await deps.chat.open(generationRequest, clientDisconnectSignal(reply));
     if (body.stream) {
-      const sse = openSse(deps, reply);
+      const sse = openSse(deps, reply, deps.engines.engineFor(body.model));
       await relayOpenAIStream(sse, generation, completionChunkFormat(id, created, body.model), body.stream_options?.include_usage === true);
       return reply;
     }
