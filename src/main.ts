@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { ChatService } from './core/chat-service.js';
+import { ChatService, type GenerationObserver } from './core/chat-service.js';
 import { ConversationService } from './core/conversation-service.js';
 import type { Engine } from './engines/contract.js';
 import { LlamaCppEngine } from './engines/llama-cpp/engine.js';
@@ -17,6 +17,7 @@ import { ScriptedEngine } from './engines/scripted/engine.js';
 import { buildApp } from './http/app.js';
 import type { ServiceNotice } from './http/deps.js';
 import { Metrics } from './http/metrics.js';
+import { KeyRateLimiter } from './http/rate-limit.js';
 import { openStore } from './store/kysely/dialects.js';
 import type { ConversationStore } from './store/contract.js';
 
@@ -180,7 +181,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const store = await openConversationStore(config, log);
   const registry = new EngineRegistry([], { loading: true });
   const metrics = new Metrics(() => registry.engines);
-  const chat = new ChatService(registry, { observer: metrics, deadlineMs: config.deadlineSeconds * 1000 });
+  const rateLimits = new KeyRateLimiter(config.apiKeys, { requestsPerMinute: config.rateLimitRequests, tokensPerMinute: config.rateLimitTokens });
+  if (config.apiKeys.length === 0 && (config.rateLimitRequests > 0 || config.rateLimitTokens > 0)) {
+    log.warn('rate limits are per API key, and no API key is set: they do not apply');
+  }
+  const chat = new ChatService(registry, { observer: rateLimits.active ? chargingTokens(metrics, rateLimits) : metrics, deadlineMs: config.deadlineSeconds * 1000 });
   const conversations = new ConversationService(store, chat, {
     defaultModel: () => registry.defaultModel(),
     checkModel: (model) => void registry.engineFor(model),
@@ -198,6 +203,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         store,
         conversations,
         metrics,
+        rateLimits,
         notices,
         get demo() {
           return demo;
@@ -230,6 +236,20 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await store.close();
     throw error;
   }
+}
+
+/** The metrics, plus each finished generation's tokens charged to the API key that asked for it. */
+function chargingTokens(metrics: Metrics, rateLimits: KeyRateLimiter): GenerationObserver {
+  return {
+    admitted: () => metrics.admitted(),
+    rejected: (engine, code) => metrics.rejected(engine, code),
+    firstToken: (engine, seconds) => metrics.firstToken(engine, seconds),
+    interToken: (engine, seconds) => metrics.interToken(engine, seconds),
+    finished: (engine, model, reason, usage, errorCode) => {
+      metrics.finished(engine, model, reason, usage, errorCode);
+      rateLimits.charge(usage);
+    },
+  };
 }
 
 interface ServerParts {

@@ -6,6 +6,8 @@ import { parseUpstreamFlag, upstreamConfigSchema } from '../engines/openai-compa
 
 const cacheHome = process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache');
 const dataHome = process.env['XDG_DATA_HOME'] ?? join(homedir(), '.local', 'share');
+/** A per-minute rate (requests or tokens); 0 means no limit. */
+const perMinute = z.coerce.number().int().min(0).max(1_000_000_000);
 
 /**
  * Every option Parlance has, declared once. Each one is settable from the
@@ -78,11 +80,24 @@ export const optionTable = {
               // An unnamed key is named by a fingerprint, so logs can tell keys apart without showing any of one.
               return equals > 0 ? { name: entry.slice(0, equals), key: entry.slice(equals + 1) } : { name: `key-${createHash('sha256').update(entry).digest('hex').slice(0, 8)}`, key: entry };
             }),
-            z.object({ name: z.string().min(1).max(100), key: z.string() }).strict(),
-          ]).pipe(z.object({ name: z.string(), key: z.string().min(16, { error: 'API keys must be at least 16 characters' }) })),
+            // The config file's form may give the key its own limits, overriding --rate-limit-requests/-tokens.
+            z.object({ name: z.string().min(1).max(100), key: z.string(), requestsPerMinute: perMinute.optional(), tokensPerMinute: perMinute.optional() }).strict(),
+          ]).pipe(z.object({ name: z.string(), key: z.string().min(16, { error: 'API keys must be at least 16 characters' }), requestsPerMinute: perMinute.optional(), tokensPerMinute: perMinute.optional() })),
         ),
       )
       .default([]),
+  },
+  rateLimitRequests: {
+    flag: '--rate-limit-requests <n>',
+    env: 'PARLANCE_RATE_LIMIT_REQUESTS',
+    description: 'generation requests each API key may make per minute, then 429 with Retry-After (0: no limit; a key in the config file may set its own requestsPerMinute)',
+    schema: perMinute.default(0),
+  },
+  rateLimitTokens: {
+    flag: '--rate-limit-tokens <n>',
+    env: 'PARLANCE_RATE_LIMIT_TOKENS',
+    description: 'tokens (prompt + completion) each API key may use per minute, then 429 with Retry-After (0: no limit; a key in the config file may set its own tokensPerMinute)',
+    schema: perMinute.default(0),
   },
   corsOrigins: {
     flag: '--cors-origin <origin>',

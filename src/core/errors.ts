@@ -14,6 +14,7 @@ export const errorRegistry = {
   unsupported_media_type: { status: 415, type: 'invalid_request_error', summary: 'The body is not in a content type the route accepts.' },
   validation_failed: { status: 422, type: 'invalid_request_error', summary: 'The seed endpoints answer FastAPI-style 422s with a `detail` list.' },
   queue_full: { status: 429, type: 'rate_limit_error', summary: "The engine's queue is full; retry after `Retry-After` seconds." },
+  rate_limit_exceeded: { status: 429, type: 'rate_limit_error', summary: "The API key used its requests or tokens per minute; retry after `Retry-After` seconds." },
   internal_error: { status: 500, type: 'server_error', summary: 'An unexpected error; logged with the request id.' },
   upstream_error: { status: 502, type: 'server_error', summary: 'An upstream engine failed or answered something unusable.' },
   engine_unavailable: { status: 503, type: 'server_error', summary: 'The engine is loading, shutting down, or cannot be reached.' },

@@ -9,6 +9,7 @@ import { trackAllowedMethods } from './allowed-methods.js';
 import { installApiKeys } from './auth.js';
 import type { HttpDeps } from './deps.js';
 import { installDocs } from './docs.js';
+import { installRateLimits } from './rate-limit.js';
 import { installErrorHandlers, openAIErrorBody, sendError, toParlanceError } from './errors.js';
 import { conversationRoutes } from './routes/conversations/index.js';
 import { chatCompletionsRoute } from './routes/openai/chat-completions.js';
@@ -151,6 +152,7 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
     });
   }
   installApiKeys(app, deps.config.apiKeys);
+  installRateLimits(app, deps.rateLimits);
   await installDocs(app);
 
   await app.register(opsRoutes, deps);

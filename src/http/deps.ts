@@ -4,6 +4,7 @@ import type { ChatService } from '../core/chat-service.js';
 import type { ConversationService } from '../core/conversation-service.js';
 import type { ConversationStore } from '../store/contract.js';
 import type { Metrics } from './metrics.js';
+import type { KeyRateLimiter } from './rate-limit.js';
 import { SseStream } from './sse.js';
 import type { Engine } from '../engines/contract.js';
 import type { EngineRegistry } from '../engines/registry.js';
@@ -22,6 +23,8 @@ export interface HttpDeps {
   readonly store: ConversationStore;
   readonly conversations: ConversationService;
   readonly metrics: Metrics;
+  /** Per-API-key requests and tokens per minute (inactive when no key has a limit). */
+  readonly rateLimits: KeyRateLimiter;
   readonly notices: readonly ServiceNotice[];
   /** True when the embedded engine serves the tiny random-weight model. */
   readonly demo: boolean;
