@@ -6,33 +6,23 @@
  */
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeUpstream, type FakeUpstream } from '../fixtures/fake-upstream.js';
+import { startWhileLoading, type LoadingServer } from '../fixtures/held-load.js';
 import { startTestServer, type TestServer } from '../fixtures/server.js';
 
-let upstream: FakeUpstream | undefined;
+let loading: LoadingServer | undefined;
 let server: TestServer | undefined;
 afterEach(async () => {
+  loading?.release();
   await server?.stop();
-  await upstream?.close();
+  await loading?.upstream.close();
   server = undefined;
-  upstream = undefined;
+  loading = undefined;
 });
 
 describe('start-up while the engines load', () => {
   it('answers /ready and model requests 503 with Retry-After until loaded, then serves', async () => {
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    upstream = await startFakeUpstream({
-      models: ['slow-model'],
-      script: async (request) => {
-        if (request.path === '/v1/models') await held;
-        return undefined;
-      },
-    });
-    let listening!: (url: string) => void;
-    const url = new Promise<string>((resolve) => (listening = resolve));
-    const started = startTestServer({ embedded: false, upstreams: [`slow=${upstream.url}`] }, { onListening: listening });
-    const base = await url;
+    loading = await startWhileLoading('slow-model');
+    const base = loading.url;
 
     const health = await fetch(`${base}/health`);
     expect(health.status).toBe(200);
@@ -64,8 +54,8 @@ describe('start-up while the engines load', () => {
     const tree = (await (await fetch(`${base}/api/conversations/${id}`)).json()) as { messages: unknown[] };
     expect(tree.messages).toEqual([]);
 
-    release();
-    server = await started;
+    loading.release();
+    server = await loading.started;
     expect(server.url).toBe(base);
     expect((await fetch(`${base}/ready`)).status).toBe(200);
     expect(((await (await fetch(`${base}/health`)).json()) as { loading: boolean }).loading).toBe(false);
