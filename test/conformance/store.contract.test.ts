@@ -408,6 +408,19 @@ function storeContract(target: StoreTarget): void {
         await expect(store.getTree(one.conversation.id)).resolves.toEqual(before);
       });
 
+      it('checks an exchange\'s parent even right after its reply ended here (another conversation, a deleted one)', async () => {
+        const { store } = await fresh();
+        const c = await store.createConversation();
+        const other = await store.createConversation();
+        const first = await store.startExchange({ conversationId: c.id, parentId: null, content: 'hi', model: 'm' });
+        await store.finishReply(first.assistantMessage.id, { status: 'stopped', content: 'partial' });
+        await expect(store.startExchange({ conversationId: other.id, parentId: first.assistantMessage.id, content: 'x', model: 'm' })).rejects.toMatchObject({ code: 'not_found', param: 'parentId' });
+        const second = await store.startExchange({ conversationId: c.id, parentId: first.assistantMessage.id, content: 'on', model: 'm' });
+        expect(second.path.map((m) => [m.content, m.status])).toEqual([['hi', 'complete'], ['partial', 'stopped'], ['on', 'complete']]);
+        await store.deleteConversation(c.id);
+        await expect(store.startExchange({ conversationId: c.id, parentId: first.assistantMessage.id, content: 'x', model: 'm' })).rejects.toMatchObject({ code: 'not_found', param: 'conversationId' });
+      });
+
       it('saves several replies\' text at once, reporting those no longer streaming', async () => {
         const { store } = await fresh();
         const { conversation, user } = await conversationWithReplies(store);

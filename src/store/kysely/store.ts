@@ -498,6 +498,85 @@ async function affected(db: Kysely<StoreDatabase>, query: CompiledQuery): Promis
 }
 
 // ---------------------------------------------------------------------------
+// Branches remembered
+
+/**
+ * The branches this process's replies ended, by the id of the reply that ends
+ * each: the next turn of a conversation answers that reply, and its history is
+ * that branch plus the new message, without reading it again (the read grows
+ * with the conversation). Sound because a branch never changes once its last
+ * message is final: messages are only added, a final message is never written
+ * again, and parents never change; only a whole conversation is deleted (its
+ * branches are forgotten then, and after that no message of it can be a parent).
+ * One branch per conversation, least recently used first out, bounded by the
+ * text it holds.
+ */
+class BranchMemory {
+  readonly #byLeaf = new Map<string, { readonly path: readonly MessageRecord[]; readonly chars: number }>();
+  /** The leaf remembered for each conversation. */
+  readonly #leafOf = new Map<string, string>();
+  /** Branches of replies still streaming, by reply id, until they end. */
+  readonly #streaming = new Map<string, readonly MessageRecord[]>();
+  #chars = 0;
+
+  constructor(
+    private readonly maxChars: number,
+    private readonly maxStreaming: number,
+  ) {}
+
+  /** The branch ending with `leafId`, root first, if remembered. */
+  get(leafId: string): readonly MessageRecord[] | undefined {
+    const entry = this.#byLeaf.get(leafId);
+    if (entry === undefined) return undefined;
+    this.#byLeaf.delete(leafId); // re-inserted: now the most recently used
+    this.#byLeaf.set(leafId, entry);
+    return entry.path;
+  }
+
+  /** A reply started: `path` is the branch it answers, its last message the reply's parent. */
+  started(replyId: string, path: readonly MessageRecord[]): void {
+    if (path.some((m) => m.status === 'streaming')) return; // a branch with a reply still growing is not final
+    if (this.#streaming.size >= this.maxStreaming) {
+      const oldest = this.#streaming.keys().next();
+      if (oldest.done !== true) this.#streaming.delete(oldest.value);
+    }
+    this.#streaming.set(replyId, path);
+  }
+
+  /** A reply ended: its branch, with the final reply, is the conversation's latest. */
+  finished(reply: MessageRecord): void {
+    const above = this.#streaming.get(reply.id);
+    if (above === undefined) return;
+    this.#streaming.delete(reply.id);
+    this.forget(reply.conversationId);
+    const path = [...above, reply];
+    const chars = path.reduce((n, m) => n + m.content.length, 0);
+    if (chars > this.maxChars) return;
+    this.#byLeaf.set(reply.id, { path, chars });
+    this.#leafOf.set(reply.conversationId, reply.id);
+    this.#chars += chars;
+    for (const [leaf, entry] of this.#byLeaf) {
+      if (this.#chars <= this.maxChars) break;
+      this.#byLeaf.delete(leaf);
+      this.#chars -= entry.chars;
+      const conversationId = entry.path.at(-1)?.conversationId;
+      if (conversationId !== undefined && this.#leafOf.get(conversationId) === leaf) this.#leafOf.delete(conversationId);
+    }
+  }
+
+  /** Forgets a conversation's branch (it is deleted, or has a newer one). */
+  forget(conversationId: string): void {
+    const leaf = this.#leafOf.get(conversationId);
+    if (leaf === undefined) return;
+    this.#leafOf.delete(conversationId);
+    const entry = this.#byLeaf.get(leaf);
+    if (entry === undefined) return;
+    this.#byLeaf.delete(leaf);
+    this.#chars -= entry.chars;
+  }
+}
+
+// ---------------------------------------------------------------------------
 // The store
 
 export interface KyselyStoreOptions {
@@ -516,6 +595,8 @@ export class KyselyConversationStore implements ConversationStore {
   readonly #instanceId: string;
   readonly #turn: ReturnType<typeof turnQueries>;
   #closed: Promise<void> | undefined;
+  /** At most 8 M characters of conversation text (16 MB) remembered; see BranchMemory. */
+  readonly #branches = new BranchMemory(8_000_000, 10_000);
 
   constructor(db: Kysely<StoreDatabase>, options: KyselyStoreOptions) {
     this.#db = db;
@@ -628,6 +709,7 @@ export class KyselyConversationStore implements ConversationStore {
 
   async deleteConversation(id: string): Promise<void> {
     // One statement: the foreign keys cascade to the messages, atomically.
+    this.#branches.forget(id);
     const result = await this.#db.deleteFrom('conversations').where('id', '=', id).executeTakeFirst();
     if (result.numDeletedRows === 0n) throw notFound('conversation', id);
   }
@@ -784,13 +866,24 @@ export class KyselyConversationStore implements ConversationStore {
           : this.#turn.messageAddedTitled({ id: conversationId, leaf: assistantMessage.id, time, title }),
       );
       if (added === 0n) throw notFound('conversation', conversationId, 'conversationId');
-      // The walk up from the parent is also its check: no rows, no such message in this conversation.
-      const above = parentId === null ? [] : (await trx.executeQuery(this.#turn.branch({ id: parentId, conversationId }))).rows.map(toMessage);
-      if (parentId !== null && above.length === 0) throw notFound('message', parentId, 'parentId', ` in conversation ${conversationId}`);
+      let above: readonly MessageRecord[] = [];
+      if (parentId !== null) {
+        const remembered = this.#branches.get(parentId);
+        if (remembered === undefined) {
+          // The walk up from the parent is also its check: no rows, no such message in this conversation.
+          above = (await trx.executeQuery(this.#turn.branch({ id: parentId, conversationId }))).rows.map(toMessage);
+        } else {
+          // Still checked: the conversation may have been deleted and the parent with it (by another replica).
+          const parent = await first(trx, this.#turn.messageConversation({ id: parentId }));
+          if (parent?.conversation_id === conversationId) above = remembered;
+        }
+        if (above.length === 0) throw notFound('message', parentId, 'parentId', ` in conversation ${conversationId}`);
+      }
       await trx.executeQuery(this.#turn.insertMessage(messageRow(userMessage, null)));
       await trx.executeQuery(this.#turn.insertMessage(messageRow(assistantMessage, this.#instanceId)));
-      above.push(userMessage);
-      return { userMessage, assistantMessage, path: above };
+      const path = [...above, userMessage];
+      this.#branches.started(assistantMessage.id, path);
+      return { userMessage, assistantMessage, path };
     });
   }
 
@@ -804,7 +897,7 @@ export class KyselyConversationStore implements ConversationStore {
     const usage = outcome.usage == null ? null : checkWith(usageSchema, outcome.usage, 'usage');
     const timings = outcome.timings == null ? null : checkWith(timingsSchema, outcome.timings, 'timings');
     const content = outcome.content === undefined ? null : checkString(outcome.content, 'content');
-    return this.#db.transaction().execute(async (trx) => {
+    const finished = await this.#db.transaction().execute(async (trx) => {
       const time = now();
       const finish = { id: messageId, status, content, ...usageColumns(usage), ...timingsColumns(timings), ...errorColumns(error), time };
       const row = await first(trx, this.#turn.finishMessage(finish));
@@ -818,6 +911,8 @@ export class KyselyConversationStore implements ConversationStore {
       if (conversation === undefined) throw notFound('conversation', row.conversation_id);
       return { message: toMessage(row), conversation: toConversation(conversation) };
     });
+    this.#branches.finished(finished.message);
+    return finished;
   }
 
   // --- export / import -----------------------------------------------------
