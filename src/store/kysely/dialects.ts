@@ -75,8 +75,9 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
       database.close();
       throw error;
     }
-    const db = new Kysely<StoreDatabase>({ dialect: new ImmediateSqliteDialect(database) });
-    return new KyselyConversationStore(db, { dialect: 'sqlite', instanceId });
+    const dialect = new ImmediateSqliteDialect(database);
+    const db = new Kysely<StoreDatabase>({ dialect });
+    return new KyselyConversationStore(db, { dialect: 'sqlite', instanceId, direct: dialect.direct() });
   }
   const pool = new pg.Pool({ connectionString: location.url, max: options.poolSize ?? 10 });
   pool.on('error', options.onPoolError ?? (() => undefined));

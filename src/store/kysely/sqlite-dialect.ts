@@ -13,7 +13,13 @@
  *   the same dozen or so statements (the store compiles those once, so their
  *   text is stable), and a bounded cache keyed by SQL text serves them;
  * - the one connection is handed to waiters in turn (see
- *   `ImmediateSqliteDriver.acquireConnection`).
+ *   `ImmediateSqliteDriver.acquireConnection`);
+ * - `direct()` runs compiled queries and transactions on that connection
+ *   without Kysely's per-query machinery (a new executor, connection
+ *   provider and result pipeline per call, a new Kysely instance per
+ *   transaction): on a chat turn's dozen small statements that machinery
+ *   costs more CPU than SQLite. It takes the same connection in turn, so it
+ *   never runs inside a transaction of Kysely's, nor the reverse.
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, SqliteAdapter, SqliteDialect, SqliteDriver, type DatabaseConnection, type DialectAdapter, type Driver, type QueryResult } from 'kysely';
@@ -25,8 +31,20 @@ import { CompiledQuery, SqliteAdapter, SqliteDialect, SqliteDriver, type Databas
  */
 const statementCacheSize = 200;
 
+/** Runs compiled queries: a Kysely instance or transaction, a {@link DirectSqlite}, or its transaction. */
+export interface QueryRunner {
+  executeQuery<R>(query: CompiledQuery<R>): Promise<QueryResult<R>>;
+}
+
+/** Compiled queries straight to the SQLite connection (see the module comment). */
+export interface DirectSqlite extends QueryRunner {
+  /** Runs `work` in `BEGIN IMMEDIATE` … `COMMIT`, holding the connection; a throw rolls back. */
+  transaction<T>(work: (trx: QueryRunner) => Promise<T>): Promise<T>;
+}
+
 export class ImmediateSqliteDialect extends SqliteDialect {
   readonly #database: BetterSqlite3.Database;
+  #driver: ImmediateSqliteDriver | undefined;
 
   constructor(database: BetterSqlite3.Database) {
     super({ database });
@@ -34,7 +52,15 @@ export class ImmediateSqliteDialect extends SqliteDialect {
   }
 
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.#database);
+    this.#driver ??= new ImmediateSqliteDriver(this.#database);
+    return this.#driver;
+  }
+
+  /** The direct runner of the driver Kysely uses (made by then: `new Kysely` creates the driver). */
+  direct(): DirectSqlite {
+    const driver = this.#driver;
+    if (driver === undefined) throw new Error('direct() is for a dialect a Kysely instance was made with.');
+    return driver;
   }
 
   override createAdapter(): DialectAdapter {
@@ -47,7 +73,7 @@ const begin = CompiledQuery.raw('begin immediate');
 const commit = CompiledQuery.raw('commit');
 const rollback = CompiledQuery.raw('rollback');
 
-class ImmediateSqliteDriver extends SqliteDriver {
+class ImmediateSqliteDriver extends SqliteDriver implements DirectSqlite {
   readonly #connection: CachingSqliteConnection;
   /** Whether a query or transaction holds the one connection. */
   #busy = false;
@@ -74,6 +100,33 @@ class ImmediateSqliteDriver extends SqliteDriver {
     const next = this.#waiting.shift();
     if (next === undefined) this.#busy = false;
     else next(); // still busy: handed over
+  }
+
+  async executeQuery<R>(query: CompiledQuery<R>): Promise<QueryResult<R>> {
+    const connection = await this.acquireConnection();
+    try {
+      return await connection.executeQuery<R>(query);
+    } finally {
+      await this.releaseConnection();
+    }
+  }
+
+  async transaction<T>(work: (trx: QueryRunner) => Promise<T>): Promise<T> {
+    const connection = await this.acquireConnection();
+    try {
+      await connection.executeQuery(begin);
+      try {
+        const result = await work(connection);
+        await connection.executeQuery(commit);
+        return result;
+      } catch (error) {
+        // As Kysely does: a failed statement or COMMIT (the write lock not had in time) rolls back.
+        await connection.executeQuery(rollback);
+        throw error;
+      }
+    } finally {
+      await this.releaseConnection();
+    }
   }
 
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {

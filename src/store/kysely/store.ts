@@ -42,6 +42,7 @@ import {
 } from '../contract.js';
 import { migrationProvider } from './migrations/index.js';
 import { precompile } from './precompiled.js';
+import type { DirectSqlite, QueryRunner } from './sqlite-dialect.js';
 
 // ---------------------------------------------------------------------------
 // Schema types (as of the latest migration)
@@ -488,12 +489,12 @@ function turnQueries(db: Kysely<StoreDatabase>, dialect: 'sqlite' | 'postgres') 
 }
 
 /** The first row a query returns. */
-async function first<R>(db: Kysely<StoreDatabase>, query: CompiledQuery<R>): Promise<R | undefined> {
+async function first<R>(db: QueryRunner, query: CompiledQuery<R>): Promise<R | undefined> {
   return (await db.executeQuery(query)).rows[0];
 }
 
 /** How many rows a write changed. */
-async function affected(db: Kysely<StoreDatabase>, query: CompiledQuery): Promise<bigint> {
+async function affected(db: QueryRunner, query: CompiledQuery): Promise<bigint> {
   return (await db.executeQuery(query)).numAffectedRows ?? 0n;
 }
 
@@ -583,6 +584,11 @@ export interface KyselyStoreOptions {
   readonly dialect: 'sqlite' | 'postgres';
   /** Recorded on streaming messages; see `RecoverOptions.scope`. */
   readonly instanceId: string;
+  /**
+   * SQLite: runs the compiled queries of a turn without Kysely's per-query machinery (see
+   * `sqlite-dialect.ts`). Absent (PostgreSQL), they go through Kysely.
+   */
+  readonly direct?: DirectSqlite;
 }
 
 const defaultTitle = 'New conversation';
@@ -594,6 +600,10 @@ export class KyselyConversationStore implements ConversationStore {
   readonly #db: Kysely<StoreDatabase>;
   readonly #instanceId: string;
   readonly #turn: ReturnType<typeof turnQueries>;
+  /** Runs the compiled queries (`#turn`): the direct SQLite runner, or Kysely. */
+  readonly #run: QueryRunner;
+  /** A transaction for compiled queries only (no query building inside). */
+  readonly #transaction: <T>(work: (trx: QueryRunner) => Promise<T>) => Promise<T>;
   #closed: Promise<void> | undefined;
   /** At most 8 M characters of conversation text (16 MB) remembered; see BranchMemory. */
   readonly #branches = new BranchMemory(8_000_000, 10_000);
@@ -603,6 +613,9 @@ export class KyselyConversationStore implements ConversationStore {
     this.dialect = options.dialect;
     this.#instanceId = options.instanceId;
     this.#turn = turnQueries(db, options.dialect);
+    const direct = options.direct;
+    this.#run = direct ?? db;
+    this.#transaction = direct === undefined ? (work) => db.transaction().execute(work) : (work) => direct.transaction(work);
   }
 
   /** Runs a trivial query: fails fast when the database cannot be reached. */
@@ -663,7 +676,7 @@ export class KyselyConversationStore implements ConversationStore {
   }
 
   async getConversation(id: string): Promise<ConversationRecord | undefined> {
-    const row = await first(this.#db, this.#turn.conversation({ id }));
+    const row = await first(this.#run, this.#turn.conversation({ id }));
     return row === undefined ? undefined : toConversation(row);
   }
 
@@ -717,7 +730,7 @@ export class KyselyConversationStore implements ConversationStore {
   // --- messages ------------------------------------------------------------
 
   async getMessage(id: string): Promise<MessageRecord | undefined> {
-    const row = await first(this.#db, this.#turn.message({ id }));
+    const row = await first(this.#run, this.#turn.message({ id }));
     return row === undefined ? undefined : toMessage(row);
   }
 
@@ -726,7 +739,7 @@ export class KyselyConversationStore implements ConversationStore {
     // active leaf read first is among the messages read second (unless it was deleted meanwhile).
     const conversation = await this.getConversation(conversationId);
     if (conversation === undefined) return undefined;
-    const messages = await this.#messagesOf(this.#db, conversationId);
+    const messages = await this.#messagesOf(this.#run, conversationId);
     const path = pathTo(conversation.activeLeafId, messages);
     if (conversation.activeLeafId !== null && path.length === 0) return undefined;
     return { conversation, messages, activePath: path.map((m) => m.id) };
@@ -740,7 +753,7 @@ export class KyselyConversationStore implements ConversationStore {
   }
 
   async selectBranch(conversationId: string, messageId: string): Promise<readonly MessageRecord[]> {
-    return this.#db.transaction().execute(async (trx) => {
+    return this.#transaction(async (trx) => {
       // PostgreSQL: lock the conversation, so that a message added meanwhile cannot be missed
       // by the newest-child walk. SQLite's BEGIN IMMEDIATE already excludes every other writer.
       if (this.dialect === 'postgres') await this.#requireConversation(trx, conversationId);
@@ -796,7 +809,7 @@ export class KyselyConversationStore implements ConversationStore {
   }
 
   async updateStreamingText(messageId: string, content: string): Promise<boolean> {
-    return (await affected(this.#db, this.#turn.streamingText({ id: messageId, content, time: wallNow() }))) > 0n;
+    return (await affected(this.#run, this.#turn.streamingText({ id: messageId, content, time: wallNow() }))) > 0n;
   }
 
   async updateStreamingTexts(texts: readonly StreamingText[]): Promise<readonly string[]> {
@@ -807,7 +820,7 @@ export class KyselyConversationStore implements ConversationStore {
     }
     // One transaction: on SQLite one commit (one WAL append) for every stream's save instead of one each;
     // on PostgreSQL one fsync. The updates are the same as updateStreamingText's.
-    return this.#db.transaction().execute(async (trx) => {
+    return this.#transaction(async (trx) => {
       const time = wallNow();
       const gone: string[] = [];
       for (const text of texts) {
@@ -824,7 +837,7 @@ export class KyselyConversationStore implements ConversationStore {
     const content = checkString(input.content, 'content');
     const model = checkString(input.model, 'model');
     const title = input.title === undefined ? undefined : checkString(input.title, 'title');
-    return this.#db.transaction().execute(async (trx) => {
+    return this.#transaction(async (trx) => {
       // As in #addMessage: PostgreSQL locks the conversation before reading the clock; on SQLite
       // BEGIN IMMEDIATE has, and the UPDATE finds out whether the conversation exists.
       if (this.dialect === 'postgres') await this.#requireConversation(trx, conversationId);
@@ -897,7 +910,7 @@ export class KyselyConversationStore implements ConversationStore {
     const usage = outcome.usage == null ? null : checkWith(usageSchema, outcome.usage, 'usage');
     const timings = outcome.timings == null ? null : checkWith(timingsSchema, outcome.timings, 'timings');
     const content = outcome.content === undefined ? null : checkString(outcome.content, 'content');
-    const finished = await this.#db.transaction().execute(async (trx) => {
+    const finished = await this.#transaction(async (trx) => {
       const time = now();
       const finish = { id: messageId, status, content, ...usageColumns(usage), ...timingsColumns(timings), ...errorColumns(error), time };
       const row = await first(trx, this.#turn.finishMessage(finish));
@@ -989,7 +1002,7 @@ export class KyselyConversationStore implements ConversationStore {
     };
   }
 
-  async #messagesOf(db: Kysely<StoreDatabase>, conversationId: string): Promise<MessageRecord[]> {
+  async #messagesOf(db: QueryRunner, conversationId: string): Promise<MessageRecord[]> {
     const { rows } = await db.executeQuery(this.#turn.messagesOf({ conversationId }));
     return rows.map(toMessage);
   }
@@ -999,7 +1012,7 @@ export class KyselyConversationStore implements ConversationStore {
    * PostgreSQL this also locks its row until the transaction ends, so that
    * concurrent writers to one conversation go one after the other.
    */
-  async #requireConversation(trx: Kysely<StoreDatabase>, id: string): Promise<void> {
+  async #requireConversation(trx: QueryRunner, id: string): Promise<void> {
     if ((await first(trx, this.#turn.lockConversation({ id }))) === undefined) throw notFound('conversation', id, 'conversationId');
   }
 
@@ -1007,7 +1020,7 @@ export class KyselyConversationStore implements ConversationStore {
   async #addMessage(conversationId: string, parentId: string | null, build: (id: string, time: number) => MessageRecord): Promise<MessageRecord> {
     checkString(conversationId, 'conversationId');
     if (parentId !== null) checkString(parentId, 'parentId');
-    return this.#db.transaction().execute(async (trx) => {
+    return this.#transaction(async (trx) => {
       // PostgreSQL: lock the conversation before reading the clock, so that its messages' times
       // follow the order they are added in. SQLite's BEGIN IMMEDIATE has already locked everything,
       // and the UPDATE below finds out whether the conversation exists.
