@@ -27,37 +27,53 @@ export function startFrame(start: ReplyStart): string {
  */
 export function relayRun(sse: SseStream, run: ReplyRun, offset: number, conversation: () => Promise<ConversationRecord | undefined>): Promise<void> {
   return new Promise((resolve) => {
-    // Deltas are written as they come (the per-token path stays synchronous); while the socket is
-    // full, or the final frame is being prepared, later frames queue behind it so order is kept.
-    let backlog: Promise<void> | undefined;
-    const write = async (event: ReplyEvent): Promise<void> => {
-      const frame = await replyFrame(event, conversation);
-      if (!sse.write(frame)) await sse.drained();
-      if (event.type === 'done') {
-        sse.end();
-        resolve();
+    // Deltas are written as they come: the per-token path is one synchronous write. While the socket is
+    // full, or the final frame is being prepared, later events wait in `waiting`, in order; once it is
+    // written out the direct path is taken again (not one promise per token for the rest of the reply).
+    const waiting: ReplyEvent[] = [];
+    let busy = false;
+    let ended = false;
+    let unsubscribe: (() => void) | undefined;
+    const end = (frame?: string): void => {
+      ended = true;
+      unsubscribe?.();
+      sse.end(frame);
+      resolve();
+    };
+    /** Writes one event; false when the caller must stop (waiting for the socket or the final frame). */
+    const send = (event: ReplyEvent): boolean => {
+      if (event.type === 'delta') {
+        if (sse.write(deltaFrame(event.text, event.offset))) return true;
+        void sse.drained().then(pump);
+        return false;
+      }
+      const frame = replyFrame(event, conversation);
+      if (typeof frame === 'string') end(frame);
+      // The final frame could not be built (the store failed reading the conversation): the reply itself
+      // is stored; this client's stream ends, and a reconnect reads the outcome from the store.
+      else frame.then(end, () => end());
+      return false;
+    };
+    const pump = (): void => {
+      while (!ended) {
+        const event = waiting.shift();
+        if (event === undefined) {
+          busy = false;
+          return;
+        }
+        if (!send(event)) return;
       }
     };
-    const unsubscribe = run.subscribe(offset, (event) => {
-      if (backlog === undefined && event.type === 'delta') {
-        if (sse.write(deltaFrame(event.text, event.offset))) return;
-        backlog = sse.drained();
-        return;
-      }
-      backlog = (backlog ?? Promise.resolve())
-        .then(() => write(event))
-        .catch(() => {
-          // The final frame could not be built (the store failed reading the conversation): the reply itself
-          // is stored; this client's stream ends, and a reconnect reads the outcome from the store.
-          unsubscribe();
-          sse.end();
-          resolve();
-        });
+    unsubscribe = run.subscribe(offset, (event) => {
+      if (ended) return;
+      if (busy) waiting.push(event);
+      else busy = !send(event);
     });
+    if (ended) unsubscribe(); // ended while subscribing (a finished reply): nothing more will come
     sse.signal.addEventListener(
       'abort',
       () => {
-        unsubscribe();
+        unsubscribe?.();
         resolve();
       },
       { once: true },
