@@ -101,7 +101,9 @@ export function installErrorHandlers(app: FastifyInstance, onError?: (code: Erro
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '';
     const allowed = allowedMethods?.(request.url) ?? [];
-    if (allowed.length > 0) {
+    // A route that serves this method can still find nothing (a static file missing under a wildcard
+    // such as /assets/*): that is 404, not 405.
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
       reply.header('allow', allowed.join(', '));
       return sendError(reply, new ParlanceError('method_not_allowed', `${path} does not accept ${request.method}; it accepts ${allowed.join(', ')}.`));
     }

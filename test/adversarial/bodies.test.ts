@@ -94,6 +94,11 @@ describe('methods and paths', () => {
     expect(deleteModels.headers.get('allow')?.split(', ').sort()).toEqual(['GET', 'HEAD']);
     expectOpenAIError(await deleteModels.json(), 'method_not_allowed');
 
+    // A path under a route that serves the method but finds nothing there (a missing asset) is a 404.
+    const missingAsset = await fetch(`${server.url}/assets/no-such-file.js`);
+    expect(missingAsset.status).toBe(404);
+    expect(missingAsset.headers.get('allow')).toBeNull();
+
     const unknown = await rawExchange(server.url, rawRequest('POST', '/v1/nothing-here', '{}', { 'content-type': 'application/json' }));
     expect(unknown.status).toBe(404);
     expectOpenAIError(parse(unknown.body), 'not_found');
