@@ -75,11 +75,13 @@ function finishReasonOf(stopReason: string): FinishReason {
 export class LlamaCppEngine implements Engine {
   readonly name = 'llama';
   /**
-   * node-llama-cpp starts each decode from `setImmediate`, so a per-token socket write at the end of the
-   * tick delays every next token; holding frames for 1 ms moves the writes off that path (bench/engine,
-   * BENCHMARKS.md "Embedded engine"). Tokens slower than 1 ms are still sent one by one, at once.
+   * node-llama-cpp starts each decode from `setImmediate`, so a socket write per token at the end of the
+   * tick sits between tokens; a hold moves the writes to a timer, while the next token decodes, and
+   * sends the tokens of a small model (~0.5-1.5 ms each) two or more to a write. 2 ms rather than 1:
+   * on a loaded machine tokens come ~1-1.4 ms apart and a 1 ms hold rarely caught a second one
+   * (bench/engine, BENCHMARKS.md "Embedded engine"). The first token is never held.
    */
-  readonly streamCoalesceMs = 1;
+  readonly streamCoalesceMs = 2;
   private readonly running = new Set<Promise<void>>();
 
   private constructor(
