@@ -95,11 +95,13 @@ export const seedRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       throw new ParlanceError('invalid_request', `Invalid request: ${param}: ${issue?.message ?? 'invalid body'}`, { param });
     }
     const model = parsed.data.model ?? deps.engines.defaultModel();
+    // Looked up before admission: once a generation is open, nothing may throw before it is relayed.
+    const engine = deps.engines.engineFor(model);
     const generation = await deps.chat.open(
       { model, input: { kind: 'chat', messages: [{ role: 'user', content: parsed.data.prompt }] }, sampling: {} },
       clientDisconnectSignal(reply),
     );
-    await relaySeedStream(openSse(deps, reply, deps.engines.engineFor(model)), generation);
+    await relaySeedStream(openSse(deps, reply, engine), generation);
     return reply;
   });
 

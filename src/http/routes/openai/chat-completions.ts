@@ -52,9 +52,11 @@ export const chatCompletionsRoute: FastifyPluginAsync<HttpDeps> = async (app, de
     };
     const id = responseId('chatcmpl');
     const created = Math.floor(Date.now() / 1000);
+    // Looked up before admission: once a generation is open, nothing may throw before it is relayed.
+    const engine = deps.engines.engineFor(body.model);
     const generation = await deps.chat.open(generationRequest, clientDisconnectSignal(reply));
     if (body.stream) {
-      const sse = openSse(deps, reply, deps.engines.engineFor(body.model));
+      const sse = openSse(deps, reply, engine);
       await relayOpenAIStream(sse, generation, chatChunkFormat(id, created, body.model), body.stream_options?.include_usage === true);
       return reply;
     }

@@ -24,9 +24,11 @@ export const completionsRoute: FastifyPluginAsync<HttpDeps> = async (app, deps) 
     const generationRequest: GenerationRequest = { model: body.model, input: { kind: 'text', prompt }, sampling: toSampling(body, body.max_tokens ?? 16) };
     const id = responseId('cmpl');
     const created = Math.floor(Date.now() / 1000);
+    // Looked up before admission: once a generation is open, nothing may throw before it is relayed.
+    const engine = deps.engines.engineFor(body.model);
     const generation = await deps.chat.open(generationRequest, clientDisconnectSignal(reply));
     if (body.stream) {
-      const sse = openSse(deps, reply, deps.engines.engineFor(body.model));
+      const sse = openSse(deps, reply, engine);
       await relayOpenAIStream(sse, generation, completionChunkFormat(id, created, body.model), body.stream_options?.include_usage === true);
       return reply;
     }
