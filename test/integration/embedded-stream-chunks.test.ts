@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../fixtures/server.js';
+import { parseSse, startTestServer, type TestServer } from '../fixtures/server.js';
 
 /**
  * What a client receives from the embedded engine's streams, HTTP chunk by HTTP chunk: the server
@@ -94,5 +94,24 @@ describe('embedded engine streams, as HTTP chunks', () => {
     const finish = data.slice(0, -1).map((event) => (JSON.parse(event) as Chunk).choices[0]?.finish_reason);
     expect(finish.at(-1)).toBe('length');
     expect(finish.slice(0, -1).every((reason) => reason === null)).toBe(true);
+  });
+
+  it('frames the conversation reply stream the same way, and streams exactly the text it stores', async () => {
+    const created = await fetch(`${server.url}/api/conversations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model, settings: { maxTokens: 300, seed: 5 } }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    const chunks = await postForChunks(`/api/conversations/${id}/messages`, { content: 'Tell me a long story.' });
+    expect(chunks.every((chunk) => chunk.endsWith('\n\n'))).toBe(true);
+    const events = parseSse(chunks.join(''));
+    expect(events[0]?.event).toBe('start');
+    expect(events.at(-1)?.event).toBe('done');
+    const streamed = events.filter((event) => event.event === 'delta').map((event) => (JSON.parse(event.data) as { text: string }).text).join('');
+    const done = JSON.parse(events.at(-1)?.data ?? '{}') as { message: { content: string; status: string } };
+    expect(done.message.status).toBe('complete');
+    expect(streamed.length).toBeGreaterThan(0);
+    expect(streamed).toBe(done.message.content);
   });
 });

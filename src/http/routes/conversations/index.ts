@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ParlanceError } from '../../../core/errors.js';
 import type { StartedReply } from '../../../core/conversation-service.js';
+import type { Engine } from '../../../engines/contract.js';
 import {
   conversationPatchBodySchema,
   listConversationsQuerySchema,
@@ -48,9 +49,19 @@ export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, de
   const { store, conversations } = deps;
   const conversationOf = (id: string) => () => store.getConversation(id);
 
+  /** The engine generating a reply's model, whose stream hints its SSE follows; none when no engine serves it any more. */
+  function sourceOf(model: string | null): Engine | undefined {
+    if (model === null) return undefined;
+    try {
+      return deps.engines.engineFor(model);
+    } catch {
+      return undefined;
+    }
+  }
+
   async function streamReply(reply: FastifyReply, started: StartedReply): Promise<FastifyReply> {
     const start: ReplyStart = { assistantMessage: started.run.message, ...(started.userMessage ? { userMessage: started.userMessage } : {}) };
-    const sse = openSse(deps, reply);
+    const sse = openSse(deps, reply, sourceOf(started.run.message.model));
     sse.write(startFrame(start));
     await relayRun(sse, started.run, 0, conversationOf(started.run.message.conversationId));
     return reply;
@@ -100,8 +111,8 @@ export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, de
     const offset = resumeOffset(request);
     const message = await store.getMessage(request.params.messageId);
     if (!message) throw new ParlanceError('not_found', `No message ${request.params.messageId}.`);
-    const sse = openSse(deps, reply);
     const run = conversations.liveRun(message.id);
+    const sse = openSse(deps, reply, run ? sourceOf(message.model) : undefined);
     if (run) await relayRun(sse, run, offset, conversationOf(message.conversationId));
     else await followStoredReply(sse, message, offset, () => store.getMessage(message.id), conversationOf(message.conversationId), 250);
     return reply;
