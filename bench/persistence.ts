@@ -59,8 +59,8 @@ function cpuMs(pid: number): number {
 const prompt = Array.from({ length: tokens }, (_, i) => `w${i}`).join(' ');
 
 /**
- * The store calls of one turn, as ConversationService makes them: read the conversation, start the
- * exchange (the user's message, the streaming reply and the branch, one transaction), save its text
+ * The store calls of one turn, as ConversationService makes them: start the exchange (read the
+ * conversation, then the user's message, the streaming reply and the branch, one transaction), save its text
  * every 250 ms of a TOKENS × PACE ms reply, finish it (which answers the conversation for the final
  * frame). The service saves every growing reply's text in one call per period; here the saves of
  * the turns in flight that fall in the same turn of the event loop go in one call.
@@ -90,8 +90,11 @@ async function storeOnly(): Promise<void> {
     };
     const turn = async (): Promise<void> => {
       const id = conversations[next++ % concurrency]!.id;
-      const conversation = await store.getConversation(id);
-      const { assistantMessage } = await store.startExchange({ conversationId: id, parentId: conversation?.activeLeafId ?? null, content: prompt, model: 'parlance-scripted' });
+      const { assistantMessage } = await store.startExchange({
+        conversationId: id,
+        content: prompt,
+        decide: (conversation) => ({ parentId: conversation.activeLeafId, model: conversation.model ?? 'parlance-scripted' }),
+      });
       for (let i = 1; i <= saves; i++) await save(assistantMessage.id, prompt.slice(0, Math.round((prompt.length * i * 250) / (tokens * pace))));
       await store.finishReply(assistantMessage.id, { status: 'complete', content: prompt, usage: { promptTokens: tokens, completionTokens: tokens }, timings: { firstTokenMs: pace, totalMs: tokens * pace } });
     };

@@ -122,21 +122,26 @@ export class ConversationService {
 
   /** Saves the user's message and starts the reply to it. */
   async send(conversationId: string, input: { content: string; parentId?: string | null; model?: string }): Promise<StartedReply> {
-    const conversation = await this.requireConversation(conversationId);
-    const model = input.model ?? conversation.model ?? this.options.defaultModel();
-    this.options.checkModel(model);
-    const parentId = input.parentId === undefined ? conversation.activeLeafId : input.parentId;
-    const firstExchange = conversation.title === placeholderTitle && parentId === null;
-    // One transaction: the user's message, the reply started as `streaming` (both committed before
-    // generation starts), the plain title of a first exchange, and the branch for the model. The store
-    // checks there that the parent is a message of this conversation (not_found, param parentId).
-    const { userMessage, assistantMessage, path } = await this.store.startExchange({
+    let model = '';
+    let firstExchange = false;
+    // One transaction, which also reads the conversation (no read of its own before it): the model and
+    // parent are decided from it there, and the model checked, before anything is written; then the
+    // user's message, the reply started as `streaming` (both committed before generation starts), the
+    // plain title of a first exchange, and the branch for the model. The store checks there that the
+    // parent is a message of this conversation (not_found, param parentId).
+    const started = await this.store.startExchange({
       conversationId,
-      parentId,
       content: input.content,
-      model,
-      ...(firstExchange ? { title: fallbackTitle(input.content) } : {}),
+      decide: (conversation) => {
+        model = input.model ?? conversation.model ?? this.options.defaultModel();
+        this.options.checkModel(model);
+        const parentId = input.parentId === undefined ? conversation.activeLeafId : input.parentId;
+        firstExchange = conversation.title === placeholderTitle && parentId === null;
+        return { parentId, model, ...(firstExchange ? { title: fallbackTitle(input.content) } : {}) };
+      },
     });
+    const { userMessage, assistantMessage, path } = started;
+    const conversation = started.conversation ?? (await this.requireConversation(conversationId));
     const run = this.startRun(conversation, assistantMessage, path, model, firstExchange ? userMessage.content : undefined);
     return { userMessage, run };
   }

@@ -202,17 +202,33 @@ export interface NewStreamingMessage {
  * A user's message and the reply to it, about to be generated: what
  * {@link ConversationStore.startExchange} adds in one transaction.
  */
-export interface NewExchange {
-  readonly conversationId: string;
+/** Where an exchange goes and who answers it: given, or decided from the conversation (see {@link NewExchange}). */
+export interface ExchangeChoice {
   /** The message the user's message follows; `null` starts a new root. */
   readonly parentId: string | null;
-  /** The user's text. */
-  readonly content: string;
   /** The model that will write the reply. */
   readonly model: string;
   /** Also renames the conversation, in the same transaction (its first exchange). */
   readonly title?: string;
 }
+
+export type NewExchange = {
+  readonly conversationId: string;
+  /** The user's text. */
+  readonly content: string;
+} & (
+  | ExchangeChoice
+  | {
+      /**
+       * Called inside the transaction, before anything is written, with the
+       * conversation as it is then: decides the exchange from it (the active
+       * leaf as parent, the conversation's model, a first exchange's title),
+       * so that a turn needs no separate read of the conversation. A throw
+       * writes nothing and is what `startExchange` throws.
+       */
+      readonly decide: (conversation: ConversationRecord) => ExchangeChoice;
+    }
+);
 
 /** What {@link ConversationStore.startExchange} added. */
 export interface StartedExchange {
@@ -222,6 +238,8 @@ export interface StartedExchange {
   readonly assistantMessage: MessageRecord;
   /** The branch the reply answers, root first, ending with `userMessage`: the history to send to a model. */
   readonly path: readonly MessageRecord[];
+  /** With `decide`: the conversation as it was handed to `decide` (before the exchange). */
+  readonly conversation?: ConversationRecord;
 }
 
 /** A reply's text so far, for {@link ConversationStore.updateStreamingTexts}. */
@@ -379,7 +397,9 @@ export interface ConversationStore {
    * message (as {@link startAssistantMessage} would), which becomes the active
    * leaf; renames the conversation when `title` is given. Returns both and the
    * branch down to the user's message. Throws `not_found` (param
-   * `conversationId` or `parentId`) writing nothing, like `appendMessage`.
+   * `conversationId` or `parentId`) writing nothing, like `appendMessage`;
+   * with `decide`, a missing conversation is `not_found` without a param
+   * (the conversation is the request's subject, not one of its fields).
    */
   startExchange(input: NewExchange): Promise<StartedExchange>;
   /**

@@ -408,6 +408,48 @@ function storeContract(target: StoreTarget): void {
         await expect(store.getTree(one.conversation.id)).resolves.toEqual(before);
       });
 
+      it('decides an exchange from the conversation inside its transaction; a throw or no conversation writes nothing', async () => {
+        const { store } = await fresh();
+        const c = await store.createConversation({ model: 'tiny', systemPrompt: 'be brief' });
+        const seen: unknown[] = [];
+        const first = await store.startExchange({
+          conversationId: c.id,
+          content: 'hi',
+          decide: (conversation) => {
+            seen.push(conversation);
+            return { parentId: conversation.activeLeafId, model: conversation.model ?? 'none', title: 'Decided' };
+          },
+        });
+        expect(seen).toEqual([c]);
+        expect(first.conversation).toEqual(c);
+        expect(first.userMessage).toMatchObject({ parentId: null, content: 'hi', role: 'user' });
+        expect(first.assistantMessage).toMatchObject({ model: 'tiny', status: 'streaming' });
+        expect(await store.getConversation(c.id)).toMatchObject({ title: 'Decided', activeLeafId: first.assistantMessage.id });
+        await store.finishReply(first.assistantMessage.id, { status: 'complete', content: 'hello' });
+
+        const second = await store.startExchange({ conversationId: c.id, content: 'again', decide: (conversation) => ({ parentId: conversation.activeLeafId, model: 'm' }) });
+        expect(second.conversation?.activeLeafId).toBe(first.assistantMessage.id);
+        expect(second.path.map((m) => m.content)).toEqual(['hi', 'hello', 'again']);
+        expect((await store.getConversation(c.id))?.title).toBe('Decided');
+
+        const before = await store.getTree(c.id);
+        await expect(
+          store.startExchange({
+            conversationId: c.id,
+            content: 'x',
+            decide: () => {
+              throw new Error('no such model');
+            },
+          }),
+        ).rejects.toThrow('no such model');
+        await expect(store.startExchange({ conversationId: c.id, content: 'x', decide: () => ({ parentId: 'nope', model: 'm' }) })).rejects.toMatchObject({ code: 'not_found', param: 'parentId' });
+        await expect(store.startExchange({ conversationId: c.id, content: 42 as never, decide: () => ({ parentId: null, model: 'm' }) })).rejects.toMatchObject({ code: 'invalid_request', param: 'content' });
+        await expect(store.getTree(c.id)).resolves.toEqual(before);
+        const missing = store.startExchange({ conversationId: 'nope', content: 'x', decide: () => ({ parentId: null, model: 'm' }) });
+        await expect(missing).rejects.toMatchObject({ code: 'not_found' });
+        await expect(missing).rejects.not.toHaveProperty('param', 'conversationId');
+      });
+
       it('checks an exchange\'s parent even right after its reply ended here (another conversation, a deleted one)', async () => {
         const { store } = await fresh();
         const c = await store.createConversation();

@@ -7,7 +7,7 @@
  * once (`turnQueries`). `dialects.ts` opens the database; see `../contract.ts`
  * for the behaviour, and `docs/decisions/store.md` for the hot path.
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { Migrator, sql, type ColumnType, type CompiledQuery, type Insertable, type Kysely, type Selectable } from 'kysely';
 import { z } from 'zod';
 import { ParlanceError } from '../../core/errors.js';
@@ -23,6 +23,7 @@ import {
   type FinishedReply,
   type NewExchange,
   type StartedExchange,
+  type ExchangeChoice,
   type StreamingText,
   type ImportOptions,
   type ListConversationsOptions,
@@ -98,12 +99,30 @@ let lastIdMs = 0;
 let idSequence = 0;
 
 /**
+ * Random bytes for ids, drawn 4 KiB at a time: one call into the CSPRNG per
+ * 256 ids instead of one per id (as `crypto.randomUUID` does by default).
+ */
+const randomPool = Buffer.alloc(4096);
+let randomOffset = randomPool.length;
+
+/** 16 fresh random bytes, the caller's to overwrite (a view of the pool, never handed out twice). */
+function random16(): Buffer {
+  if (randomOffset === randomPool.length) {
+    randomFillSync(randomPool);
+    randomOffset = 0;
+  }
+  const bytes = randomPool.subarray(randomOffset, randomOffset + 16);
+  randomOffset += 16;
+  return bytes;
+}
+
+/**
  * A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then a 12-bit sequence
  * (method 1 of the RFC: random start each millisecond, +1 within it, so ids
  * made by one process sort in the order they were made), then 62 random bits.
  */
 export function uuidv7(): string {
-  const bytes = randomBytes(16);
+  const bytes = random16();
   const now = Date.now();
   if (now > lastIdMs) {
     lastIdMs = now;
@@ -218,6 +237,14 @@ function checkWith<T>(schema: z.ZodType<T>, value: unknown, param: string): T {
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw invalid(param, `Invalid ${param}: ${parsed.error.issues[0]?.message ?? 'malformed'}.`);
   return parsed.data;
+}
+
+/** Checks the parent, model and title of an exchange; drops an absent title. */
+function checkChoice(choice: ExchangeChoice): ExchangeChoice {
+  const { parentId } = choice;
+  if (parentId !== null) checkString(parentId, 'parentId');
+  const model = checkString(choice.model, 'model');
+  return choice.title === undefined ? { parentId, model } : { parentId, model, title: checkString(choice.title, 'title') };
 }
 
 function checkString(value: unknown, param: string): string {
@@ -380,6 +407,14 @@ function decodeCursor(cursor: string): { updatedAt: number; id: string } {
 function turnQueries(db: Kysely<StoreDatabase>, dialect: 'sqlite' | 'postgres') {
   return {
     conversation: precompile((p: { id: string }) => db.selectFrom('conversations').selectAll().where('id', '=', p.id)),
+    /** The conversation, inside a write transaction: on PostgreSQL its row is locked until the transaction ends. */
+    conversationLocked: precompile((p: { id: string }) =>
+      db
+        .selectFrom('conversations')
+        .selectAll()
+        .where('id', '=', p.id)
+        .$if(dialect === 'postgres', (qb) => qb.forUpdate()),
+    ),
     /** The conversation's id if it exists; on PostgreSQL it also locks the row until the transaction ends. */
     lockConversation: precompile((p: { id: string }) =>
       db
@@ -831,16 +866,29 @@ export class KyselyConversationStore implements ConversationStore {
   }
 
   async startExchange(input: NewExchange): Promise<StartedExchange> {
-    const { conversationId, parentId } = input;
+    const { conversationId } = input;
     checkString(conversationId, 'conversationId');
-    if (parentId !== null) checkString(parentId, 'parentId');
-    const content = checkString(input.content, 'content');
-    const model = checkString(input.model, 'model');
-    const title = input.title === undefined ? undefined : checkString(input.title, 'title');
+    const decide = 'decide' in input ? input.decide : undefined;
+    const given = decide === undefined ? checkChoice(input as NewExchange & ExchangeChoice) : undefined;
+    const content = given === undefined ? undefined : checkString(input.content, 'content');
     return this.#transaction(async (trx) => {
-      // As in #addMessage: PostgreSQL locks the conversation before reading the clock; on SQLite
-      // BEGIN IMMEDIATE has, and the UPDATE finds out whether the conversation exists.
-      if (this.dialect === 'postgres') await this.#requireConversation(trx, conversationId);
+      let before: ConversationRecord | undefined;
+      let choice: ExchangeChoice;
+      if (decide !== undefined) {
+        // The turn's read of the conversation, inside the write transaction (locked on PostgreSQL): no
+        // read transaction of its own before it, and what `decide` sees is what the exchange follows.
+        const row = await first(trx, this.#turn.conversationLocked({ id: conversationId }));
+        if (row === undefined) throw notFound('conversation', conversationId);
+        before = toConversation(row);
+        choice = checkChoice(decide(before));
+      } else {
+        // As in #addMessage: PostgreSQL locks the conversation before reading the clock; on SQLite
+        // BEGIN IMMEDIATE has, and the UPDATE finds out whether the conversation exists.
+        if (this.dialect === 'postgres') await this.#requireConversation(trx, conversationId);
+        choice = given as ExchangeChoice;
+      }
+      const { parentId, model, title } = choice;
+      const text = content ?? checkString(input.content, 'content');
       // Two readings of the clock, as two appends would make: the reply is newer than the message it answers.
       const userTime = now();
       const userMessage: MessageRecord = {
@@ -848,7 +896,7 @@ export class KyselyConversationStore implements ConversationStore {
         conversationId,
         parentId,
         role: 'user',
-        content,
+        content: text,
         status: 'complete',
         model: null,
         usage: null,
@@ -896,7 +944,7 @@ export class KyselyConversationStore implements ConversationStore {
       await trx.executeQuery(this.#turn.insertMessage(messageRow(assistantMessage, this.#instanceId)));
       const path = [...above, userMessage];
       this.#branches.started(assistantMessage.id, path);
-      return { userMessage, assistantMessage, path };
+      return before === undefined ? { userMessage, assistantMessage, path } : { userMessage, assistantMessage, path, conversation: before };
     });
   }
 
