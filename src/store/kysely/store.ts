@@ -286,6 +286,11 @@ function toMessage(row: MessageRow): MessageRecord {
   };
 }
 
+/** A reply as it is first stored: empty, `streaming`, nothing measured yet. */
+function streamingReply(id: string, conversationId: string, parentId: string, model: string, time: number): MessageRecord {
+  return { id, conversationId, parentId, role: 'assistant', content: '', status: 'streaming', model, usage: null, timings: null, error: null, createdAt: time, updatedAt: time };
+}
+
 function usageColumns(usage: MessageUsage | null | undefined): Pick<MessagesTable, 'prompt_tokens' | 'completion_tokens'> {
   return { prompt_tokens: usage?.promptTokens ?? null, completion_tokens: usage?.completionTokens ?? null };
 }
@@ -827,20 +832,7 @@ export class KyselyConversationStore implements ConversationStore {
 
   async startAssistantMessage(input: NewStreamingMessage): Promise<MessageRecord> {
     const model = checkString(input.model, 'model');
-    return this.#addMessage(input.conversationId, input.parentId, (id, time) => ({
-      id,
-      conversationId: input.conversationId,
-      parentId: input.parentId,
-      role: 'assistant',
-      content: '',
-      status: 'streaming',
-      model,
-      usage: null,
-      timings: null,
-      error: null,
-      createdAt: time,
-      updatedAt: time,
-    }));
+    return this.#addMessage(input.conversationId, input.parentId, (id, time) => streamingReply(id, input.conversationId, input.parentId, model, time));
   }
 
   async updateStreamingText(messageId: string, content: string): Promise<boolean> {
@@ -906,20 +898,7 @@ export class KyselyConversationStore implements ConversationStore {
         updatedAt: userTime,
       };
       const time = now();
-      const assistantMessage: MessageRecord = {
-        id: uuidv7(),
-        conversationId,
-        parentId: userMessage.id,
-        role: 'assistant',
-        content: '',
-        status: 'streaming',
-        model,
-        usage: null,
-        timings: null,
-        error: null,
-        createdAt: time,
-        updatedAt: time,
-      };
+      const assistantMessage = streamingReply(uuidv7(), conversationId, userMessage.id, model, time);
       const added = await affected(
         trx,
         title === undefined
