@@ -198,10 +198,6 @@ export interface NewStreamingMessage {
   readonly model: string;
 }
 
-/**
- * A user's message and the reply to it, about to be generated: what
- * {@link ConversationStore.startExchange} adds in one transaction.
- */
 /** Where an exchange goes and who answers it: given, or decided from the conversation (see {@link NewExchange}). */
 export interface ExchangeChoice {
   /** The message the user's message follows; `null` starts a new root. */
@@ -212,6 +208,10 @@ export interface ExchangeChoice {
   readonly title?: string;
 }
 
+/**
+ * A user's message and the reply to it, about to be generated: what
+ * {@link ConversationStore.startExchange} adds in one transaction.
+ */
 export type NewExchange = {
   readonly conversationId: string;
   /** The user's text. */
