@@ -2,7 +2,7 @@ import { ParlanceError } from '../core/errors.js';
 import type { Engine, ModelInfo } from './contract.js';
 
 /** How long a client is told to wait before retrying while the engines load. */
-const LOADING_RETRY_SECONDS = 5;
+export const LOADING_RETRY_SECONDS = 5;
 
 /**
  * Maps the `model` of a request to the engine serving it. The first engine's first model is the default.

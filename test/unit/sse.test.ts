@@ -72,6 +72,15 @@ function open(coalesceMs?: number): { sse: SseStream; raw: RecordingResponse } {
 /** Lets the current tick, and the tick callbacks it queued, run. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** A stream holding frames for 5 ms, opened, and past its first token (sent at once): later frames are held. */
+async function pastFirstToken(): Promise<{ sse: SseStream; raw: RecordingResponse }> {
+  const opened = open(5);
+  await nextTurn();
+  opened.sse.write(frame('first'));
+  await nextTurn();
+  return opened;
+}
+
 const frame = (text: string): string => `data: ${JSON.stringify({ text })}\n\n`;
 
 /** The events of one write, as a client splits them. */
@@ -131,10 +140,7 @@ describe('SseStream with coalesceMs', () => {
   });
 
   it('sends a held batch at once when it reaches 64 KiB', async () => {
-    const { sse, raw } = open(5);
-    await nextTurn();
-    sse.write(frame('first'));
-    await nextTurn();
+    const { sse, raw } = await pastFirstToken();
     sse.write(frame('held'));
     const big = frame('x'.repeat(64 * 1024));
     sse.write(big);
@@ -143,10 +149,7 @@ describe('SseStream with coalesceMs', () => {
   });
 
   it('sends held frames with the final frame on end, and nothing after it', async () => {
-    const { sse, raw } = open(5);
-    await nextTurn();
-    sse.write(frame('first'));
-    await nextTurn();
+    const { sse, raw } = await pastFirstToken();
     sse.write(frame('held'));
     sse.end('data: [DONE]\n\n');
     vi.advanceTimersByTime(10);
@@ -156,10 +159,7 @@ describe('SseStream with coalesceMs', () => {
   });
 
   it('still reports a full socket while frames are held, and drained() waits for the client', async () => {
-    const { sse, raw } = open(5);
-    await nextTurn();
-    sse.write(frame('first'));
-    await nextTurn();
+    const { sse, raw } = await pastFirstToken();
     raw.stall();
     let accepted = true;
     for (let i = 0; i < 10 && accepted; i++) {
@@ -180,10 +180,7 @@ describe('SseStream with coalesceMs', () => {
   });
 
   it('drops held frames when the client goes away, and aborts the signal', async () => {
-    const { sse, raw } = open(5);
-    await nextTurn();
-    sse.write(frame('first'));
-    await nextTurn();
+    const { sse, raw } = await pastFirstToken();
     sse.write(frame('held'));
     raw.destroy();
     await nextTurn();

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { LOADING_RETRY_SECONDS } from '../../engines/registry.js';
 import type { HttpDeps, ServiceNotice } from '../deps.js';
 
 const loadingNotice: ServiceNotice = { level: 'warning', message: 'Parlance is still loading its model; replies will be possible in a moment.' };
@@ -24,7 +25,7 @@ export const opsRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       store: await deps.store.listConversations({ limit: 1 }).then(() => true, () => false),
     };
     const ready = checks.loaded && checks.models && checks.store;
-    if (!ready) reply.header('retry-after', '5');
+    if (!ready) reply.header('retry-after', String(LOADING_RETRY_SECONDS));
     return reply.status(ready ? 200 : 503).send({ ready, checks });
   });
 
