@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { ConfigError, readConfigFile, resolveConfig } from './config/load.js';
 import { optionTable, type OptionKey } from './config/schema.js';
-import { isParlanceError } from './core/errors.js';
+import { isParlanceError } from './errors.js';
 import { DEFAULT_MODEL_REF, resolveModel } from './engines/llama-cpp/model-source.js';
 import { startServer } from './main.js';
 

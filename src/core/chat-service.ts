@@ -1,5 +1,6 @@
 import type { ChatEvent, Engine, FinishReason, Generation, GenerationRequest, TokenUsage } from '../engines/contract.js';
-import { ParlanceError, isParlanceError, type ErrorCode } from './errors.js';
+import { ParlanceError, isParlanceError, type ErrorCode } from '../errors.js';
+import { assertSupported } from './capabilities.js';
 
 /** What the chat service needs from the engine registry. */
 export interface EngineLookup {
@@ -39,6 +40,8 @@ export class ChatService {
   async open(request: GenerationRequest, signal: AbortSignal): Promise<Generation> {
     if (this.stopping) throw this.stopping;
     const engine = this.engines.engineFor(request.model);
+    const model = engine.models().find((candidate) => candidate.id === request.model);
+    if (model) assertSupported(request, model);
     // One controller per generation, aborted by the caller's signal, the deadline or shutdown. Not
     // AbortSignal.any([signal, shutdown, deadline]): on Node 20 every call leaves a trace behind in the
     // server-long shutdown signal that is never collected, a leak per request (~40 bytes, forever).
@@ -122,7 +125,7 @@ function tracked(generation: Generation, release: () => void, watch: { engine: s
           last = now;
         } else if (event.type === 'usage') usage = event.usage;
         else if (event.type === 'error') errorCode = event.code;
-        else observer.finished(engine, model, event.reason, usage, errorCode);
+        else if (event.type === 'finish') observer.finished(engine, model, event.reason, usage, errorCode);
         return result;
       };
       return {

@@ -1,7 +1,7 @@
 import type { ChatMessage, FinishReason, SamplingOptions, TokenUsage } from '../engines/contract.js';
 import type { ConversationRecord, ConversationSettings, ConversationStore, MessageOutcome, MessageRecord } from '../store/contract.js';
 import type { ChatService } from './chat-service.js';
-import { ParlanceError, isParlanceError } from './errors.js';
+import { ParlanceError, isParlanceError } from '../errors.js';
 import { ReplyRun } from './reply-run.js';
 
 export interface ConversationServiceOptions {
@@ -248,7 +248,7 @@ export class ConversationService {
           usage = event.usage;
         } else if (event.type === 'error') {
           failure = { code: event.code, message: event.message };
-        } else {
+        } else if (event.type === 'finish') {
           reason = event.reason;
         }
       }

@@ -10,11 +10,12 @@
  * 1. `engine.open(request, signal)` admits the request. It resolves once the
  *    engine has capacity for it and has checked it (the prompt fits the
  *    context, the upstream answered 200, ...). It rejects with a
- *    `ParlanceError` (see `core/errors.ts`) when it cannot run at all:
+ *    `ParlanceError` (see `src/errors.ts`) when it cannot run at all:
  *    `context_length_exceeded`, `queue_full`, `model_not_found`, an upstream
  *    4xx, ... Nothing has been generated when it rejects.
  * 2. The returned {@link Generation} is an `AsyncIterable<ChatEvent>`. It yields
- *    zero or more `text-delta` events, then exactly one `usage` event, then
+ *    zero or more content events (`text-delta`, `reasoning-delta`,
+ *    `tool-call-start`, `tool-call-delta`), then exactly one `usage` event, then
  *    exactly one `finish` event, then ends. Failures after admission are
  *    reported as an `error` event followed by `finish` with reason `error`;
  *    the iterator itself does not throw.
@@ -26,12 +27,76 @@
  * releases the engine's resources, through the iterator's `return()`.
  */
 
-import type { ErrorCode } from '../core/errors.js';
+import type { ErrorCode } from '../errors.js';
 
-/** A chat message as the engine sees it: already validated, text only. */
-export interface ChatMessage {
-  readonly role: 'system' | 'user' | 'assistant';
-  readonly content: string;
+/** A piece of a message's content. Text now; images where a model declares the `images` capability. */
+export type ContentPart =
+  | { readonly type: 'text'; readonly text: string }
+  /** `url` is a `data:` URL (base64) or an http(s) URL the engine fetches itself. */
+  | { readonly type: 'image'; readonly url: string };
+
+/** A function call the model made, as a dialect relays it: arguments are a JSON text, as OpenAI sends them. */
+export interface ToolCall {
+  /** Unique within the conversation (`call_…` when the engine makes it up). */
+  readonly id: string;
+  readonly name: string;
+  /** A JSON object as text. Engines that constrain calls by grammar guarantee it parses and fits the schema. */
+  readonly arguments: string;
+}
+
+/**
+ * A chat message as the engine sees it, already validated. `content` is always the message's text (the
+ * text parts joined); `parts` is there only when the message has more than text (an image), in order.
+ */
+export type ChatMessage =
+  | { readonly role: 'system'; readonly content: string }
+  | { readonly role: 'user'; readonly content: string; readonly parts?: readonly ContentPart[] }
+  | {
+      readonly role: 'assistant';
+      readonly content: string;
+      /** The thinking text of an earlier turn; templates that show past reasoning use it, the rest drop it. */
+      readonly reasoning?: string;
+      readonly toolCalls?: readonly ToolCall[];
+    }
+  /** The result of a tool call, answering the assistant's call with the same id. */
+  | { readonly role: 'tool'; readonly content: string; readonly toolCallId: string; readonly name?: string };
+
+export type ChatRole = ChatMessage['role'];
+
+/** A JSON Schema, as clients send it (an object; validated where it is used). */
+export type JsonSchema = Readonly<Record<string, unknown>>;
+
+/** A function the model may call. */
+export interface ToolDefinition {
+  readonly name: string;
+  readonly description?: string;
+  /** The arguments' schema (an `object` schema). Absent: no arguments. */
+  readonly parameters?: JsonSchema;
+  /** OpenAI's `strict`: arguments must match the schema exactly (grammar-constrained engines always do). */
+  readonly strict?: boolean;
+}
+
+/**
+ * Whether and which tool the model must call. `auto`: the model chooses; `none`: no call (tools are still in
+ * the prompt); `required`: at least one call; `{ name }`: exactly that function.
+ */
+export type ToolChoice = 'auto' | 'none' | 'required' | { readonly name: string };
+
+/** The shape the reply's text must have. */
+export type ResponseFormat =
+  | { readonly type: 'text' }
+  /** Any JSON object. */
+  | { readonly type: 'json_object' }
+  /** JSON that validates against `schema`. */
+  | { readonly type: 'json_schema'; readonly name: string; readonly schema: JsonSchema; readonly strict?: boolean };
+
+/** Reasoning ("thinking") controls for models whose template has them. */
+export interface ReasoningOptions {
+  /** false: ask the model not to think (Ollama's `think: false`). Absent: the model's default. */
+  readonly enabled?: boolean;
+  readonly effort?: 'minimal' | 'low' | 'medium' | 'high';
+  /** Most tokens of thinking before the answer is forced (Anthropic's `budget_tokens`). */
+  readonly budgetTokens?: number;
 }
 
 /** Sampling and length controls. Absent fields mean "the engine's default". */
@@ -40,9 +105,20 @@ export interface SamplingOptions {
   readonly maxTokens?: number;
   readonly temperature?: number;
   readonly topP?: number;
+  readonly topK?: number;
+  readonly minP?: number;
   readonly seed?: number;
   /** Generation stops before any of these strings; the stop text is not emitted. */
   readonly stop?: readonly string[];
+  /** OpenAI's penalties, -2..2: subtract once per token seen (presence) or per occurrence (frequency). */
+  readonly presencePenalty?: number;
+  readonly frequencyPenalty?: number;
+  /** llama.cpp's multiplicative repeat penalty (1 = off). */
+  readonly repeatPenalty?: number;
+  /** Token id → bias added to its logit, -100..100 (-100 bans the token, 100 forces it). */
+  readonly logitBias?: ReadonlyMap<number, number>;
+  /** Return each generated token's log-probability, and this many alternatives per position (0..20). */
+  readonly logprobs?: { readonly topLogprobs: number };
 }
 
 /** What to generate from: a chat (templated by the model) or raw text (legacy completions). */
@@ -55,19 +131,75 @@ export interface GenerationRequest {
   readonly model: string;
   readonly input: GenerationInput;
   readonly sampling: SamplingOptions;
+  /** Functions the model may call (chat input only). Absent or empty: no tools. */
+  readonly tools?: readonly ToolDefinition[];
+  /** Absent: `auto` when there are tools. */
+  readonly toolChoice?: ToolChoice;
+  /** false: at most one call per reply. Absent: the engine's default (several allowed). */
+  readonly parallelToolCalls?: boolean;
+  /** Absent: free text. */
+  readonly responseFormat?: ResponseFormat;
+  readonly reasoning?: ReasoningOptions;
 }
 
+/**
+ * What a model can honour. A dialect or the core refuses a request that needs a capability its model lacks
+ * with a 400 `unsupported_parameter` naming the field, before anything is generated ({@link requiredCapabilities}
+ * in core/capabilities.ts maps a request to what it needs). An upstream relay declares what it passes through.
+ */
+export type Capability =
+  | 'tools'
+  | 'tool_choice' // `required` and named functions, enforced
+  | 'parallel_tool_calls'
+  | 'json_object'
+  | 'json_schema'
+  | 'reasoning' // reasoning deltas are separated from the answer
+  | 'reasoning_effort'
+  | 'images'
+  | 'top_k'
+  | 'min_p'
+  | 'seed'
+  | 'presence_penalty'
+  | 'frequency_penalty'
+  | 'repeat_penalty'
+  | 'logit_bias'
+  | 'logprobs'
+  | 'embeddings'
+  | 'rerank';
+
 /** Why a generation ended. Mirrors OpenAI's `finish_reason` plus the two cases it lacks. */
-export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error';
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'cancelled' | 'error';
 
 export interface TokenUsage {
   readonly promptTokens: number;
   readonly completionTokens: number;
+  /** Prompt tokens that were already in the engine's cache and not evaluated again (OpenAI's `cached_tokens`). */
+  readonly cachedPromptTokens?: number;
+  /** Completion tokens spent on reasoning (OpenAI's `reasoning_tokens`). */
+  readonly reasoningTokens?: number;
 }
 
-/** The events of one generation, in order: text-delta*, usage, finish. */
+/** One generated token's log-probability, with the most likely alternatives at its position. */
+export interface TokenLogprob {
+  readonly token: string;
+  readonly logprob: number;
+  readonly top: readonly { readonly token: string; readonly logprob: number }[];
+}
+
+/**
+ * The events of one generation, in order: any mix of text, reasoning and tool-call events, then usage, then
+ * finish.
+ *
+ * Tool calls: `tool-call-start` carries a call's index (0, 1, … in the order calls begin), its id and its
+ * whole name; then `tool-call-delta` events append fragments of its arguments' JSON text. Calls are keyed by
+ * index, so two parallel calls may interleave their deltas. A generation that made calls finishes with
+ * `tool_calls`. Engines that learn a name in pieces (an upstream) buffer it until it is whole.
+ */
 export type ChatEvent =
-  | { readonly type: 'text-delta'; readonly text: string }
+  | { readonly type: 'text-delta'; readonly text: string; readonly logprobs?: readonly TokenLogprob[] }
+  | { readonly type: 'reasoning-delta'; readonly text: string }
+  | { readonly type: 'tool-call-start'; readonly index: number; readonly id: string; readonly name: string }
+  | { readonly type: 'tool-call-delta'; readonly index: number; readonly argumentsDelta: string }
   | { readonly type: 'usage'; readonly usage: TokenUsage }
   | { readonly type: 'error'; readonly code: ErrorCode; readonly message: string }
   | { readonly type: 'finish'; readonly reason: FinishReason };
@@ -85,6 +217,32 @@ export interface ModelInfo {
   readonly ownedBy: string;
   /** Maximum context in tokens, when known. */
   readonly contextLength?: number;
+  /** What requests for this model may ask for (see {@link Capability}). */
+  readonly capabilities: ReadonlySet<Capability>;
+}
+
+export interface EmbeddingRequest {
+  readonly model: string;
+  /** At least one text; dialects bound the count and the tokens. */
+  readonly inputs: readonly string[];
+}
+
+export interface EmbeddingResult {
+  /** One vector per input, in order, pooled and normalised as the model declares. */
+  readonly vectors: readonly Float32Array[] | readonly (readonly number[])[];
+  readonly promptTokens: number;
+}
+
+export interface RerankRequest {
+  readonly model: string;
+  readonly query: string;
+  readonly documents: readonly string[];
+}
+
+export interface RerankResult {
+  /** One score per document, in the documents' order (higher is more relevant). */
+  readonly scores: readonly number[];
+  readonly promptTokens: number;
 }
 
 /** A point-in-time view of an engine's load, for `/health` and metrics. */
@@ -108,6 +266,12 @@ export interface Engine {
   /** The models this engine serves. */
   models(): readonly ModelInfo[];
   open(request: GenerationRequest, signal: AbortSignal): Promise<Generation>;
+  /** Tokens the request's prompt takes after templating (Anthropic's count_tokens, the page's context meter). */
+  countTokens?(request: GenerationRequest, signal: AbortSignal): Promise<number>;
+  /** For models with the `embeddings` capability; admitted and bounded like `open`. */
+  embed?(request: EmbeddingRequest, signal: AbortSignal): Promise<EmbeddingResult>;
+  /** For models with the `rerank` capability. */
+  rerank?(request: RerankRequest, signal: AbortSignal): Promise<RerankResult>;
   load(): EngineLoad;
   /** Waits for running generations to end (they should have been aborted), then frees everything. */
   close(): Promise<void>;

@@ -1,4 +1,4 @@
-import { ParlanceError } from '../core/errors.js';
+import { ParlanceError } from '../errors.js';
 import type { Engine, ModelInfo } from './contract.js';
 
 /** How long a client is told to wait before retrying while the engines load. */

@@ -4,7 +4,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import { ParlanceError } from '../core/errors.js';
+import { ParlanceError } from '../errors.js';
 import { trackAllowedMethods } from './allowed-methods.js';
 import { installApiKeys } from './auth.js';
 import type { HttpDeps } from './deps.js';

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ParlanceError } from '../core/errors.js';
+import { ParlanceError } from '../errors.js';
 
 export interface ApiKey {
   readonly name: string;

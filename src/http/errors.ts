@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ParlanceError, errorRegistry, isParlanceError, type ErrorCode } from '../core/errors.js';
+import { ParlanceError, errorRegistry, isParlanceError, type ErrorCode } from '../errors.js';
 import type { OpenAIErrorBody } from '../protocol/openai.js';
 
 export function openAIErrorBody(error: ParlanceError): OpenAIErrorBody {

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { GenerationObserver } from '../core/chat-service.js';
-import type { ErrorCode } from '../core/errors.js';
+import type { ErrorCode } from '../errors.js';
 import type { Engine, FinishReason, TokenUsage } from '../engines/contract.js';
 
 /**

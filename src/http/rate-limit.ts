@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { FastifyInstance } from 'fastify';
 import type { TokenUsage } from '../engines/contract.js';
-import { ParlanceError } from '../core/errors.js';
+import { ParlanceError } from '../errors.js';
 
 /** A key's limits per minute; 0 means none. */
 export interface KeyLimits {

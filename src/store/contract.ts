@@ -34,7 +34,7 @@
  *   record serialises to JSON with a fixed shape.
  * - **Not found**: methods that *read* return `undefined` when the thing does
  *   not exist; methods that *write* to something that does not exist throw
- *   `ParlanceError('not_found')` (see `core/errors.ts`). Invalid input throws
+ *   `ParlanceError('not_found')` (see `src/errors.ts`). Invalid input throws
  *   `ParlanceError('invalid_request')` with `param` naming the field.
  *   {@link ConversationStore.updateStreamingText} is the one exception: it is
  *   the hot path and answers `false` instead of throwing.
@@ -117,7 +117,7 @@ export interface MessageTimings {
 
 /** Why a message failed. */
 export interface MessageError {
-  /** An error code, normally one of `core/errors.ts`'s `ErrorCode`s; kept as a plain string so old records always load. */
+  /** An error code, normally one of `src/errors.ts`'s `ErrorCode`s; kept as a plain string so old records always load. */
   readonly code: string;
   readonly message: string;
 }

@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ParlanceError } from '../../src/core/errors.js';
+import { ParlanceError } from '../../src/errors.js';
 import type { ChatEvent, Engine, Generation, GenerationRequest } from '../../src/engines/contract.js';
 import { BalancedEngine } from '../../src/engines/openai-compatible/balancer.js';
 import { parseUpstreamFlag, upstreamEngineOptions } from '../../src/engines/openai-compatible/config.js';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { errorRegistry } from '../../src/core/errors.js';
+import { errorRegistry } from '../../src/errors.js';
 
 describe('the error registry and docs/errors.md', () => {
   it('list the same codes with the same status, type and description', async () => {

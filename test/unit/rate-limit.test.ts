@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isParlanceError } from '../../src/core/errors.js';
+import { isParlanceError } from '../../src/errors.js';
 import { KeyRateLimiter, MinuteWindow } from '../../src/http/rate-limit.js';
 
 /** The error `admit` threw, or undefined when it admitted. */

@@ -10,8 +10,8 @@ import {
   type LlamaModel,
   type Token,
 } from 'node-llama-cpp';
-import { ParlanceError } from '../../core/errors.js';
-import type { ChatEvent, ChatMessage, Engine, EngineLoad, FinishReason, Generation, GenerationRequest, ModelInfo, SamplingOptions } from '../contract.js';
+import { ParlanceError } from '../../errors.js';
+import type { Capability, ChatEvent, ChatMessage, Engine, EngineLoad, FinishReason, Generation, GenerationRequest, ModelInfo, SamplingOptions } from '../contract.js';
 import { EventChannel } from '../event-channel.js';
 import { SlotPool } from './sequence-pool.js';
 
@@ -40,6 +40,9 @@ export interface LlamaCppEngineOptions {
  * makes small models loop, which users would read as a broken server.
  */
 const samplingDefaults = { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05 } as const;
+
+/** What this engine honours today; each new field joins the set with the code and the test that honour it. */
+const llamaCapabilities: ReadonlySet<Capability> = new Set<Capability>(['seed']);
 
 interface Slot {
   readonly sequence: LlamaContextSequence;
@@ -135,7 +138,7 @@ export class LlamaCppEngine implements Engine {
   }
 
   models(): readonly ModelInfo[] {
-    return [{ id: this.options.modelId, ownedBy: 'parlance', contextLength: this.contextLength }];
+    return [{ id: this.options.modelId, ownedBy: 'parlance', contextLength: this.contextLength, capabilities: llamaCapabilities }];
   }
 
   load(): EngineLoad {

@@ -14,7 +14,7 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ParlanceError } from '../../core/errors.js';
+import { ParlanceError } from '../../errors.js';
 import { createProgressDisplay, DownloadError, downloadFile, GGUF_MAGIC, notGgufReason, readHead, type DownloadProgress, type ProgressOutput } from './download.js';
 
 /**

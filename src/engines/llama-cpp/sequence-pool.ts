@@ -1,4 +1,4 @@
-import { ParlanceError } from '../../core/errors.js';
+import { ParlanceError } from '../../errors.js';
 
 interface Waiter<T> {
   readonly resolve: (slot: T) => void;

@@ -1,4 +1,4 @@
-import { ParlanceError, isParlanceError } from '../../core/errors.js';
+import { ParlanceError, isParlanceError } from '../../errors.js';
 import type { Engine, EngineLoad, Generation, GenerationRequest, ModelInfo } from '../contract.js';
 
 export interface BalancedEngineOptions {

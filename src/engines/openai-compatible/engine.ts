@@ -2,8 +2,9 @@ import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type In
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
 import { createParser, type EventSourceMessage, type EventSourceParser, type ParseError } from 'eventsource-parser';
-import { ParlanceError, type ErrorCode } from '../../core/errors.js';
+import { ParlanceError, type ErrorCode } from '../../errors.js';
 import type {
+  Capability,
   ChatEvent,
   Engine,
   EngineLoad,
@@ -14,6 +15,9 @@ import type {
   ModelInfo,
   TokenUsage,
 } from '../contract.js';
+
+/** The request fields this relay passes upstream; the upstream then honours or refuses them itself. */
+const relayedCapabilities: ReadonlySet<Capability> = new Set<Capability>(['seed']);
 
 export interface OpenAICompatibleEngineOptions {
   /** Names the upstream in logs, metrics and error messages. */
@@ -130,7 +134,7 @@ export class OpenAICompatibleEngine implements Engine {
     this.connectTimeoutMs = options.connectTimeoutMs ?? options.stallTimeoutMs;
     this.capacity = options.capacity ?? Number.POSITIVE_INFINITY;
     this.configuredModels = options.models !== undefined;
-    this.modelList = (options.models ?? []).map((id) => ({ id, ownedBy: options.name }));
+    this.modelList = (options.models ?? []).map((id) => ({ id, ownedBy: options.name, capabilities: relayedCapabilities }));
     this.lastError = undefined;
   }
 
@@ -247,7 +251,7 @@ export class OpenAICompatibleEngine implements Engine {
       const { id, max_model_len: maxModelLen } = entry as { id?: unknown; max_model_len?: unknown };
       if (typeof id !== 'string' || id === '') continue;
       // vLLM reports the context it actually serves; other servers' fields describe training context, so they are not used.
-      models.push(typeof maxModelLen === 'number' && maxModelLen > 0 ? { id, ownedBy: this.name, contextLength: maxModelLen } : { id, ownedBy: this.name });
+      models.push(typeof maxModelLen === 'number' && maxModelLen > 0 ? { id, ownedBy: this.name, contextLength: maxModelLen, capabilities: relayedCapabilities } : { id, ownedBy: this.name, capabilities: relayedCapabilities });
     }
     return models;
   }

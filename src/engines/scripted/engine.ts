@@ -1,5 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ChatEvent, Engine, EngineLoad, FinishReason, Generation, GenerationInput, GenerationRequest, ModelInfo } from '../contract.js';
+import type { Capability, ChatEvent, Engine, EngineLoad, FinishReason, Generation, GenerationInput, GenerationRequest, ModelInfo } from '../contract.js';
+
+/** A script is deterministic, so a seed is honoured trivially: the same request gives the same reply. */
+const scriptedCapabilities: ReadonlySet<Capability> = new Set<Capability>(['seed']);
 
 /** One step of a script: a piece of text and how long to wait before emitting it. */
 export interface ScriptStep {
@@ -55,7 +58,7 @@ export class ScriptedEngine implements Engine {
   }
 
   models(): readonly ModelInfo[] {
-    return [{ id: this.modelId, ownedBy: 'parlance' }];
+    return [{ id: this.modelId, ownedBy: 'parlance', capabilities: scriptedCapabilities }];
   }
 
   load(): EngineLoad {

@@ -2,7 +2,7 @@ import formBody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { ParlanceError } from '../../core/errors.js';
+import { ParlanceError } from '../../errors.js';
 import type { Generation } from '../../engines/contract.js';
 import { ScriptedEngine } from '../../engines/scripted/engine.js';
 import { clientDisconnectSignal } from '../client-signal.js';

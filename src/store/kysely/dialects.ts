@@ -24,7 +24,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import { ParlanceError } from '../../core/errors.js';
+import { ParlanceError } from '../../errors.js';
 import type { ConversationStore } from '../contract.js';
 import { ImmediateSqliteDialect } from './sqlite-dialect.js';
 import { KyselyConversationStore, type StoreDatabase } from './store.js';

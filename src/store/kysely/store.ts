@@ -10,7 +10,7 @@
 import { randomFillSync } from 'node:crypto';
 import { Migrator, sql, type ColumnType, type CompiledQuery, type Insertable, type Kysely, type Selectable } from 'kysely';
 import { z } from 'zod';
-import { ParlanceError } from '../../core/errors.js';
+import { ParlanceError } from '../../errors.js';
 import {
   interruptedError,
   type ConversationExport,

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ParlanceError } from '../../../core/errors.js';
+import { ParlanceError } from '../../../errors.js';
 import type { StartedReply } from '../../../core/conversation-service.js';
 import type { Engine } from '../../../engines/contract.js';
 import {

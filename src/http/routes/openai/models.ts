@@ -17,6 +17,6 @@ export const modelsRoute: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
   app.withTypeProvider<ZodTypeProvider>().get('/v1/models/:model', { schema: { params: z.object({ model: z.string() }) } }, async (request) => {
     const engine = deps.engines.engineFor(request.params.model);
     const model = engine.models().find((candidate) => candidate.id === request.params.model);
-    return toOpenAIModel(model ?? { id: request.params.model, ownedBy: engine.name });
+    return toOpenAIModel(model ?? { id: request.params.model, ownedBy: engine.name, capabilities: new Set() });
   });
 };

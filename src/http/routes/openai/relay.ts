@@ -1,5 +1,5 @@
 import type { ChatEvent, FinishReason, Generation, TokenUsage } from '../../../engines/contract.js';
-import { ParlanceError } from '../../../core/errors.js';
+import { ParlanceError } from '../../../errors.js';
 import { openAIErrorBody } from '../../errors.js';
 import type { SseStream } from '../../sse.js';
 import type { OpenAIUsage } from '../../../protocol/openai.js';
@@ -14,8 +14,8 @@ export function toOpenAIUsage(usage: TokenUsage): OpenAIUsage {
 }
 
 /** `cancelled` only happens when the client is gone; `error` travels as an error event. */
-export function toOpenAIFinish(reason: FinishReason): 'stop' | 'length' {
-  return reason === 'length' ? 'length' : 'stop';
+export function toOpenAIFinish(reason: FinishReason): 'stop' | 'length' | 'tool_calls' {
+  return reason === 'length' || reason === 'tool_calls' ? reason : 'stop';
 }
 
 /** How one OpenAI dialect (chat or legacy completions) spells its stream chunks. */
@@ -23,7 +23,7 @@ export interface ChunkFormat {
   /** Sent once before the first text (the chat dialect announces the assistant role). */
   readonly opening?: string;
   text(text: string): string;
-  finish(reason: 'stop' | 'length'): string;
+  finish(reason: 'stop' | 'length' | 'tool_calls'): string;
   usage(usage: OpenAIUsage): string;
 }
 
@@ -42,6 +42,8 @@ export async function relayOpenAIStream(sse: SseStream, generation: Generation, 
     } else if (event.type === 'error') {
       // After the first byte an error cannot change the status: it travels in the stream, and no [DONE] follows.
       sse.end(`data: ${JSON.stringify(openAIErrorBody(new ParlanceError(event.code, event.message)))}\n\n`);
+    } else if (event.type !== 'finish') {
+      continue;
     } else if (event.reason === 'cancelled') {
       // The client is still here, so the server stopped it (shutdown or the deadline): say so rather than end silently.
       sse.end(`data: ${JSON.stringify(openAIErrorBody(cancelledByServer))}\n\n`);
@@ -70,7 +72,7 @@ export async function collectGeneration(generation: Generation): Promise<Collect
     if (event.type === 'text-delta') parts.push(event.text);
     else if (event.type === 'usage') usage = event.usage;
     else if (event.type === 'error') failure = event;
-    else reason = event.reason;
+    else if (event.type === 'finish') reason = event.reason;
   }
   if (failure?.type === 'error') throw new ParlanceError(failure.code, failure.message);
   // Cut short by the server (shutdown, deadline): a truncated text must not pass for a whole answer.

@@ -5,6 +5,7 @@
  */
 export const errorRegistry = {
   invalid_request: { status: 400, type: 'invalid_request_error', summary: 'The body or a parameter is invalid; `param` names the field.' },
+  unsupported_parameter: { status: 400, type: 'invalid_request_error', summary: 'A known parameter that the requested model cannot honour; `param` names it. Nothing is silently ignored.' },
   context_length_exceeded: { status: 400, type: 'invalid_request_error', summary: "The prompt (plus `max_tokens`) does not fit the model's context." },
   invalid_api_key: { status: 401, type: 'authentication_error', summary: 'No API key, or an unknown one, on a route that needs one.' },
   not_found: { status: 404, type: 'invalid_request_error', summary: 'No such route or resource.' },
