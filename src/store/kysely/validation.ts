@@ -1,0 +1,64 @@
+/** Checks of what callers hand the store, and the errors the store throws. */
+import { z } from 'zod';
+import { ParlanceError } from '../../errors.js';
+import type { ConversationSettings, ExchangeChoice } from '../contract.js';
+
+export const nonNegativeInt = z.number().int().nonnegative();
+export const millis = z.number().int().nonnegative();
+
+export const settingsSchema = z.strictObject({
+  maxTokens: z.number().int().positive().optional(),
+  temperature: z.number().nonnegative().optional(),
+  topP: z.number().nonnegative().max(1).optional(),
+  seed: z.number().int().optional(),
+  stop: z.array(z.string()).optional(),
+});
+
+export const usageSchema = z.strictObject({ promptTokens: nonNegativeInt, completionTokens: nonNegativeInt });
+export const timingsSchema = z.strictObject({ firstTokenMs: nonNegativeInt.nullable(), totalMs: nonNegativeInt });
+export const errorSchema = z.strictObject({ code: z.string().min(1), message: z.string() });
+export const roleSchema = z.enum(['system', 'user', 'assistant']);
+export const statusSchema = z.enum(['streaming', 'complete', 'stopped', 'failed']);
+export const finalStatusSchema = z.enum(['complete', 'stopped', 'failed']);
+export const idSchema = z.string().min(1).max(200);
+
+export function invalid(param: string, message: string): ParlanceError {
+  return new ParlanceError('invalid_request', message, { param });
+}
+
+/** Validates settings and drops absent fields (zod's output has `undefined`s that exact optional types refuse). */
+export function checkSettings(value: unknown, param = 'settings'): ConversationSettings {
+  const parsed = settingsSchema.safeParse(value);
+  if (!parsed.success) throw invalid(param, `Invalid conversation settings: ${parsed.error.issues[0]?.message ?? 'malformed'}.`);
+  const { maxTokens, temperature, topP, seed, stop } = parsed.data;
+  return {
+    ...(maxTokens === undefined ? {} : { maxTokens }),
+    ...(temperature === undefined ? {} : { temperature }),
+    ...(topP === undefined ? {} : { topP }),
+    ...(seed === undefined ? {} : { seed }),
+    ...(stop === undefined ? {} : { stop }),
+  };
+}
+
+export function checkWith<T>(schema: z.ZodType<T>, value: unknown, param: string): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw invalid(param, `Invalid ${param}: ${parsed.error.issues[0]?.message ?? 'malformed'}.`);
+  return parsed.data;
+}
+
+/** Checks the parent, model and title of an exchange; drops an absent title. */
+export function checkChoice(choice: ExchangeChoice): ExchangeChoice {
+  const { parentId } = choice;
+  if (parentId !== null) checkString(parentId, 'parentId');
+  const model = checkString(choice.model, 'model');
+  return choice.title === undefined ? { parentId, model } : { parentId, model, title: checkString(choice.title, 'title') };
+}
+
+export function checkString(value: unknown, param: string): string {
+  if (typeof value !== 'string') throw invalid(param, `${param} must be a string.`);
+  return value;
+}
+
+export function notFound(what: 'conversation' | 'message', id: string, param?: string, where = ''): ParlanceError {
+  return new ParlanceError('not_found', `No ${what} ${id}${where}.`, param === undefined ? {} : { param });
+}
