@@ -10,6 +10,8 @@ export function openAIErrorBody(error: ParlanceError): OpenAIErrorBody {
 export interface ValidationIssue {
   /** The field as path segments, e.g. ['messages', 0, 'content']. */
   readonly segments: readonly (string | number)[];
+  /** The field as OpenAI names it, when the validator said (validation.ts does). */
+  readonly param?: string;
   /** A whole sentence naming the field (see validation.ts). */
   readonly message: string;
 }
@@ -23,6 +25,7 @@ export function validationIssues(error: Pick<FastifyError, 'validation' | 'messa
       .filter(Boolean)
       .map((segment) => (/^\d+$/.test(segment) ? Number(segment) : segment.replaceAll('~1', '/').replaceAll('~0', '~'))),
     message: issue.message ?? 'The request is not valid.',
+    ...(typeof issue.params['param'] === 'string' ? { param: issue.params['param'] } : {}),
   }));
 }
 
@@ -42,7 +45,7 @@ export function toParlanceError(error: unknown): ParlanceError {
   const fastifyError = error as Partial<FastifyError> | undefined;
   if (fastifyError?.validation) {
     const [first] = validationIssues(fastifyError as FastifyError);
-    const param = first ? fieldPath(first.segments) : '';
+    const param = first ? (first.param ?? fieldPath(first.segments)) : '';
     return new ParlanceError('invalid_request', first?.message ?? 'The request is not valid.', param ? { param } : {});
   }
   const mapped = fastifyError?.code ? fastifyCodes[fastifyError.code] : undefined;

@@ -26,9 +26,12 @@ export function fieldPath(path: readonly Segment[]): string {
   return out;
 }
 
-function article(type: string): string {
+/** zod's names for what JSON calls an object or an array. */
+const jsonNames: Readonly<Record<string, string>> = { record: 'object', map: 'object', tuple: 'array', set: 'array', int: 'integer', bigint: 'integer' };
+
+function article(zodType: string): string {
+  const type = jsonNames[zodType] ?? zodType;
   if (type === 'null' || type === 'undefined') return type;
-  if (type === 'int') return 'an integer';
   return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
 }
 
@@ -112,9 +115,11 @@ function sentence(issue: Issue, param: string): string {
     case 'unrecognized_keys':
       return `'${param}' has unknown fields: ${issue.keys.join(', ')}.`;
     case 'invalid_key':
-      return `'${param}' has an invalid key.`;
-    case 'invalid_element':
-      return `'${param}' has an invalid element.`;
+    case 'invalid_element': {
+      // The key's (or element's) own issue says what is wrong with it.
+      const inner = issue.issues[0];
+      return inner === undefined ? `Invalid key in '${param}'.` : sentence(inner, param);
+    }
     case 'custom':
       return `Invalid value for '${param}'.`;
   }
@@ -150,7 +155,8 @@ export const validatorCompiler: FastifySchemaCompiler<z.ZodType> =
       keyword: 'zod',
       instancePath: issue.path.map((segment) => `/${String(segment).replaceAll('~', '~0').replaceAll('/', '~1')}`).join(''),
       schemaPath: '#',
-      params: {},
+      // The name as OpenAI writes it, kept whole: a record key such as logit_bias's "5" is no array index.
+      params: { param: issue.param },
       message: issue.message,
     }));
     return { error: issues };
