@@ -137,7 +137,7 @@ describe('malformed and malicious JSON', () => {
 
     const inContent = await send('/v1/chat/completions', `{"model":"${scripted}","messages":[{"role":"user","content":${deepArray}}]}`);
     expect(inContent.status).toBe(400);
-    expectOpenAIError(parse(inContent.body), 'invalid_request', 'messages[0].content');
+    expectOpenAIError(parse(inContent.body), 'invalid_request', 'messages[0].content[0]');
 
     const inSettings = await send('/api/conversations', `{"settings":${deepObject}}`);
     expect(inSettings.status).toBe(400);
