@@ -16,7 +16,7 @@ import type { Capability, ChatEvent, Engine, EngineLoad, FinishReason, Generatio
 import { EventChannel } from '../event-channel.js';
 import { toChatHistory } from './chat-history.js';
 import { checkResponseFormat, grammarFor } from './grammar.js';
-import { templateThinks, thoughtBudget } from './reasoning.js';
+import { skipThinking, templateThinks, thoughtBudget } from './reasoning.js';
 import { samplingFor } from './sampling.js';
 import { SlotPool } from './sequence-pool.js';
 import { forcingCalls, planFunctions, toFunctions, ToolCallEvents, type FunctionsPlan } from './tool-calls.js';
@@ -179,6 +179,7 @@ export class LlamaCppEngine implements Engine {
       });
     }
     let history = toChatHistory(input.messages);
+    if (request.reasoning?.enabled === false && this.capabilities.has('reasoning')) skipThinking(history);
     if (functions === undefined && request.tools !== undefined && request.tools.length > 0) {
       // `none`: the tools stay in the prompt, documented as the template documents them, but cannot be called.
       history = [...this.chatWrapper.addAvailableFunctionsSystemMessageToHistory(history, toFunctions(request.tools), { documentParams: true })];

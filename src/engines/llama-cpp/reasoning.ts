@@ -1,4 +1,4 @@
-import type { ChatWrapper } from 'node-llama-cpp';
+import type { ChatHistoryItem, ChatWrapper } from 'node-llama-cpp';
 import type { ReasoningOptions } from '../contract.js';
 
 /** Whether the chat template marks thinking off from the answer (node-llama-cpp's thought segments). */
@@ -18,4 +18,14 @@ export function thoughtBudget(reasoning: ReasoningOptions | undefined): number |
   if (reasoning.enabled === false) return 0;
   const budgets = [reasoning.budgetTokens, reasoning.effort === undefined ? undefined : effortBudgets[reasoning.effort]].filter((n): n is number => n !== undefined);
   return budgets.length === 0 ? undefined : Math.min(...budgets);
+}
+
+/**
+ * `enabled: false` for a template that thinks: the reply starts after an empty, closed thought, as Qwen3's
+ * `enable_thinking: false` renders it, so the model answers at once. (A zero budget alone lets a token or two
+ * of thinking through before node-llama-cpp closes the segment.)
+ */
+export function skipThinking(history: ChatHistoryItem[]): void {
+  const last = history.at(-1);
+  if (last?.type === 'model' && last.response.length === 0) last.response.push({ type: 'segment', segmentType: 'thought', text: '', ended: true });
 }
