@@ -54,6 +54,12 @@ export interface SchemaSite {
   readonly param: string;
   /** A readable path to the schema, e.g. `response_format.json_schema.schema`. */
   readonly path: string;
+  /**
+   * The schema of a tool's arguments. node-llama-cpp 3.21 re-checks call arguments itself and counts string
+   * lengths in UTF-16 units where the grammar (and JSON Schema) count characters, so a call whose string holds
+   * an emoji fails its own `maxLength` check mid-generation; such schemas are refused instead.
+   */
+  readonly toolArguments?: boolean;
 }
 
 export function unsupportedSchema(site: SchemaSite, path: string, what: string): ParlanceError {
@@ -218,6 +224,7 @@ class Translator {
       if (schema['minLength'] !== undefined || schema['maxLength'] !== undefined) this.fail(path, "'format' together with a length bound");
       return { type: 'string', format, ...description };
     }
+    if (this.site.toolArguments === true && schema['maxLength'] !== undefined) this.fail(path, "'maxLength' in a tool's parameters (node-llama-cpp counts it in UTF-16 units)");
     return { type: 'string', ...this.counts(schema, path, 'minLength', 'maxLength'), ...description };
   }
 

@@ -27,7 +27,7 @@ export function toFunctions(tools: readonly ToolDefinition[]): ChatModelFunction
     if (tool.name in functions) throw new ParlanceError('invalid_request', `Two tools are named '${tool.name}'.`, { param: 'tools' });
     functions[tool.name] = {
       ...(tool.description === undefined ? {} : { description: tool.description }),
-      ...(tool.parameters === undefined ? {} : { params: toGrammarSchema(tool.parameters, { param: 'tools', path: `tools[${i}].function.parameters` }) }),
+      ...(tool.parameters === undefined ? {} : { params: toGrammarSchema(tool.parameters, { param: 'tools', path: `tools[${i}].function.parameters`, toolArguments: true }) }),
     };
   });
   return functions;
