@@ -4,16 +4,22 @@ import {
   LlamaCompletion,
   LlamaLogLevel,
   type ChatHistoryItem,
+  type LlamaChatResponseChunk,
+  type LlamaGrammar,
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
   type LlamaModel,
-  type Token,
 } from 'node-llama-cpp';
 import { ParlanceError } from '../../errors.js';
-import type { Capability, ChatEvent, ChatMessage, Engine, EngineLoad, FinishReason, Generation, GenerationRequest, ModelInfo, SamplingOptions } from '../contract.js';
+import type { Capability, ChatEvent, Engine, EngineLoad, FinishReason, Generation, GenerationRequest, ModelInfo, SamplingOptions } from '../contract.js';
 import { EventChannel } from '../event-channel.js';
+import { toChatHistory } from './chat-history.js';
+import { checkResponseFormat, grammarFor } from './grammar.js';
+import { skipThinking, templateThinks, thoughtBudget } from './reasoning.js';
+import { samplingFor } from './sampling.js';
 import { SlotPool } from './sequence-pool.js';
+import { forcingCalls, planFunctions, toFunctions, ToolCallEvents, type FunctionsPlan } from './tool-calls.js';
 
 export interface LlamaCppEngineOptions {
   readonly modelPath: string;
@@ -35,14 +41,17 @@ export interface LlamaCppEngineOptions {
 }
 
 /**
- * Sampling defaults when a request leaves them out. llama.cpp's own server
- * uses the same values; node-llama-cpp's default of temperature 0 (greedy)
- * makes small models loop, which users would read as a broken server.
+ * What this engine honours for every model, each with the code and the test that honour it
+ * (test/integration/embedded-agents.test.ts, test/conformance/engine.contract.test.ts). Not here: `logprobs`
+ * (node-llama-cpp 3.21 exposes token probabilities only on a bare sequence evaluation, not through LlamaChat's
+ * generation), `images`, `embeddings`, `rerank`.
  */
-const samplingDefaults = { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05 } as const;
-
-/** What this engine honours today; each new field joins the set with the code and the test that honour it. */
-const llamaCapabilities: ReadonlySet<Capability> = new Set<Capability>(['seed']);
+const llamaCapabilities: readonly Capability[] = [
+  'tools', 'tool_choice', 'parallel_tool_calls', 'json_object', 'json_schema',
+  'top_k', 'min_p', 'seed', 'presence_penalty', 'frequency_penalty', 'repeat_penalty', 'logit_bias',
+];
+/** Only where the chat template separates thinking: thought segments become reasoning deltas, and get budgets. */
+const reasoningCapabilities: readonly Capability[] = ['reasoning', 'reasoning_effort'];
 
 interface Slot {
   readonly sequence: LlamaContextSequence;
@@ -50,21 +59,21 @@ interface Slot {
   readonly completion: LlamaCompletion;
 }
 
-function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
-  const history: ChatHistoryItem[] = messages.map((message): ChatHistoryItem => {
-    if (message.role === 'system') return { type: 'system', text: message.content };
-    if (message.role === 'user') return { type: 'user', text: message.content };
-    return { type: 'model', response: [message.content] };
-  });
-  // The reply is generated as the continuation of the last model turn; when the
-  // client ended on an assistant message it asked us to continue that one.
-  if (history.at(-1)?.type !== 'model') history.push({ type: 'model', response: [] });
-  return history;
-}
+/** What a request turns into once checked: everything that can fail with a 400 has failed by now. */
+type Plan =
+  | { readonly kind: 'text'; readonly prompt: string; readonly promptTokens: number }
+  | {
+      readonly kind: 'chat';
+      readonly history: ChatHistoryItem[];
+      readonly functions: FunctionsPlan | undefined;
+      readonly thoughtBudget: number | undefined;
+      readonly promptTokens: number;
+    };
 
 function finishReasonOf(stopReason: string): FinishReason {
   if (stopReason === 'maxTokens') return 'length';
   if (stopReason === 'abort') return 'cancelled';
+  if (stopReason === 'functionCalls') return 'tool_calls';
   return 'stop';
 }
 
@@ -95,7 +104,11 @@ export class LlamaCppEngine implements Engine {
     private readonly pool: SlotPool<Slot>,
     /** Every slot's LlamaChat resolves the same wrapper from the GGUF; templating is pure, so any slot's will do. */
     private readonly chatWrapper: LlamaChat['chatWrapper'],
-  ) {}
+  ) {
+    this.capabilities = new Set([...llamaCapabilities, ...(templateThinks(chatWrapper) ? reasoningCapabilities : [])]);
+  }
+
+  private readonly capabilities: ReadonlySet<Capability>;
 
   static async create(options: LlamaCppEngineOptions): Promise<LlamaCppEngine> {
     const llama = await getLlama({
@@ -138,18 +151,52 @@ export class LlamaCppEngine implements Engine {
   }
 
   models(): readonly ModelInfo[] {
-    return [{ id: this.options.modelId, ownedBy: 'parlance', contextLength: this.contextLength, capabilities: llamaCapabilities }];
+    return [{ id: this.options.modelId, ownedBy: 'parlance', contextLength: this.contextLength, capabilities: this.capabilities }];
   }
 
   load(): EngineLoad {
     return { active: this.pool.busy, queued: this.pool.queued, capacity: this.pool.capacity };
   }
 
-  private countPromptTokens(request: GenerationRequest): number {
+  /**
+   * Checks the request and turns it into what node-llama-cpp takes, counting the templated prompt (tools
+   * included). Everything a client can get wrong fails here, with a 400 naming the field, before admission.
+   */
+  private plan(request: GenerationRequest): Plan {
     const input = request.input;
-    if (input.kind === 'text') return this.model.tokenize(input.prompt).length;
-    const { contextText } = this.chatWrapper.generateContextState({ chatHistory: toChatHistory(input.messages) });
-    return contextText.tokenize(this.model.tokenizer).length;
+    checkResponseFormat(request.responseFormat);
+    if (input.kind === 'text') {
+      if (request.tools !== undefined && request.tools.length > 0) {
+        throw new ParlanceError('unsupported_parameter', 'Tools need a chat: a text completion cannot call them.', { param: 'tools' });
+      }
+      return { kind: 'text', prompt: input.prompt, promptTokens: this.model.tokenize(input.prompt).length };
+    }
+    const functions = planFunctions(request.tools, request.toolChoice, request.parallelToolCalls);
+    if (functions !== undefined && request.responseFormat !== undefined && request.responseFormat.type !== 'text') {
+      // node-llama-cpp holds a reply to one grammar at a time: its function-call grammar or the format's.
+      throw new ParlanceError('unsupported_parameter', 'The embedded engine cannot hold a reply to a response_format while the model may call tools; set tool_choice to "none" or leave response_format out.', {
+        param: 'response_format',
+      });
+    }
+    let history = toChatHistory(input.messages);
+    if (request.reasoning?.enabled === false && this.capabilities.has('reasoning')) skipThinking(history);
+    if (functions === undefined && request.tools !== undefined && request.tools.length > 0) {
+      // `none`: the tools stay in the prompt, documented as the template documents them, but cannot be called.
+      history = [...this.chatWrapper.addAvailableFunctionsSystemMessageToHistory(history, toFunctions(request.tools), { documentParams: true })];
+    }
+    const { contextText } = this.chatWrapper.generateContextState({
+      chatHistory: history,
+      ...(functions === undefined ? {} : { availableFunctions: functions.functions, documentFunctionParams: true }),
+    });
+    return { kind: 'chat', history, functions, thoughtBudget: thoughtBudget(request.reasoning), promptTokens: contextText.tokenize(this.model.tokenizer).length };
+  }
+
+  countTokens(request: GenerationRequest): Promise<number> {
+    try {
+      return Promise.resolve(this.plan(request).promptTokens);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   /** Rejects before admission when the prompt, plus what was asked to generate, cannot fit. */
@@ -166,14 +213,16 @@ export class LlamaCppEngine implements Engine {
   }
 
   async open(request: GenerationRequest, signal: AbortSignal): Promise<Generation> {
-    const promptTokens = this.countPromptTokens(request);
+    const plan = this.plan(request);
+    const promptTokens = plan.promptTokens;
     const maxTokens = this.checkFits(promptTokens, request.sampling);
+    const grammar = await grammarFor(this.llama, request.responseFormat);
     const slot = await this.pool.acquire(signal);
     const stop = new AbortController();
     const onClientAbort = (): void => stop.abort();
     signal.addEventListener('abort', onClientAbort, { once: true });
     const channel = new EventChannel<ChatEvent>(() => stop.abort());
-    const run = this.generate(slot, request, maxTokens, promptTokens, stop.signal, channel).finally(() => {
+    const run = this.generate(slot, request, plan, grammar, maxTokens, stop.signal, channel).finally(() => {
       signal.removeEventListener('abort', onClientAbort);
       this.pool.release(slot);
       this.running.delete(run);
@@ -182,46 +231,83 @@ export class LlamaCppEngine implements Engine {
     return { promptTokens, [Symbol.asyncIterator]: () => channel };
   }
 
-  private async generate(slot: Slot, request: GenerationRequest, maxTokens: number, promptTokens: number, signal: AbortSignal, channel: EventChannel<ChatEvent>): Promise<void> {
+  private async generate(
+    slot: Slot,
+    request: GenerationRequest,
+    plan: Plan,
+    grammar: LlamaGrammar | undefined,
+    maxTokens: number,
+    signal: AbortSignal,
+    channel: EventChannel<ChatEvent>,
+  ): Promise<void> {
     let completionTokens = 0;
+    let reasoningTokens = 0;
     let reason: FinishReason;
-    const sampling = request.sampling;
+    const push = (event: ChatEvent): void => channel.push(event);
+    const calls = new ToolCallEvents(push);
     const common = {
       signal,
       stopOnAbortSignal: true,
       maxTokens,
-      temperature: sampling.temperature ?? samplingDefaults.temperature,
-      topP: sampling.topP ?? samplingDefaults.topP,
-      topK: samplingDefaults.topK,
-      minP: samplingDefaults.minP,
-      ...(sampling.seed === undefined ? {} : { seed: sampling.seed }),
-      ...(sampling.stop?.length ? { customStopTriggers: sampling.stop } : {}),
-      onTextChunk: (text: string) => {
-        if (text) channel.push({ type: 'text-delta', text });
-      },
-      onToken: (tokens: Token[]) => {
-        completionTokens += tokens.length;
-      },
+      ...samplingFor(this.model, request.sampling),
+      ...(request.sampling.stop?.length ? { customStopTriggers: request.sampling.stop } : {}),
     };
+    // A forced call needs the wrapper that starts every reply in a call; a LlamaChat is only a view of the sequence.
+    const chat = plan.kind === 'chat' && plan.functions?.forced ? new LlamaChat({ contextSequence: slot.sequence, chatWrapper: forcingCalls(this.chatWrapper) }) : slot.chat;
     try {
-      if (request.input.kind === 'text') {
-        const result = await slot.completion.generateCompletionWithMeta(request.input.prompt, common);
+      if (plan.kind === 'text') {
+        const result = await slot.completion.generateCompletionWithMeta(plan.prompt, {
+          ...common,
+          ...(grammar === undefined ? {} : { grammar }),
+          onTextChunk: (text: string) => {
+            if (text) push({ type: 'text-delta', text });
+          },
+          onToken: (tokens) => {
+            completionTokens += tokens.length;
+          },
+        });
         reason = finishReasonOf(result.metadata.stopReason);
       } else {
-        const result = await slot.chat.generateResponse(toChatHistory(request.input.messages), common);
+        const chatOptions = {
+          ...common,
+          ...(plan.thoughtBudget === undefined ? {} : { budgets: { thoughtTokens: plan.thoughtBudget } }),
+          onResponseChunk: (chunk: LlamaChatResponseChunk) => {
+            completionTokens += chunk.tokens.length;
+            // Thought (and gpt-oss's commentary) segments are the model thinking, never part of the answer.
+            if (chunk.type === 'segment') reasoningTokens += chunk.tokens.length;
+            if (!chunk.text) return;
+            push(chunk.type === 'segment' ? { type: 'reasoning-delta', text: chunk.text } : { type: 'text-delta', text: chunk.text });
+          },
+        };
+        const functions = plan.functions;
+        const result =
+          functions === undefined
+            ? await chat.generateResponse(plan.history, { ...chatOptions, ...(grammar === undefined ? {} : { grammar }) })
+            : await chat.generateResponse(plan.history, {
+                ...chatOptions,
+                functions: functions.functions,
+                documentFunctionParams: true,
+                ...(functions.maxCalls === undefined ? {} : { maxParallelFunctionCalls: functions.maxCalls }),
+                onFunctionCallParamsChunk: (chunk) => calls.onParamsChunk(chunk),
+                onFunctionCall: (call) => calls.onCall(call.functionName),
+              });
         reason = finishReasonOf(result.metadata.stopReason);
+        // node-llama-cpp reports no tokens for calls; their text is what the model generated for them.
+        if (calls.count > 0) completionTokens += this.model.tokenize(calls.text()).length;
       }
     } catch (error) {
       if (signal.aborted) {
         reason = 'cancelled';
       } else {
         reason = 'error';
-        channel.push({ type: 'error', code: 'generation_failed', message: `the model failed while generating: ${(error as Error).message}` });
+        push({ type: 'error', code: 'generation_failed', message: `the model failed while generating: ${(error as Error).message}` });
         this.options.log?.('error', `generation failed: ${(error as Error).stack ?? String(error)}`);
       }
+    } finally {
+      if (chat !== slot.chat) chat.dispose();
     }
-    channel.push({ type: 'usage', usage: { promptTokens, completionTokens } });
-    channel.push({ type: 'finish', reason });
+    push({ type: 'usage', usage: { promptTokens: plan.promptTokens, completionTokens, ...(reasoningTokens > 0 ? { reasoningTokens } : {}) } });
+    push({ type: 'finish', reason });
     channel.end();
   }
 

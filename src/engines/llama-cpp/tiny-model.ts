@@ -66,6 +66,8 @@ export interface TinyModelOptions {
     heads?: number;
     /** llama.attention.head_count_kv; must divide heads. Default 2. */
     kvHeads?: number;
+    /** tokenizer.chat_template. Default: ChatML ({@link CHATML_TEMPLATE}). */
+    chatTemplate?: string;
 }
 
 /**
@@ -128,11 +130,25 @@ const ATTN_STD = 0.3; // large enough that the prompt visibly changes greedy out
 const FFN_STD = 0.15;
 const OUTPUT_STD = 0.35;
 
-const CHATML_TEMPLATE =
+export const CHATML_TEMPLATE =
     "{% for message in messages %}" +
     "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}" +
     "{% endfor %}" +
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+/**
+ * ChatML as the DeepSeek-R1 distills and QwQ write it: past replies lose their thinking, and a new reply opens
+ * with `<think>`. node-llama-cpp recognises the thought segment from it, so a tiny model written with this
+ * template is a reasoning model: it "thinks" from its first token. "<" is never sampled (see isSampleableByte),
+ * so it never closes the thought itself; a thought budget does.
+ */
+export const THINKING_CHATML_TEMPLATE =
+    "{% for message in messages %}" +
+    "{{'<|im_start|>' + message['role'] + '\\n'}}" +
+    "{% if message['role'] == 'assistant' and message['reasoning_content'] %}{{'<think>\\n' + message['reasoning_content'] + '\\n</think>\\n\\n'}}{% endif %}" +
+    "{{message['content'] + '<|im_end|>' + '\\n'}}" +
+    "{% endfor %}" +
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n<think>\\n' }}{% endif %}";
 
 // ---------------------------------------------------------------------------
 // Vocabulary (SentencePiece-style, tokenizer.ggml.model = "llama")
@@ -514,7 +530,7 @@ export function tinyModelBytes(opts: TinyModelOptions = {}): Buffer {
         ["tokenizer.ggml.add_eos_token", bool(false)],
         // Don't prepend "▁" to text: prompt text after a special token stays as-is.
         ["tokenizer.ggml.add_space_prefix", bool(false)],
-        ["tokenizer.chat_template", str(CHATML_TEMPLATE)]
+        ["tokenizer.chat_template", str(opts.chatTemplate ?? CHATML_TEMPLATE)]
     ];
 
     const w = new ByteWriter();
