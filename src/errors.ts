@@ -8,6 +8,8 @@ export const errorRegistry = {
   unsupported_parameter: { status: 400, type: 'invalid_request_error', summary: 'A known parameter that the requested model cannot honour; `param` names it. Nothing is silently ignored.' },
   context_length_exceeded: { status: 400, type: 'invalid_request_error', summary: "The prompt (plus `max_tokens`) does not fit the model's context." },
   invalid_api_key: { status: 401, type: 'authentication_error', summary: 'No API key, or an unknown one, on a route that needs one.' },
+  host_not_allowed: { status: 403, type: 'permission_error', summary: 'The `Host` header names no address this server answers to (DNS rebinding); allow the name with `--allowed-hosts`.' },
+  origin_not_allowed: { status: 403, type: 'permission_error', summary: 'A state-changing request from a web page of another origin; allow the origin with `--cors-origin`.' },
   not_found: { status: 404, type: 'invalid_request_error', summary: 'No such route or resource.' },
   model_not_found: { status: 404, type: 'invalid_request_error', summary: 'No engine serves the requested `model`.' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', summary: 'The route exists but not for this method.' },

@@ -106,6 +106,19 @@ export const optionTable = {
     repeatable: true,
     schema: z.preprocess((value) => (typeof value === 'string' ? value.split(',').map((item) => item.trim()).filter(Boolean) : value), z.array(z.string().min(1))).default([]),
   },
+  allowedHosts: {
+    flag: '--allowed-hosts <names>',
+    env: 'PARLANCE_ALLOWED_HOSTS',
+    description:
+      "host names a browser may reach this server under, besides loopback names, IP addresses and --host (a request whose Host header names another gets 403, which stops DNS rebinding); comma-separated or repeatable, .example.com for a domain and its subdomains, * for any",
+    repeatable: true,
+    schema: z
+      .preprocess(
+        (value) => (typeof value === 'string' ? [value] : value),
+        z.array(z.string()).transform((entries) => entries.flatMap((entry) => entry.split(',')).map((name) => name.trim().toLowerCase().replace(/\.$/, '')).filter(Boolean)),
+      )
+      .default([]),
+  },
   deadlineSeconds: { flag: '--deadline <seconds>', env: 'PARLANCE_DEADLINE', description: 'the longest any one generation may run', schema: z.coerce.number().positive().max(86_400).default(600) },
   writeTimeoutSeconds: {
     flag: '--write-timeout <seconds>',

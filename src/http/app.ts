@@ -7,6 +7,7 @@ import { serializerCompiler } from 'fastify-type-provider-zod';
 import { ParlanceError } from '../errors.js';
 import { trackAllowedMethods } from './allowed-methods.js';
 import { installApiKeys } from './auth.js';
+import { installBrowserGuard } from './browser-guard.js';
 import type { HttpDeps } from './deps.js';
 import { installDocs } from './docs.js';
 import { validatorCompiler } from './validation.js';
@@ -114,7 +115,8 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
   replaceJsonParser(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  installErrorHandlers(app, (code) => deps.metrics.error(code), trackAllowedMethods(app));
+  const routes = trackAllowedMethods(app);
+  installErrorHandlers(app, (code) => deps.metrics.error(code), routes.allowedMethods);
 
   let closing = false;
   app.addHook('preClose', async () => {
@@ -134,6 +136,7 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
       throw new ParlanceError('unsupported_media_type', `Content-Encoding '${encoding}' is not accepted; send the body uncompressed.`);
     }
   });
+  installBrowserGuard(app, { boundHost: deps.config.host, allowedHosts: deps.config.allowedHosts, corsOrigins: deps.config.corsOrigins });
   if (deps.config.corsOrigins.length > 0) {
     await app.register(cors, { origin: deps.config.corsOrigins.includes('*') ? true : [...deps.config.corsOrigins], exposedHeaders: ['x-request-id', 'retry-after'] });
   }
@@ -152,7 +155,7 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
       throw new ParlanceError('engine_unavailable', 'The server is overloaded; retry in a few seconds.', { retryAfterSeconds: 5 });
     });
   }
-  installApiKeys(app, deps.config.apiKeys);
+  installApiKeys(app, deps.config.apiKeys, routes.patternOf);
   installRateLimits(app, deps.rateLimits);
   await installDocs(app);
 

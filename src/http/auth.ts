@@ -7,17 +7,33 @@ export interface ApiKey {
   readonly key: string;
 }
 
-/** The routes a key protects: the APIs. The page, its assets, /health and /ready stay public. */
+/** The routes a key protects: the APIs and their documentation. The page, its assets, /health and /ready stay public. */
 function isProtected(path: string): boolean {
-  return path.startsWith('/v1/') || path === '/v1' || path.startsWith('/api/') || path.startsWith('/metrics') || path.startsWith('/completion');
+  return (
+    path.startsWith('/v1/') || path === '/v1' || path.startsWith('/api/') || path.startsWith('/metrics') || path.startsWith('/completion') || path === '/docs' || path.startsWith('/docs/')
+  );
+}
+
+/** A percent-decoded path, as the router reads it; the text itself when it does not decode. */
+function decodedPath(url: string): string {
+  const path = url.split('?')[0] ?? url;
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
 }
 
 /**
- * The path the router matched: the route's own pattern, never the raw URL, which may spell the same route
- * differently (`/%761/models` is routed to `/v1/models`). Unmatched requests fall back to the raw path.
+ * Whether a request needs a key, judged by the route it reaches, never by the raw URL, which may spell the
+ * same route differently (`/%761/models` is routed to `/v1/models`). A request no route takes (a wrong method,
+ * say) is judged by the route it spells, so that the 404 or 405 it gets cannot map the API without a key.
  */
-function routedPath(request: FastifyRequest): string {
-  return request.routeOptions.url ?? request.url.split('?')[0] ?? request.url;
+function needsKey(request: FastifyRequest, patternOf: (url: string) => string | undefined): boolean {
+  const routed = request.routeOptions.url;
+  if (routed !== undefined) return isProtected(routed);
+  const pattern = patternOf(request.url);
+  return (pattern !== undefined && isProtected(pattern)) || isProtected(decodedPath(request.url)) || isProtected(request.url.split('?')[0] ?? '');
 }
 
 function presentedKey(request: FastifyRequest): string | undefined {
@@ -46,11 +62,11 @@ declare module 'fastify' {
  * `x-api-key: <key>`. Keys are compared as SHA-256 digests in constant time,
  * so neither their length nor their content leaks through timing.
  */
-export function installApiKeys(app: FastifyInstance, keys: readonly ApiKey[]): void {
+export function installApiKeys(app: FastifyInstance, keys: readonly ApiKey[], patternOf: (url: string) => string | undefined = () => undefined): void {
   if (keys.length === 0) return;
   const known = keys.map((entry) => ({ name: entry.name, digest: digest(entry.key) }));
   app.addHook('onRequest', async (request) => {
-    if (!isProtected(routedPath(request))) return;
+    if (!needsKey(request, patternOf)) return;
     const presented = presentedKey(request);
     if (presented === undefined || presented === '') {
       throw new ParlanceError('invalid_api_key', 'This server needs an API key: send it as "Authorization: Bearer <key>" or "x-api-key: <key>".');

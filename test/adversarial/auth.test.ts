@@ -69,6 +69,41 @@ describe('API keys', () => {
     }
   });
 
+  it('answers 401, not 404 or 405, to a route spelled another way with the wrong method: no key, no map of the API', async () => {
+    for (const [method, path] of [
+      ['DELETE', '/%761/models'],
+      ['PUT', '/v1/%6dodels'],
+      ['POST', '/%61pi/conversations/abc/export'],
+      ['PATCH', '/%6detrics'],
+      ['GET', '/%63ompletion'],
+      ['GET', '/v1/no-such-route'],
+      ['GET', '/%64ocs/json'],
+    ] as const) {
+      const response = await rawExchange(server.url, rawRequest(method, path, undefined));
+      expect(response.status, `${method} ${path}`).toBe(401);
+      expect(response.headers['allow'], `${method} ${path}`).toBeUndefined();
+      expectOpenAIError(JSON.parse(response.body), 'invalid_api_key');
+    }
+    // With the key, the same request learns what it may: the route exists, for other methods.
+    const keyed = await rawExchange(server.url, rawRequest('PUT', '/%761/models', '{}', bearer));
+    expect(keyed.status).toBe(405);
+    expect(keyed.headers['allow']).toContain('GET');
+  });
+
+  it('puts /docs and its OpenAPI document behind the key', async () => {
+    for (const path of ['/docs', '/docs/', '/docs/json', '/docs/yaml', '/docs/static/swagger-ui.css']) {
+      const none = await fetch(`${server.url}${path}`, { redirect: 'manual' });
+      expect(none.status, path).toBe(401);
+      expectOpenAIError(await none.json(), 'invalid_api_key');
+    }
+    const spec = await fetch(`${server.url}/docs/json`, { headers: bearer });
+    expect(spec.status).toBe(200);
+    expect(((await spec.json()) as { openapi: string }).openapi).toMatch(/^3\./);
+    const page = await fetch(`${server.url}/docs/`, { headers: bearer });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('swagger-ui');
+  });
+
   it('leaves the page, /health and /ready public', async () => {
     expect((await fetch(`${server.url}/health`)).status).toBe(200);
     expect((await fetch(`${server.url}/ready`)).status).toBe(200);

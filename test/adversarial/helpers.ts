@@ -79,7 +79,8 @@ export function rawExchange(url: string, request: Buffer | string, timeoutMs = 5
 /** A complete HTTP/1.1 request with `Connection: close` and an exact Content-Length. */
 export function rawRequest(method: string, path: string, body: Buffer | string | undefined, headers: Readonly<Record<string, string>> = {}): Buffer {
   const payload = body === undefined ? Buffer.alloc(0) : typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-  const head = [`${method} ${path} HTTP/1.1`, 'Host: 127.0.0.1', 'Connection: close'];
+  // A `host` among the headers replaces the default one (fetch cannot send a Host of its choosing).
+  const head = [`${method} ${path} HTTP/1.1`, ...(Object.keys(headers).some((name) => name.toLowerCase() === 'host') ? [] : ['Host: 127.0.0.1']), 'Connection: close'];
   for (const [name, value] of Object.entries({ 'content-type': 'application/json', ...headers })) head.push(`${name}: ${value}`);
   if (body !== undefined) head.push(`Content-Length: ${payload.length}`);
   return Buffer.concat([Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1'), payload]);

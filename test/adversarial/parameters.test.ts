@@ -161,6 +161,23 @@ describe('prompts and limits that do not fit the context', () => {
     expectOpenAIError(await seed.json(), 'context_length_exceeded');
   });
 
+  it('refuses a prompt too long to fit whatever its tokens from its length, before tokenizing it, and counts the rest exactly', async () => {
+    const huge = 'x'.repeat(900_000); // under the 1 MB body limit
+    for (const [path, body] of [
+      ['/v1/chat/completions', { model: tiny, messages: userSays(huge) }],
+      ['/v1/completions', { model: tiny, prompt: huge }],
+    ] as const) {
+      const response = await postJson(`${server.url}${path}`, body);
+      expect(response.status, path).toBe(400);
+      expect(expectOpenAIError(await response.json(), 'context_length_exceeded').error.message, path).toContain('from its length alone');
+    }
+    // Within the bound (the tiny vocabulary's tokens are a few characters), the prompt is tokenized: an exact count.
+    const counted = await postJson(`${server.url}/v1/chat/completions`, { model: tiny, messages: userSays(long) });
+    const message = expectOpenAIError(await counted.json(), 'context_length_exceeded').error.message;
+    expect(message).not.toContain('from its length alone');
+    expect(message).toMatch(/needs \d+ \(\d+ in the prompt\)/);
+  });
+
   it('keeps the user message of a conversation whose prompt does not fit, and stores the reply as failed with the reason', async () => {
     const conversation = (await (await postJson(`${server.url}/api/conversations`, { model: tiny })).json()) as ConversationRecord;
     const response = await postJson(`${server.url}/api/conversations/${conversation.id}/messages`, { content: long });

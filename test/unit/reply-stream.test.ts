@@ -61,19 +61,19 @@ function deltas(frames: readonly string[]): [string, string][] {
 }
 
 describe('relayRun', () => {
-  it('keeps order through a full socket, then writes directly again, and ends with the final frame', async () => {
+  it('catches up through a full socket with one delta of what the client lacks, then writes directly again, and ends with the final frame', async () => {
     const run = new ReplyRun(message);
     const sse = fakeSse();
     const relayed = relayRun(sse as unknown as SseStream, run, 0, () => Promise.reject(new Error('not read: the run knows the conversation')));
     run.append('a');
     sse.full = true;
     run.append('b'); // written, but the socket is full now
-    run.append('c'); // waits
-    run.append('d'); // waits
+    run.append('c'); // not queued: taken from the run's text once the socket drains
+    run.append('d');
     expect(deltas(sse.written)).toEqual([['1', 'a'], ['2', 'b']]);
     sse.release();
     await new Promise((resolve) => setImmediate(resolve));
-    expect(deltas(sse.written)).toEqual([['1', 'a'], ['2', 'b'], ['3', 'c'], ['4', 'd']]);
+    expect(deltas(sse.written)).toEqual([['1', 'a'], ['2', 'b'], ['4', 'cd']]);
     run.append('e'); // the direct path again: written at once
     expect(deltas(sse.written).at(-1)).toEqual(['5', 'e']);
     run.finish({ ...message, content: 'abcde', status: 'complete' }, conversation);
@@ -82,6 +82,21 @@ describe('relayRun', () => {
     const done = sse.written.at(-1) ?? '';
     expect(done.startsWith('event: done')).toBe(true);
     expect(JSON.parse(/data: (.*)/.exec(done)?.[1] ?? '{}')).toEqual({ message: { ...message, content: 'abcde', status: 'complete' }, conversation });
+  });
+
+  it('sends the final frame only after the text the client lacks, when the reply ends while the socket is full', async () => {
+    const run = new ReplyRun(message);
+    const sse = fakeSse();
+    const relayed = relayRun(sse as unknown as SseStream, run, 0, () => Promise.resolve(conversation));
+    sse.full = true;
+    run.append('x');
+    run.append('yz');
+    run.finish({ ...message, content: 'xyz', status: 'complete' }, conversation);
+    expect(sse.ended).toBe(false);
+    sse.release();
+    await relayed;
+    expect(deltas(sse.written)).toEqual([['1', 'x'], ['3', 'yz']]);
+    expect(sse.written.at(-1)?.startsWith('event: done')).toBe(true);
   });
 
   it('resumes from an offset with exactly the missing text, and reads the conversation when the run does not know it', async () => {

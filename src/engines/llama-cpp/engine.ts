@@ -70,6 +70,27 @@ type Plan =
       readonly promptTokens: number;
     };
 
+/**
+ * The most characters one token of the vocabulary stands for: the longest token string in the GGUF (a byte-level
+ * BPE string has a character per byte, an SPM piece its text or a longer `<0xNN>`, so this over-estimates, which
+ * keeps the bound below safe), plus one for a space a tokenizer may add. Infinity (no bound) without a token list.
+ */
+function longestTokenChars(model: LlamaModel): number {
+  const tokens = model.fileInfo.metadata.tokenizer?.ggml?.tokens;
+  if (tokens === undefined || tokens.length === 0) return Number.POSITIVE_INFINITY;
+  let longest = 0;
+  for (const token of tokens) if (token.length > longest) longest = token.length;
+  return longest + 1;
+}
+
+/** The characters of a request's text: every token covers at most `longestTokenChars` of them. */
+function promptChars(input: GenerationRequest['input']): number {
+  if (input.kind === 'text') return input.prompt.length;
+  let chars = 0;
+  for (const message of input.messages) chars += message.content.length;
+  return chars;
+}
+
 function finishReasonOf(stopReason: string): FinishReason {
   if (stopReason === 'maxTokens') return 'length';
   if (stopReason === 'abort') return 'cancelled';
@@ -104,6 +125,8 @@ export class LlamaCppEngine implements Engine {
     private readonly pool: SlotPool<Slot>,
     /** Every slot's LlamaChat resolves the same wrapper from the GGUF; templating is pure, so any slot's will do. */
     private readonly chatWrapper: LlamaChat['chatWrapper'],
+    /** See {@link longestTokenChars}. */
+    private readonly maxTokenChars: number,
   ) {
     this.capabilities = new Set([...llamaCapabilities, ...(templateThinks(chatWrapper) ? reasoningCapabilities : [])]);
   }
@@ -137,7 +160,7 @@ export class LlamaCppEngine implements Engine {
     }
     const first = slots[0];
     if (!first) throw new Error('at least one sequence is required');
-    return new LlamaCppEngine(options, llama, model, context, new SlotPool(slots, options.queueLength), first.chat.chatWrapper);
+    return new LlamaCppEngine(options, llama, model, context, new SlotPool(slots, options.queueLength), first.chat.chatWrapper, longestTokenChars(model));
   }
 
   /** Tokens each sequence can hold (llama.cpp may round the requested size up). */
@@ -199,13 +222,17 @@ export class LlamaCppEngine implements Engine {
     }
   }
 
-  /** Rejects before admission when the prompt, plus what was asked to generate, cannot fit. */
-  private checkFits(promptTokens: number, sampling: SamplingOptions): number {
+  /**
+   * Rejects before admission when the prompt, plus what was asked to generate, cannot fit. `lowerBound`: the
+   * count is only a least number of tokens, from the characters, and the prompt was not tokenized.
+   */
+  private checkFits(promptTokens: number, sampling: SamplingOptions, lowerBound = false): number {
     const limit = this.contextLength;
     const wanted = sampling.maxTokens ?? 1;
     if (promptTokens + wanted > limit) {
-      const detail = sampling.maxTokens === undefined ? `${promptTokens} in the prompt` : `${promptTokens} in the prompt and ${wanted} to generate`;
-      throw new ParlanceError('context_length_exceeded', `This model's maximum context length is ${limit} tokens, but the request needs ${promptTokens + wanted} (${detail}). Shorten the messages or lower max_tokens.`, {
+      const prompt = lowerBound ? `at least ${promptTokens} in the prompt, from its length alone` : `${promptTokens} in the prompt`;
+      const detail = sampling.maxTokens === undefined ? prompt : `${prompt} and ${wanted} to generate`;
+      throw new ParlanceError('context_length_exceeded', `This model's maximum context length is ${limit} tokens, but the request needs ${lowerBound ? 'at least ' : ''}${promptTokens + wanted} (${detail}). Shorten the messages or lower max_tokens.`, {
         param: sampling.maxTokens === undefined ? 'messages' : 'max_tokens',
       });
     }
@@ -213,6 +240,9 @@ export class LlamaCppEngine implements Engine {
   }
 
   async open(request: GenerationRequest, signal: AbortSignal): Promise<Generation> {
+    // Tokenizing runs on the event loop (~0.5 s per MB): what cannot fit whatever its tokens are is refused
+    // from its length alone, so that no prompt costs more than the context's worth of tokenizing.
+    this.checkFits(Math.ceil(promptChars(request.input) / this.maxTokenChars), request.sampling, true);
     const plan = this.plan(request);
     const promptTokens = plan.promptTokens;
     const maxTokens = this.checkFits(promptTokens, request.sampling);

@@ -28,11 +28,14 @@ export function startFrame(start: ReplyStart): string {
 export function relayRun(sse: SseStream, run: ReplyRun, offset: number, conversation: () => Promise<ConversationRecord | undefined>): Promise<void> {
   return new Promise((resolve) => {
     // Deltas are written as they come: the per-token path is one synchronous write. While the socket is
-    // full, or the final frame is being prepared, later events wait in `waiting`, in order; once it is
-    // written out the direct path is taken again (not one promise per token for the rest of the reply).
-    const waiting: ReplyEvent[] = [];
+    // full nothing is queued per token: once it drains, everything the client lacks goes out as one delta
+    // cut from the run's text (a queue of one event per token, shifted one by one, made a long reply to a
+    // slow reader cost quadratic time). The final frame waits for that.
+    /** The length of the reply text this client has been sent. */
+    let sent = offset;
     let busy = false;
     let ended = false;
+    let final: Extract<ReplyEvent, { type: 'done' }> | undefined;
     let unsubscribe: (() => void) | undefined;
     const end = (frame?: string): void => {
       ended = true;
@@ -40,34 +43,37 @@ export function relayRun(sse: SseStream, run: ReplyRun, offset: number, conversa
       sse.end(frame);
       resolve();
     };
-    /** Writes one event; false when the caller must stop (waiting for the socket or the final frame). */
-    const send = (event: ReplyEvent): boolean => {
-      if (event.type === 'delta') {
-        if (sse.write(deltaFrame(event.text, event.offset))) return true;
-        void sse.drained().then(pump);
-        return false;
-      }
+    const finish = (event: Extract<ReplyEvent, { type: 'done' }>): void => {
       const frame = replyFrame(event, conversation);
       if (typeof frame === 'string') end(frame);
       // The final frame could not be built (the store failed reading the conversation): the reply itself
       // is stored; this client's stream ends, and a reconnect reads the outcome from the store.
       else frame.then(end, () => end());
-      return false;
     };
-    const pump = (): void => {
-      while (!ended) {
-        const event = waiting.shift();
-        if (event === undefined) {
-          busy = false;
-          return;
-        }
-        if (!send(event)) return;
-      }
+    /** Writes `text`, which ends at `until`; when the socket is full, waits for it to drain, then catches up. */
+    const write = (text: string, until: number): void => {
+      sent = until;
+      if (sse.write(deltaFrame(text, until))) return;
+      busy = true;
+      void sse.drained().then(catchUp);
+    };
+    const catchUp = (): void => {
+      busy = false;
+      if (ended) return;
+      const text = run.text;
+      if (text.length > sent) write(text.slice(sent), text.length);
+      if (!busy && final !== undefined) finish(final);
     };
     unsubscribe = run.subscribe(offset, (event) => {
       if (ended) return;
-      if (busy) waiting.push(event);
-      else busy = !send(event);
+      if (event.type === 'done') {
+        if (busy) final = event;
+        else finish(event);
+        return;
+      }
+      if (busy || event.offset <= sent) return; // caught up from the run's text once the socket drains
+      const start = event.offset - event.text.length;
+      write(start >= sent ? event.text : event.text.slice(sent - start), event.offset);
     });
     if (ended) unsubscribe(); // ended while subscribing (a finished reply): nothing more will come
     sse.signal.addEventListener(

@@ -5,28 +5,9 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { HttpDeps } from '../../deps.js';
+import { securityHeaders } from '../../security-headers.js';
 
-/**
- * A strict policy: the page runs only its own script and talks only to this
- * server, so model output that slips through as HTML still cannot run or leak.
- */
-export const contentSecurityPolicy = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "object-src 'none'",
-].join('; ');
-
-const securityHeaders = {
-  'content-security-policy': contentSecurityPolicy,
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-};
+export { contentSecurityPolicy } from '../../security-headers.js';
 
 const seedPage = `<!doctype html>
 <html lang="en">
