@@ -6,6 +6,8 @@ import { ParlanceError, type ErrorCode } from '../../errors.js';
 import type {
   Capability,
   ChatEvent,
+  EmbeddingRequest,
+  EmbeddingResult,
   Engine,
   EngineLoad,
   FinishReason,
@@ -13,11 +15,14 @@ import type {
   GenerationInput,
   GenerationRequest,
   ModelInfo,
+  RerankRequest,
+  RerankResult,
   TokenUsage,
 } from '../contract.js';
+import { relayEmbeddings, relayRerank, type UpstreamJsonCall } from './embeddings.js';
 
 /** The request fields this relay passes upstream; the upstream then honours or refuses them itself. */
-const relayedCapabilities: ReadonlySet<Capability> = new Set<Capability>(['seed']);
+const relayedCapabilities: ReadonlySet<Capability> = new Set<Capability>(['seed', 'embeddings', 'rerank']);
 
 export interface OpenAICompatibleEngineOptions {
   /** Names the upstream in logs, metrics and error messages. */
@@ -226,6 +231,20 @@ export class OpenAICompatibleEngine implements Engine {
       flight.attach(request);
       request.end(body);
     });
+  }
+
+  embed(request: EmbeddingRequest, signal: AbortSignal): Promise<EmbeddingResult> {
+    return relayEmbeddings(this.jsonCall(), request, signal);
+  }
+
+  rerank(request: RerankRequest, signal: AbortSignal): Promise<RerankResult> {
+    return relayRerank(this.jsonCall(), request, signal);
+  }
+
+  private jsonCall(): UpstreamJsonCall {
+    if (this.closed) throw new ParlanceError('engine_unavailable', `${this.label} is shutting down`);
+    const headers: Record<string, string> = this.apiKey === undefined ? {} : { authorization: `Bearer ${this.apiKey}` };
+    return { baseUrl: this.baseUrl, headers, timeoutMs: this.totalTimeoutMs, label: this.label, statusFailure: (status, h, text) => this.statusFailure(status, h, text), requestFailure: (error) => this.requestFailure(error, 'reaching') };
   }
 
   /** Aborts every in-flight upstream request; their generations end with `finish: cancelled`. */
