@@ -44,6 +44,7 @@ import {
 import { migrationProvider } from './migrations/index.js';
 import { precompile } from './precompiled.js';
 import type { DirectSqlite, QueryRunner } from './sqlite-dialect.js';
+import { KyselyResponseStore, type ResponsesDatabase } from './responses.js';
 
 // ---------------------------------------------------------------------------
 // Schema types (as of the latest migration)
@@ -637,6 +638,7 @@ const insertChunk = 500;
 
 export class KyselyConversationStore implements ConversationStore {
   readonly dialect: 'sqlite' | 'postgres';
+  readonly responses: KyselyResponseStore;
   readonly #db: Kysely<StoreDatabase>;
   readonly #instanceId: string;
   readonly #turn: ReturnType<typeof turnQueries>;
@@ -651,6 +653,7 @@ export class KyselyConversationStore implements ConversationStore {
   constructor(db: Kysely<StoreDatabase>, options: KyselyStoreOptions) {
     this.#db = db;
     this.dialect = options.dialect;
+    this.responses = new KyselyResponseStore(db.withTables<ResponsesDatabase>());
     this.#instanceId = options.instanceId;
     this.#turn = turnQueries(db, options.dialect);
     const direct = options.direct;
