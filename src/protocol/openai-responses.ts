@@ -61,13 +61,14 @@ export type InputItem = z.infer<typeof inputItemSchema>;
 export type ConversationItem = Exclude<InputItem, z.infer<typeof itemReferenceSchema>>;
 export const conversationItemSchema = z.union([messageItemSchema, functionCallItemSchema, functionCallOutputItemSchema, reasoningItemSchema]);
 
-const functionTool = z.object({
+export const functionToolSchema = z.object({
   type: z.literal('function'),
   name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, { error: 'a function name is 1 to 64 letters, digits, _ or -' }),
   description: z.string().max(16_384).nullish(),
   parameters: z.record(z.string(), z.unknown()).nullish(),
   strict: z.boolean().nullish(),
 });
+export type FunctionTool = z.infer<typeof functionToolSchema>;
 /** Hosted tools (web search, file search, …) are OpenAI's own services; the tool parses so that the answer can name it. */
 const otherTool = z.object({ type: z.string() }).loose();
 
@@ -88,7 +89,7 @@ export const responsesRequestSchema = z.object({
   input: z.union([z.string(), z.array(inputItemSchema).max(4096)]).optional(),
   instructions: z.string().nullish(),
   previous_response_id: z.string().max(256).nullish(),
-  tools: z.array(z.union([functionTool, otherTool])).max(128).optional(),
+  tools: z.array(z.union([functionToolSchema, otherTool])).max(128).optional(),
   tool_choice: z
     .union([z.enum(['none', 'auto', 'required']), z.object({ type: z.literal('function'), name: z.string() }), z.object({ type: z.string() }).loose()])
     .optional(),

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ChatMessage, ContentPart, GenerationRequest, ResponseFormat, ToolChoice, ToolDefinition } from '../../../engines/contract.js';
 import { ParlanceError } from '../../../errors.js';
-import { conversationItemSchema, type ConversationItem, type InputItem, type ResponsesRequest } from '../../../protocol/openai-responses.js';
+import { conversationItemSchema, type ConversationItem, type FunctionTool, type InputItem, type ResponsesRequest } from '../../../protocol/openai-responses.js';
 import type { ResponseStore } from '../../../store/contract.js';
 
 /** A request as the core runs it, and the whole conversation it answers (kept for `previous_response_id`). */
@@ -128,8 +128,8 @@ async function resolveReference(id: string, known: readonly ConversationItem[], 
 
 function toolsOf(body: ResponsesRequest): ToolDefinition[] | undefined {
   if (body.tools === undefined || body.tools.length === 0) return undefined;
-  return body.tools.map((tool) => {
-    const fn = tool as { name: string; description?: string | null; parameters?: Record<string, unknown> | null; strict?: boolean | null };
+  const isFunction = (tool: NonNullable<ResponsesRequest['tools']>[number]): tool is FunctionTool => tool.type === 'function';
+  return body.tools.filter(isFunction).map((fn) => {
     return {
       name: fn.name,
       ...(fn.description == null ? {} : { description: fn.description }),
