@@ -5,6 +5,7 @@ import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { ChatService, type GenerationObserver } from './core/chat-service.js';
 import { ConversationService } from './core/conversation-service.js';
+import { EmbeddingService } from './core/embedding-service.js';
 import type { Engine } from './engines/contract.js';
 import { LlamaCppEngine } from './engines/llama-cpp/engine.js';
 import { DEFAULT_MODEL_REF, ModelUnavailableError, modelIdFromPath, resolveModel } from './engines/llama-cpp/model-source.js';
@@ -186,6 +187,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     log.warn('rate limits are per API key, and no API key is set: they do not apply');
   }
   const chat = new ChatService(registry, { observer: rateLimits.active ? chargingTokens(metrics, rateLimits) : metrics, deadlineMs: config.deadlineSeconds * 1000 });
+  const embeddings = new EmbeddingService(registry, {
+    deadlineMs: config.deadlineSeconds * 1000,
+    onUsage: (engine, usage) => {
+      metrics.promptTokens(engine, usage.promptTokens);
+      rateLimits.charge(usage);
+    },
+    onRejected: (engine, error) => metrics.rejected(engine, error.code),
+  });
   const conversations = new ConversationService(store, chat, {
     defaultModel: () => registry.defaultModel(),
     checkModel: (model) => void registry.engineFor(model),
@@ -199,6 +208,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       {
         config,
         chat,
+        embeddings,
         engines: registry,
         store,
         conversations,
@@ -228,7 +238,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     }, 60_000);
     rediscovery.unref();
     log.info({ url, models: registry.models().map(({ model }) => model.id) }, 'Parlance is serving');
-    return { url, app, config, close: closer(app, { conversations, chat, registry, store, rediscovery }) };
+    return { url, app, config, close: closer(app, { conversations, chat, embeddings, registry, store, rediscovery }) };
   } catch (error) {
     clearInterval(rediscovery);
     await app?.close();
@@ -255,13 +265,14 @@ function chargingTokens(metrics: Metrics, rateLimits: KeyRateLimiter): Generatio
 interface ServerParts {
   readonly conversations: ConversationService;
   readonly chat: ChatService;
+  readonly embeddings: EmbeddingService;
   readonly registry: EngineRegistry;
   readonly store: ConversationStore;
   readonly rediscovery: NodeJS.Timeout;
 }
 
 /** Graceful shutdown, once however often it is asked for. */
-function closer(app: FastifyInstance, { conversations, chat, registry, store, rediscovery }: ServerParts): () => Promise<void> {
+function closer(app: FastifyInstance, { conversations, chat, embeddings, registry, store, rediscovery }: ServerParts): () => Promise<void> {
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
@@ -269,6 +280,7 @@ function closer(app: FastifyInstance, { conversations, chat, registry, store, re
       // Replies end first (stored as stopped, their partial text kept), so every open stream gets its last event.
       const replies = conversations.stopAll();
       chat.stopAll();
+      embeddings.stopAll();
       await replies;
       // Every stream has been sent its last event; a client that stopped reading cannot take it, and would
       // hold the close (which waits for connections to end) until the process is killed. Give the others

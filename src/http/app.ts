@@ -16,9 +16,12 @@ import { installRateLimits } from './rate-limit.js';
 import { conversationRoutes } from './routes/conversations/index.js';
 import { chatCompletionsRoute } from './routes/openai/chat-completions.js';
 import { completionsRoute } from './routes/openai/completions.js';
+import { embeddingsRoute } from './routes/openai/embeddings.js';
+import { responsesRoutes } from './routes/openai-responses/index.js';
 import { modelsRoute } from './routes/openai/models.js';
 import { opsRoutes } from './routes/ops.js';
 import { seedRoutes } from './routes/seed.js';
+import { rerankRoutes } from './routes/rerank/index.js';
 import { pageRoutes } from './routes/ui/page.js';
 
 export interface BuildAppOptions {
@@ -163,6 +166,9 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
   await app.register(modelsRoute, deps);
   await app.register(chatCompletionsRoute, deps);
   await app.register(completionsRoute, deps);
+  await app.register(responsesRoutes, deps);
+  await app.register(embeddingsRoute, deps);
+  await app.register(rerankRoutes, deps);
   await app.register(conversationRoutes, deps);
   await app.register(seedRoutes, deps);
   await app.register(pageRoutes, deps);

@@ -2,6 +2,7 @@ import type { FastifyReply } from 'fastify';
 import type { Config } from '../config/schema.js';
 import type { ChatService } from '../core/chat-service.js';
 import type { ConversationService } from '../core/conversation-service.js';
+import type { EmbeddingService } from '../core/embedding-service.js';
 import type { ConversationStore } from '../store/contract.js';
 import type { Metrics } from './metrics.js';
 import type { KeyRateLimiter } from './rate-limit.js';
@@ -19,6 +20,8 @@ export interface ServiceNotice {
 export interface HttpDeps {
   readonly config: Config;
   readonly chat: ChatService;
+  /** Embeddings and rerank, for every dialect that serves them. */
+  readonly embeddings: EmbeddingService;
   readonly engines: EngineRegistry;
   readonly store: ConversationStore;
   readonly conversations: ConversationService;

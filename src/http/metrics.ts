@@ -66,6 +66,11 @@ export class Metrics implements GenerationObserver {
     this.itl.observe({ engine }, seconds);
   }
 
+  /** Tokens read by a request that generates none (embeddings, rerank). */
+  promptTokens(engine: string, tokens: number): void {
+    this.tokens.inc({ engine, direction: 'in' }, tokens);
+  }
+
   finished(engine: string, model: string, reason: FinishReason, usage: TokenUsage | undefined, errorCode: ErrorCode | undefined): void {
     this.generations.inc({ engine, model, reason });
     if (usage) {

@@ -348,9 +348,38 @@ export const interruptedError: MessageError = {
   message: 'The server stopped while this reply was being generated.',
 };
 
+/**
+ * A stored OpenAI Responses API response: what `GET /v1/responses/{id}` answers and what
+ * `previous_response_id` continues. The store keeps the JSON as given; the dialect owns its shape.
+ */
+export interface ResponseRecord {
+  /** The dialect's id (`resp_…`), unique. */
+  readonly id: string;
+  readonly model: string;
+  /** Milliseconds since the epoch. */
+  readonly createdAt: number;
+  /** The response this one continued; `null` when none. */
+  readonly previousResponseId: string | null;
+  /** Every input item the response answered, those of earlier responses in its chain included. */
+  readonly input: readonly unknown[];
+  /** The response object as the API returns it. */
+  readonly body: Readonly<Record<string, unknown>>;
+}
+
+export interface ResponseStore {
+  /** Adds a response, or replaces the one with its id. */
+  saveResponse(record: ResponseRecord): Promise<void>;
+  getResponse(id: string): Promise<ResponseRecord | undefined>;
+  /** True when there was such a response (and now is not). */
+  deleteResponse(id: string): Promise<boolean>;
+}
+
 export interface ConversationStore {
   /** `sqlite` or `postgres`, for logs and `/health`. */
   readonly dialect: string;
+
+  /** The OpenAI Responses API's stored responses, in the same database. */
+  readonly responses: ResponseStore;
 
   /**
    * Brings the schema up to date by applying the pending migrations, in

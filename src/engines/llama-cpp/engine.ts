@@ -12,12 +12,13 @@ import {
   type LlamaModel,
 } from 'node-llama-cpp';
 import { ParlanceError } from '../../errors.js';
-import type { Capability, ChatEvent, Engine, EngineLoad, FinishReason, Generation, GenerationRequest, ModelInfo, SamplingOptions } from '../contract.js';
+import type { Capability, ChatEvent, EmbeddingRequest, EmbeddingResult, Engine, EngineLoad, FinishReason, Generation, GenerationRequest, ModelInfo, RerankRequest, RerankResult, SamplingOptions } from '../contract.js';
 import { EventChannel } from '../event-channel.js';
 import { toChatHistory } from './chat-history.js';
 import { checkResponseFormat, grammarFor } from './grammar.js';
 import { skipThinking, templateThinks, thoughtBudget } from './reasoning.js';
 import { samplingFor } from './sampling.js';
+import { LlamaEmbeddings } from './embeddings.js';
 import { SlotPool } from './sequence-pool.js';
 import { forcingCalls, planFunctions, toFunctions, ToolCallEvents, type FunctionsPlan } from './tool-calls.js';
 
@@ -116,6 +117,8 @@ export class LlamaCppEngine implements Engine {
    */
   readonly streamCoalesceMs = 2;
   private readonly running = new Set<Promise<void>>();
+  private embeddingsPart: LlamaEmbeddings | undefined;
+  private modelCapabilities: ReadonlySet<Capability> | undefined;
 
   private constructor(
     private readonly options: LlamaCppEngineOptions,
@@ -174,7 +177,21 @@ export class LlamaCppEngine implements Engine {
   }
 
   models(): readonly ModelInfo[] {
-    return [{ id: this.options.modelId, ownedBy: 'parlance', contextLength: this.contextLength, capabilities: this.capabilities }];
+    this.modelCapabilities ??= new Set([...this.capabilities, ...this.embeddings.capabilities]);
+    return [{ id: this.options.modelId, ownedBy: 'parlance', contextLength: this.contextLength, capabilities: this.modelCapabilities }];
+  }
+
+  /** Embeddings and rerank run in contexts of their own, created on first use (embeddings.ts). */
+  private get embeddings(): LlamaEmbeddings {
+    return (this.embeddingsPart ??= new LlamaEmbeddings(this.model, { contextSize: this.options.contextSize, threads: this.options.threads, queueLength: this.options.queueLength }));
+  }
+
+  embed(request: EmbeddingRequest, signal: AbortSignal): Promise<EmbeddingResult> {
+    return this.embeddings.embed(request, signal);
+  }
+
+  rerank(request: RerankRequest, signal: AbortSignal): Promise<RerankResult> {
+    return this.embeddings.rerank(request, signal);
   }
 
   load(): EngineLoad {
@@ -344,6 +361,7 @@ export class LlamaCppEngine implements Engine {
   async close(): Promise<void> {
     this.pool.close();
     await Promise.allSettled([...this.running]);
+    await this.embeddingsPart?.close();
     await this.context.dispose();
     await this.model.dispose();
     await this.llama.dispose();

@@ -1,5 +1,5 @@
 import { ParlanceError, isParlanceError } from '../../errors.js';
-import type { Engine, EngineLoad, Generation, GenerationRequest, ModelInfo } from '../contract.js';
+import type { EmbeddingRequest, EmbeddingResult, Engine, EngineLoad, Generation, GenerationRequest, ModelInfo, RerankRequest, RerankResult } from '../contract.js';
 
 export interface BalancedEngineOptions {
   readonly name: string;
@@ -70,17 +70,36 @@ export class BalancedEngine implements Engine {
     return { active, queued, capacity };
   }
 
-  async open(request: GenerationRequest, signal: AbortSignal): Promise<Generation> {
-    const candidates = this.members.filter((member) => member.engine.models().some((model) => model.id === request.model));
+  open(request: GenerationRequest, signal: AbortSignal): Promise<Generation> {
+    return this.onMember(request.model, signal, (engine) => engine.open(request, signal));
+  }
+
+  embed(request: EmbeddingRequest, signal: AbortSignal): Promise<EmbeddingResult> {
+    return this.onMember(request.model, signal, (engine) => {
+      if (!engine.embed) throw new ParlanceError('unsupported_parameter', `The model '${request.model}' cannot embed text.`, { param: 'model' });
+      return engine.embed(request, signal);
+    });
+  }
+
+  rerank(request: RerankRequest, signal: AbortSignal): Promise<RerankResult> {
+    return this.onMember(request.model, signal, (engine) => {
+      if (!engine.rerank) throw new ParlanceError('unsupported_parameter', `The model '${request.model}' cannot rerank.`, { param: 'model' });
+      return engine.rerank(request, signal);
+    });
+  }
+
+  /** Runs `call` on the best member serving `model`, once more on another when it fails for an upstream reason. */
+  private async onMember<T>(model: string, signal: AbortSignal, call: (engine: Engine) => Promise<T>): Promise<T> {
+    const candidates = this.members.filter((member) => member.engine.models().some((info) => info.id === model));
     const first = this.pick(candidates);
-    if (first === undefined) throw new ParlanceError('model_not_found', `no engine of "${this.name}" serves model "${request.model}"`, { param: 'model' });
+    if (first === undefined) throw new ParlanceError('model_not_found', `no engine of "${this.name}" serves model "${model}"`, { param: 'model' });
     try {
-      return await this.openOn(first, request, signal);
+      return await this.callOn(first, call);
     } catch (error) {
       if (!isRetryable(error) || signal.aborted) throw error;
       const second = this.pick(candidates.filter((member) => member !== first));
       if (second === undefined) throw error;
-      return await this.openOn(second, request, signal);
+      return await this.callOn(second, call);
     }
   }
 
@@ -88,11 +107,11 @@ export class BalancedEngine implements Engine {
     return Promise.all(this.members.map(({ engine }) => engine.close())).then(() => undefined);
   }
 
-  private async openOn(member: Member, request: GenerationRequest, signal: AbortSignal): Promise<Generation> {
+  private async callOn<T>(member: Member, call: (engine: Engine) => Promise<T>): Promise<T> {
     try {
-      const generation = await member.engine.open(request, signal);
+      const result = await call(member.engine);
       member.failedAt = 0;
-      return generation;
+      return result;
     } catch (error) {
       if (isRetryable(error)) member.failedAt = this.now();
       throw error;

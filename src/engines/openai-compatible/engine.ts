@@ -2,9 +2,10 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, t
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { ParlanceError, type ErrorCode } from '../../errors.js';
-import type { Capability, ChatEvent, Engine, EngineLoad, Generation, GenerationInput, GenerationRequest, ModelInfo } from '../contract.js';
+import type { Capability, ChatEvent, EmbeddingRequest, EmbeddingResult, Engine, EngineLoad, Generation, GenerationInput, GenerationRequest, ModelInfo, RerankRequest, RerankResult } from '../contract.js';
 import { BodyReader, readBounded, readFetchBounded } from './body-reader.js';
 import { ChunkDecoder } from './chunk-decoder.js';
+import { relayEmbeddings, relayRerank, type UpstreamJsonCall } from './embeddings.js';
 import { Flight } from './flight.js';
 import { requestBody } from './request-body.js';
 import { MAX_MESSAGE_CHARS, errorCodeOf, parseErrorBody, parseRetryAfter, streamReadFailure } from './upstream-errors.js';
@@ -13,7 +14,7 @@ export { parseRetryAfter } from './upstream-errors.js';
 
 /**
  * What the relay passes upstream unchanged, for the upstream to honour or refuse itself: everything a chat
- * request can carry. Embeddings and rerank have routes of their own, not relayed.
+ * request can carry, and embeddings and rerank (relayed to the upstream's own routes).
  */
 const relayedCapabilities: ReadonlySet<Capability> = new Set<Capability>([
   'tools',
@@ -32,6 +33,8 @@ const relayedCapabilities: ReadonlySet<Capability> = new Set<Capability>([
   'repeat_penalty',
   'logit_bias',
   'logprobs',
+  'embeddings',
+  'rerank',
 ]);
 
 export interface OpenAICompatibleEngineOptions {
@@ -240,6 +243,20 @@ export class OpenAICompatibleEngine implements Engine {
       flight.attach(request);
       request.end(body);
     });
+  }
+
+  embed(request: EmbeddingRequest, signal: AbortSignal): Promise<EmbeddingResult> {
+    return relayEmbeddings(this.jsonCall(), request, signal);
+  }
+
+  rerank(request: RerankRequest, signal: AbortSignal): Promise<RerankResult> {
+    return relayRerank(this.jsonCall(), request, signal);
+  }
+
+  private jsonCall(): UpstreamJsonCall {
+    if (this.closed) throw new ParlanceError('engine_unavailable', `${this.label} is shutting down`);
+    const headers: Record<string, string> = this.apiKey === undefined ? {} : { authorization: `Bearer ${this.apiKey}` };
+    return { baseUrl: this.baseUrl, headers, timeoutMs: this.totalTimeoutMs, label: this.label, statusFailure: (status, h, text) => this.statusFailure(status, h, text), requestFailure: (error) => this.requestFailure(error, 'reaching') };
   }
 
   /** Aborts every in-flight upstream request; their generations end with `finish: cancelled`. */

@@ -44,6 +44,7 @@ import type { DirectSqlite, QueryRunner } from './sqlite-dialect.js';
 import { newestLeafUnder, parentsFirst, pathTo } from './tree.js';
 import { affected, first, turnQueries } from './turn-queries.js';
 import { checkChoice, checkSettings, checkString, checkWith, errorSchema, finalStatusSchema, invalid, notFound, roleSchema, timingsSchema, usageSchema } from './validation.js';
+import { KyselyResponseStore, type ResponsesDatabase } from './responses.js';
 
 export { uuidv7 } from './ids.js';
 export type { StoreDatabase } from './schema.js';
@@ -68,6 +69,7 @@ const insertChunk = 500;
 
 export class KyselyConversationStore implements ConversationStore {
   readonly dialect: 'sqlite' | 'postgres';
+  readonly responses: KyselyResponseStore;
   readonly #db: Kysely<StoreDatabase>;
   readonly #instanceId: string;
   readonly #turn: ReturnType<typeof turnQueries>;
@@ -82,6 +84,7 @@ export class KyselyConversationStore implements ConversationStore {
   constructor(db: Kysely<StoreDatabase>, options: KyselyStoreOptions) {
     this.#db = db;
     this.dialect = options.dialect;
+    this.responses = new KyselyResponseStore(db.withTables<ResponsesDatabase>());
     this.#instanceId = options.instanceId;
     this.#turn = turnQueries(db, options.dialect);
     const direct = options.direct;
