@@ -11,13 +11,18 @@ import type { HttpDeps } from './deps.js';
 import { installDocs } from './docs.js';
 import { installErrorHandlers, openAIErrorBody, sendError, toParlanceError } from './errors.js';
 import { installRateLimits } from './rate-limit.js';
+import { anthropicRoutes } from './routes/anthropic/index.js';
 import { conversationRoutes } from './routes/conversations/index.js';
 import { chatCompletionsRoute } from './routes/openai/chat-completions.js';
 import { completionsRoute } from './routes/openai/completions.js';
 import { modelsRoute } from './routes/openai/models.js';
+import { ollamaRoutes } from './routes/ollama/index.js';
 import { opsRoutes } from './routes/ops.js';
 import { seedRoutes } from './routes/seed.js';
 import { pageRoutes } from './routes/ui/page.js';
+
+/** Where Parlance's own API (conversations, messages) lives, apart from the `/api` that Ollama's API owns. */
+export const PARLANCE_API_PREFIX = '/parlance';
 
 export interface BuildAppOptions {
   /** The process logger (pino); without one the app logs nothing. */
@@ -113,7 +118,8 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
   replaceJsonParser(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  installErrorHandlers(app, (code) => deps.metrics.error(code), trackAllowedMethods(app));
+  const allowedMethods = trackAllowedMethods(app);
+  installErrorHandlers(app, { onError: (code) => deps.metrics.error(code), allowedMethods });
 
   let closing = false;
   app.addHook('preClose', async () => {
@@ -159,7 +165,17 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
   await app.register(modelsRoute, deps);
   await app.register(chatCompletionsRoute, deps);
   await app.register(completionsRoute, deps);
-  await app.register(conversationRoutes, deps);
+  await app.register(anthropicRoutes, deps);
+  // Ollama's API owns /api (its not-found answers too); Parlance's own API lives under /parlance/api, and its old
+  // /api paths stay as aliases, hidden from /docs (docs/decisions/api-prefix.md).
+  await app.register(ollamaRoutes, { prefix: '/api', deps, allowedMethods });
+  await app.register(async (own) => own.register(conversationRoutes, deps), { prefix: PARLANCE_API_PREFIX });
+  await app.register(async (alias) => {
+    alias.addHook('onRoute', (route) => {
+      route.schema = { ...route.schema, hide: true };
+    });
+    await alias.register(conversationRoutes, deps);
+  });
   await app.register(seedRoutes, deps);
   await app.register(pageRoutes, deps);
   return app;

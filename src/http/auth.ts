@@ -9,7 +9,7 @@ export interface ApiKey {
 
 /** The routes a key protects: the APIs. The page, its assets, /health and /ready stay public. */
 function isProtected(path: string): boolean {
-  return path.startsWith('/v1/') || path === '/v1' || path.startsWith('/api/') || path.startsWith('/metrics') || path.startsWith('/completion');
+  return path.startsWith('/v1/') || path === '/v1' || path.startsWith('/api/') || path.startsWith('/parlance/') || path.startsWith('/metrics') || path.startsWith('/completion');
 }
 
 /**

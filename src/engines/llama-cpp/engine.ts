@@ -68,6 +68,12 @@ function finishReasonOf(stopReason: string): FinishReason {
   return 'stop';
 }
 
+/** The stop string a custom stop trigger matched (its text pieces; token ids only come from our own triggers' tokenisation). */
+function stopSequenceOf(metadata: { readonly stopReason: string; readonly customStopTrigger?: readonly (string | Token)[] }): string | undefined {
+  if (metadata.stopReason !== 'customStopTrigger' || metadata.customStopTrigger === undefined) return undefined;
+  return metadata.customStopTrigger.filter((piece): piece is string => typeof piece === 'string').join('');
+}
+
 /**
  * The embedded engine: one GGUF model loaded in-process by node-llama-cpp,
  * one context with `sequences` parallel sequences that llama.cpp decodes in
@@ -165,6 +171,10 @@ export class LlamaCppEngine implements Engine {
     return sampling.maxTokens ?? Math.min(this.options.defaultMaxTokens, limit - promptTokens);
   }
 
+  countTokens(request: GenerationRequest): Promise<number> {
+    return Promise.resolve(this.countPromptTokens(request));
+  }
+
   async open(request: GenerationRequest, signal: AbortSignal): Promise<Generation> {
     const promptTokens = this.countPromptTokens(request);
     const maxTokens = this.checkFits(promptTokens, request.sampling);
@@ -185,6 +195,7 @@ export class LlamaCppEngine implements Engine {
   private async generate(slot: Slot, request: GenerationRequest, maxTokens: number, promptTokens: number, signal: AbortSignal, channel: EventChannel<ChatEvent>): Promise<void> {
     let completionTokens = 0;
     let reason: FinishReason;
+    let stopSequence: string | undefined;
     const sampling = request.sampling;
     const common = {
       signal,
@@ -207,9 +218,11 @@ export class LlamaCppEngine implements Engine {
       if (request.input.kind === 'text') {
         const result = await slot.completion.generateCompletionWithMeta(request.input.prompt, common);
         reason = finishReasonOf(result.metadata.stopReason);
+        stopSequence = stopSequenceOf(result.metadata);
       } else {
         const result = await slot.chat.generateResponse(toChatHistory(request.input.messages), common);
         reason = finishReasonOf(result.metadata.stopReason);
+        stopSequence = stopSequenceOf(result.metadata);
       }
     } catch (error) {
       if (signal.aborted) {
@@ -221,7 +234,7 @@ export class LlamaCppEngine implements Engine {
       }
     }
     channel.push({ type: 'usage', usage: { promptTokens, completionTokens } });
-    channel.push({ type: 'finish', reason });
+    channel.push(stopSequence === undefined ? { type: 'finish', reason } : { type: 'finish', reason, stopSequence });
     channel.end();
   }
 

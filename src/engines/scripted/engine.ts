@@ -74,6 +74,7 @@ export class ScriptedEngine implements Engine {
       let completionTokens = 0;
       let reason: FinishReason = 'stop';
       let emitted = '';
+      let stopSequence: string | undefined;
       const stops = request.sampling.stop ?? [];
       try {
         for (const step of steps) {
@@ -88,17 +89,18 @@ export class ScriptedEngine implements Engine {
           }
           completionTokens++;
           const candidate = emitted + step.text;
-          const stopAt = firstStopIndex(candidate, stops);
-          if (stopAt >= 0) {
-            const text = candidate.slice(emitted.length, stopAt);
+          const stopAt = firstStop(candidate, stops);
+          if (stopAt) {
+            const text = candidate.slice(emitted.length, stopAt.index);
             if (text) yield { type: 'text-delta', text };
+            stopSequence = stopAt.stop;
             break;
           }
           emitted = candidate;
           yield { type: 'text-delta', text: step.text };
         }
         yield { type: 'usage', usage: { promptTokens, completionTokens } };
-        yield { type: 'finish', reason };
+        yield stopSequence === undefined ? { type: 'finish', reason } : { type: 'finish', reason, stopSequence };
       } finally {
         engine.active--;
       }
@@ -107,14 +109,19 @@ export class ScriptedEngine implements Engine {
     return Promise.resolve(generation);
   }
 
+  countTokens(request: GenerationRequest): Promise<number> {
+    return Promise.resolve(inputTokenCount(request.input));
+  }
+
   async close(): Promise<void> {}
 }
 
-function firstStopIndex(text: string, stops: readonly string[]): number {
-  let best = -1;
+/** The earliest stop string in `text`, and where it starts. */
+function firstStop(text: string, stops: readonly string[]): { index: number; stop: string } | undefined {
+  let best: { index: number; stop: string } | undefined;
   for (const stop of stops) {
     const index = text.indexOf(stop);
-    if (index >= 0 && (best < 0 || index < best)) best = index;
+    if (index >= 0 && (best === undefined || index < best.index)) best = { index, stop };
   }
   return best;
 }
