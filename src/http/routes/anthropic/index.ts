@@ -59,7 +59,7 @@ export const anthropicRoutes: FastifyPluginAsync<HttpDeps> = async (plain, deps)
     // Looked up before admission: once a generation is open, nothing may throw before it is relayed.
     const model = servedModel(deps.engines, body.model);
     const generationRequest = toGenerationRequest(body, model.info, toSampling(body));
-    refuseUnsupported(generationRequest, model, anthropicParams);
+    refuseUnsupported(generationRequest, model, anthropicParams(body));
     const id = messageId();
     const generation = await deps.chat.open(generationRequest, clientDisconnectSignal(reply));
     if (body.stream === true) {
@@ -87,7 +87,7 @@ export const anthropicRoutes: FastifyPluginAsync<HttpDeps> = async (plain, deps)
     const model = servedModel(deps.engines, body.model);
     const { engine } = model;
     const generationRequest = toGenerationRequest(body, model.info);
-    refuseUnsupported(generationRequest, model, anthropicParams);
+    refuseUnsupported(generationRequest, model, anthropicParams(body));
     if (engine.countTokens === undefined) {
       throw new ParlanceError('invalid_request', `The model '${body.model}' cannot count tokens here: its engine ('${engine.name}') has no tokenizer Parlance can reach.`, { param: 'model' });
     }

@@ -68,11 +68,29 @@ const toolChoice = z.discriminatedUnion(
   { error: "tool_choice.type must be 'auto', 'any', 'tool' or 'none'" },
 );
 
+/** `display: "omitted"` (thinking withheld, only a signature sent) has no meaning here: thinking is plain text. */
+const thinkingDisplay = z.literal('summarized', { error: "thinking.display 'omitted' is not supported here; leave it out" }).nullable().optional();
+
 const thinking = z.discriminatedUnion(
   'type',
-  [z.object({ type: z.literal('enabled'), budget_tokens: z.number().int().min(1024, { error: 'budget_tokens must be at least 1024, as Anthropic requires' }) }), z.object({ type: z.literal('disabled') })],
-  { error: "thinking.type must be 'enabled' or 'disabled'" },
+  [
+    z.object({
+      type: z.literal('enabled'),
+      budget_tokens: z.number().int().min(1024, { error: 'budget_tokens must be at least 1024, as Anthropic requires' }),
+      display: thinkingDisplay,
+    }),
+    z.object({ type: z.literal('disabled') }),
+    /** The model decides whether to think (and, for `between_tools`, thinks between tool calls): its default. */
+    z.object({ type: z.literal('adaptive'), display: thinkingDisplay }),
+    z.object({ type: z.literal('between_tools') }),
+  ],
+  { error: "thinking.type must be 'enabled', 'disabled', 'adaptive' or 'between_tools'" },
 );
+
+const outputConfig = z.object({
+  effort: z.enum(['low', 'medium', 'high', 'xhigh', 'max']).nullable().optional(),
+  format: z.object({ type: z.literal('json_schema', { error: "output_config.format.type must be 'json_schema'" }), schema: z.record(z.string(), z.unknown()) }).nullable().optional(),
+});
 
 const systemParam = z.union([z.string(), z.array(textBlock)]);
 
@@ -87,13 +105,14 @@ const promptFields = {
   tools: z.array(toolParam).max(128).optional(),
   tool_choice: toolChoice.optional(),
   thinking: thinking.optional(),
+  output_config: outputConfig.optional(),
   /** Run by Anthropic's servers only; refused when non-empty. */
   mcp_servers: z.array(z.unknown()).max(0, { error: 'MCP servers are not supported here: connect tools on the client side' }).optional(),
 };
 
 export const messagesRequestSchema = z.object({
   ...promptFields,
-  max_tokens: z.number({ error: 'max_tokens is required (a whole number of tokens, at least 1)' }).int().min(1),
+  max_tokens: z.number({ error: 'must be given, as Anthropic requires: a whole number of tokens, at least 1' }).int().min(1),
   stop_sequences: stopSequences.optional(),
   stream: z.boolean().optional(),
   temperature: z.number().min(0).max(1).optional(),

@@ -3,15 +3,18 @@ import type { ChatMessage, ContentPart, GenerationRequest, ModelInfo, ReasoningO
 import { ParlanceError } from '../../../errors.js';
 import type { ContentBlockIn, MessageParam, MessagesRequest, PromptRequest } from './schema.js';
 
-/** The Anthropic field behind each capability, for the 400 that refuses it. */
-export const anthropicParams: CapabilityParams = {
-  tools: 'tools',
-  tool_choice: 'tool_choice',
-  parallel_tool_calls: 'tool_choice.disable_parallel_tool_use',
-  reasoning_effort: 'thinking',
-  images: 'messages',
-  top_k: 'top_k',
-};
+/** The Anthropic field behind each capability of a request, for the 400 that refuses it. */
+export function anthropicParams(body: PromptRequest): CapabilityParams {
+  return {
+    tools: 'tools',
+    tool_choice: 'tool_choice',
+    parallel_tool_calls: 'tool_choice.disable_parallel_tool_use',
+    reasoning_effort: body.thinking === undefined && body.output_config?.effort != null ? 'output_config.effort' : 'thinking',
+    json_schema: 'output_config.format',
+    images: 'messages',
+    top_k: 'top_k',
+  };
+}
 
 type ImageBlock = Extract<ContentBlockIn, { type: 'image' }>;
 
@@ -93,10 +96,15 @@ function toToolChoice(choice: NonNullable<PromptRequest['tool_choice']>): ToolCh
  * Anthropic's thinking as the contract's reasoning. `disabled` asks a reasoning model not to think; a model that
  * never reasons honours it as it is, so it is only passed on to models that do.
  */
-function toReasoning(thinking: PromptRequest['thinking'], model: ModelInfo | undefined): ReasoningOptions | undefined {
-  if (thinking === undefined) return undefined;
-  if (thinking.type === 'enabled') return { enabled: true, budgetTokens: thinking.budget_tokens };
-  return model?.capabilities.has('reasoning') === true ? { enabled: false } : undefined;
+function toReasoning(body: PromptRequest, model: ModelInfo | undefined): ReasoningOptions | undefined {
+  const thinking = body.thinking;
+  // Anthropic's two highest efforts have no rung of their own in the contract: they ask for the most there is.
+  const level = body.output_config?.effort;
+  const effort = level == null ? {} : { effort: level === 'xhigh' || level === 'max' ? ('high' as const) : level };
+  if (thinking?.type === 'enabled') return { enabled: true, budgetTokens: thinking.budget_tokens, ...effort };
+  if (thinking?.type === 'disabled') return model?.capabilities.has('reasoning') === true ? { enabled: false } : undefined;
+  // adaptive, between_tools or absent: the model's default, at the effort asked for.
+  return level == null ? undefined : effort;
 }
 
 /** Parses the prompt of a Messages or count_tokens request into the core's request. */
@@ -120,7 +128,8 @@ export function toGenerationRequest(body: PromptRequest, model: ModelInfo | unde
   if (choice?.type === 'tool' && !tools?.some((tool) => tool.name === choice.name)) {
     throw new ParlanceError('invalid_request', `tool_choice names the tool '${choice.name}', which is not in tools.`, { param: 'tool_choice.name' });
   }
-  const reasoning = toReasoning(body.thinking, model);
+  const reasoning = toReasoning(body, model);
+  const schema = body.output_config?.format?.schema;
   return {
     model: body.model,
     input: { kind: 'chat', messages },
@@ -129,6 +138,7 @@ export function toGenerationRequest(body: PromptRequest, model: ModelInfo | unde
     ...(choice === undefined ? {} : { toolChoice: toToolChoice(choice) }),
     ...(choice !== undefined && choice.type !== 'none' && choice.disable_parallel_tool_use === true ? { parallelToolCalls: false } : {}),
     ...(reasoning === undefined ? {} : { reasoning }),
+    ...(schema == null ? {} : { responseFormat: { type: 'json_schema' as const, name: 'output', schema, strict: true } }),
   };
 }
 
