@@ -38,10 +38,17 @@ export function requiredCapabilities(request: GenerationRequest): RequiredCapabi
   return needs;
 }
 
-/** Throws `unsupported_parameter`, naming the first field the model cannot honour. */
-export function assertSupported(request: GenerationRequest, model: ModelInfo): void {
-  for (const { capability, param } of requiredCapabilities(request)) {
-    if (!model.capabilities.has(capability)) {
+/** A dialect's own spelling of the field behind each capability (Anthropic's `thinking`, Ollama's `options.top_k`). */
+export type CapabilityParams = Partial<Record<Capability, string>>;
+
+/**
+ * Throws `unsupported_parameter`, naming the first field the model cannot honour: by its OpenAI name, or by the
+ * name `params` gives it in the dialect the request came in.
+ */
+export function assertSupported(request: GenerationRequest, model: ModelInfo, params: CapabilityParams = {}): void {
+  for (const need of requiredCapabilities(request)) {
+    if (!model.capabilities.has(need.capability)) {
+      const param = params[need.capability] ?? need.param;
       throw new ParlanceError('unsupported_parameter', `The model '${model.id}' does not support '${param}'; leave it out or pick a model that does.`, { param });
     }
   }

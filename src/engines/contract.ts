@@ -202,7 +202,8 @@ export type ChatEvent =
   | { readonly type: 'tool-call-delta'; readonly index: number; readonly argumentsDelta: string }
   | { readonly type: 'usage'; readonly usage: TokenUsage }
   | { readonly type: 'error'; readonly code: ErrorCode; readonly message: string }
-  | { readonly type: 'finish'; readonly reason: FinishReason };
+  /** `stopSequence`: with reason `stop`, the request's stop string that ended it, where the engine knows (Anthropic's `stop_sequence`). */
+  | { readonly type: 'finish'; readonly reason: FinishReason; readonly stopSequence?: string };
 
 /** An admitted generation: iterate it once. */
 export interface Generation extends AsyncIterable<ChatEvent> {

@@ -13,16 +13,21 @@ import { installDocs } from './docs.js';
 import { validatorCompiler } from './validation.js';
 import { installErrorHandlers, openAIErrorBody, sendError, toParlanceError } from './errors.js';
 import { installRateLimits } from './rate-limit.js';
+import { anthropicRoutes } from './routes/anthropic/index.js';
 import { conversationRoutes } from './routes/conversations/index.js';
 import { chatCompletionsRoute } from './routes/openai/chat-completions.js';
 import { completionsRoute } from './routes/openai/completions.js';
 import { embeddingsRoute } from './routes/openai/embeddings.js';
 import { responsesRoutes } from './routes/openai-responses/index.js';
 import { modelsRoute } from './routes/openai/models.js';
+import { ollamaRoutes } from './routes/ollama/index.js';
 import { opsRoutes } from './routes/ops.js';
 import { seedRoutes } from './routes/seed.js';
 import { rerankRoutes } from './routes/rerank/index.js';
 import { pageRoutes } from './routes/ui/page.js';
+
+/** Where Parlance's own API (conversations, messages) lives, apart from the `/api` that Ollama's API owns. */
+export const PARLANCE_API_PREFIX = '/parlance';
 
 export interface BuildAppOptions {
   /** The process logger (pino); without one the app logs nothing. */
@@ -119,7 +124,8 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   const routes = trackAllowedMethods(app);
-  installErrorHandlers(app, (code) => deps.metrics.error(code), routes.allowedMethods);
+  const allowedMethods = (url: string): readonly string[] => routes.allowedMethods(url);
+  installErrorHandlers(app, { onError: (code) => deps.metrics.error(code), allowedMethods });
 
   let closing = false;
   app.addHook('preClose', async () => {
@@ -169,7 +175,17 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
   await app.register(responsesRoutes, deps);
   await app.register(embeddingsRoute, deps);
   await app.register(rerankRoutes, deps);
-  await app.register(conversationRoutes, deps);
+  await app.register(anthropicRoutes, deps);
+  // Ollama's API owns /api (its not-found answers too); Parlance's own API lives under /parlance/api, and its old
+  // /api paths stay as aliases, hidden from /docs (docs/decisions/api-prefix.md).
+  await app.register(ollamaRoutes, { prefix: '/api', deps, allowedMethods });
+  await app.register(async (own) => own.register(conversationRoutes, deps), { prefix: PARLANCE_API_PREFIX });
+  await app.register(async (alias) => {
+    alias.addHook('onRoute', (route) => {
+      route.schema = { ...route.schema, hide: true };
+    });
+    await alias.register(conversationRoutes, deps);
+  });
   await app.register(seedRoutes, deps);
   await app.register(pageRoutes, deps);
   return app;

@@ -10,7 +10,7 @@ export interface ApiKey {
 /** The routes a key protects: the APIs and their documentation. The page, its assets, /health and /ready stay public. */
 function isProtected(path: string): boolean {
   return (
-    path.startsWith('/v1/') || path === '/v1' || path === '/rerank' || path.startsWith('/api/') || path.startsWith('/metrics') || path.startsWith('/completion') || path === '/docs' || path.startsWith('/docs/')
+    path.startsWith('/v1/') || path === '/v1' || path === '/rerank' || path.startsWith('/api/') || path.startsWith('/parlance/') || path.startsWith('/metrics') || path.startsWith('/completion') || path === '/docs' || path.startsWith('/docs/')
   );
 }
 

@@ -6,7 +6,7 @@ import type { EmbeddingService } from '../core/embedding-service.js';
 import type { ConversationStore } from '../store/contract.js';
 import type { Metrics } from './metrics.js';
 import type { KeyRateLimiter } from './rate-limit.js';
-import { SseStream } from './sse.js';
+import { SseStream, type SseOptions } from './sse.js';
 import type { Engine } from '../engines/contract.js';
 import type { EngineRegistry } from '../engines/registry.js';
 
@@ -36,11 +36,13 @@ export interface HttpDeps {
 /**
  * Opens an SSE response with the server's keep-alive and frozen-client bounds, counted in the open-streams gauge.
  * `source` is the engine whose events the stream carries: its `streamCoalesceMs` decides whether frames may
- * be held to share a write (absent: each tick's frames go out at the end of the tick).
+ * be held to share a write (absent: each tick's frames go out at the end of the tick). `format` is for dialects whose
+ * stream is not plain SSE (Anthropic's `ping` events, Ollama's NDJSON).
  */
-export function openSse(deps: HttpDeps, reply: FastifyReply, source?: Pick<Engine, 'streamCoalesceMs'>): SseStream {
+export function openSse(deps: HttpDeps, reply: FastifyReply, source?: Pick<Engine, 'streamCoalesceMs'>, format: Pick<SseOptions, 'contentType' | 'keepAliveFrame'> = {}): SseStream {
   const coalesceMs = source?.streamCoalesceMs;
   return new SseStream(reply, {
+    ...format,
     keepAliveMs: deps.config.keepAliveSeconds * 1000,
     writeTimeoutMs: deps.config.writeTimeoutSeconds * 1000,
     onOpen: () => deps.metrics.activeStreams.inc(),

@@ -58,9 +58,15 @@ export function toParlanceError(error: unknown): ParlanceError {
   return new ParlanceError('internal_error', 'An unexpected error occurred; it has been logged.', { cause: error });
 }
 
-export function sendError(reply: FastifyReply, error: ParlanceError): FastifyReply {
+/** A generation the server cut short while its client was still there: shutdown, or the deadline. */
+export const cancelledByServer = new ParlanceError('engine_unavailable', 'The server stopped this generation (it is shutting down, or the generation reached its deadline).');
+
+/** How a dialect spells an error body (OpenAI's by default; Anthropic's and Ollama's in their route folders). */
+export type ErrorBodyFormat = (error: ParlanceError) => unknown;
+
+export function sendError(reply: FastifyReply, error: ParlanceError, body: ErrorBodyFormat = openAIErrorBody): FastifyReply {
   if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(Math.ceil(error.retryAfterSeconds)));
-  return reply.status(error.status).send(openAIErrorBody(error));
+  return reply.status(error.status).send(body(error));
 }
 
 /**
@@ -78,29 +84,45 @@ export function clientGone(request: FastifyRequest, reply: FastifyReply): boolea
   return reply.raw.destroyed || request.raw.socket?.destroyed === true;
 }
 
-/** Installs the OpenAI-shaped error and not-found handlers on an app or a plugin scope. */
-export function installErrorHandlers(app: FastifyInstance, onError?: (code: ErrorCode) => void, allowedMethods?: (url: string) => readonly string[]): void {
+export interface ErrorHandlerOptions {
+  /** Counts each answered error (the metrics' errors by code). */
+  readonly onError?: (code: ErrorCode) => void;
+  /** The methods a path is served for, to answer 405 rather than 404; absent: no not-found handler in this scope. */
+  readonly allowedMethods?: (url: string) => readonly string[];
+  /** The error body's shape; default OpenAI's. */
+  readonly body?: ErrorBodyFormat;
+}
+
+/**
+ * Installs the error handler (and, with `allowedMethods`, the not-found handler) on an app or a plugin scope.
+ * A dialect installs its own in its scope, so that everything its routes answer, a refused API key or body
+ * included (hooks run in the route's scope), has the dialect's error shape.
+ */
+export function installErrorHandlers(app: FastifyInstance, options: ErrorHandlerOptions = {}): void {
+  const { onError, allowedMethods } = options;
+  const body = options.body ?? openAIErrorBody;
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const parlanceError = toParlanceError(error);
     if (clientGone(request, reply)) {
       // The client left first (while its request waited in the queue, say): nobody reads the answer,
       // and it is no server error. The answer still goes through fastify, to end the request's lifecycle.
       request.log.info({ code: parlanceError.code }, 'client went away before the answer');
-      return sendError(reply, parlanceError);
+      return sendError(reply, parlanceError, body);
     }
     onError?.(parlanceError.code);
     logRejection(request, parlanceError, error);
-    return sendError(reply, parlanceError);
+    return sendError(reply, parlanceError, body);
   });
+  if (allowedMethods === undefined) return;
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '';
-    const allowed = allowedMethods?.(request.url) ?? [];
+    const allowed = allowedMethods(request.url);
     // A route that serves this method can still find nothing (a static file missing under a wildcard
     // such as /assets/*): that is 404, not 405.
     if (allowed.length > 0 && !allowed.includes(request.method)) {
       reply.header('allow', allowed.join(', '));
-      return sendError(reply, new ParlanceError('method_not_allowed', `${path} does not accept ${request.method}; it accepts ${allowed.join(', ')}.`));
+      return sendError(reply, new ParlanceError('method_not_allowed', `${path} does not accept ${request.method}; it accepts ${allowed.join(', ')}.`), body);
     }
-    return sendError(reply, new ParlanceError('not_found', `No route for ${request.method} ${path}.`));
+    return sendError(reply, new ParlanceError('not_found', `No route for ${request.method} ${path}.`), body);
   });
 }

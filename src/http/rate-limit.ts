@@ -143,7 +143,21 @@ export class KeyRateLimiter {
 }
 
 /** The routes that start a generation: only these are counted, so browsing the page's history costs nothing. */
-const GENERATING_ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/responses', '/v1/embeddings', '/v1/rerank', '/rerank', '/v1/reranking', '/completion', '/api/conversations/:id/messages', '/api/conversations/:id/messages/:messageId/regenerate']);
+const GENERATING_ROUTES = new Set([
+  '/v1/chat/completions',
+  '/v1/completions',
+  '/completion',
+  '/v1/responses',
+  '/v1/embeddings',
+  '/v1/rerank',
+  '/rerank',
+  '/v1/reranking',
+  '/v1/messages',
+  '/api/chat',
+  '/api/generate',
+  '/api/embed',
+  ...['', '/parlance'].flatMap((prefix) => [`${prefix}/api/conversations/:id/messages`, `${prefix}/api/conversations/:id/messages/:messageId/regenerate`]),
+]);
 
 /** Applies the limiter to the generating routes, after the API key check has named the key. */
 export function installRateLimits(app: FastifyInstance, limiter: KeyRateLimiter): void {

@@ -18,6 +18,10 @@ export interface SseOptions {
    * is worth (an in-process model decoding a token in under a millisecond); see {@link SseStream}.
    */
   readonly coalesceMs?: number;
+  /** The response's content type; default `text/event-stream`. NDJSON dialects (Ollama's) reuse the writer. */
+  readonly contentType?: string;
+  /** What is written when nothing else was for `keepAliveMs`; default an SSE comment, '' for none (NDJSON has no comments). */
+  readonly keepAliveFrame?: string;
 }
 
 /** Frames one SSE event. Multi-line data becomes one `data:` line per line, as the spec requires. */
@@ -60,7 +64,7 @@ const MAX_BATCH_CHARS = 64 * 1024;
 export class SseStream {
   private readonly controller = new AbortController();
   private readonly raw: ServerResponse;
-  private readonly keepAlive: NodeJS.Timeout;
+  private readonly keepAlive: NodeJS.Timeout | undefined;
   private wroteSinceTick = false;
   private finished = false;
   /** Frames written since the last flush. */
@@ -83,7 +87,7 @@ export class SseStream {
     const fromHooks = reply.getHeaders() as Record<string, string | number | string[]>;
     this.raw.writeHead(200, {
       ...fromHooks,
-      'content-type': 'text/event-stream; charset=utf-8',
+      'content-type': options.contentType ?? 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
       'x-accel-buffering': 'no',
       ...options.headers,
@@ -98,11 +102,15 @@ export class SseStream {
       this.cancelHold();
       options.onClose?.();
     });
-    this.keepAlive = setInterval(() => {
-      if (!this.wroteSinceTick) this.raw.write(': keep-alive\n\n');
-      this.wroteSinceTick = false;
-    }, options.keepAliveMs);
-    this.keepAlive.unref();
+    const keepAliveFrame = options.keepAliveFrame ?? ': keep-alive\n\n';
+    this.keepAlive =
+      keepAliveFrame === ''
+        ? undefined
+        : setInterval(() => {
+            if (!this.wroteSinceTick) this.raw.write(keepAliveFrame);
+            this.wroteSinceTick = false;
+          }, options.keepAliveMs);
+    this.keepAlive?.unref();
   }
 
   /** Aborts when the client disconnects before the stream ended. */

@@ -10,6 +10,7 @@ import {
   type LlamaContext,
   type LlamaContextSequence,
   type LlamaModel,
+  type Token,
 } from 'node-llama-cpp';
 import { ParlanceError } from '../../errors.js';
 import type { Capability, ChatEvent, EmbeddingRequest, EmbeddingResult, Engine, EngineLoad, FinishReason, Generation, GenerationRequest, ModelInfo, RerankRequest, RerankResult, SamplingOptions } from '../contract.js';
@@ -17,8 +18,8 @@ import { EventChannel } from '../event-channel.js';
 import { toChatHistory } from './chat-history.js';
 import { checkResponseFormat, grammarFor } from './grammar.js';
 import { skipThinking, templateThinks, thoughtBudget } from './reasoning.js';
-import { samplingFor } from './sampling.js';
 import { LlamaEmbeddings } from './embeddings.js';
+import { samplingFor } from './sampling.js';
 import { SlotPool } from './sequence-pool.js';
 import { forcingCalls, planFunctions, toFunctions, ToolCallEvents, type FunctionsPlan } from './tool-calls.js';
 
@@ -97,6 +98,12 @@ function finishReasonOf(stopReason: string): FinishReason {
   if (stopReason === 'abort') return 'cancelled';
   if (stopReason === 'functionCalls') return 'tool_calls';
   return 'stop';
+}
+
+/** The stop string a custom stop trigger matched (its text pieces; token ids only come from our own triggers' tokenisation). */
+function stopSequenceOf(metadata: { readonly stopReason: string; readonly customStopTrigger?: readonly (string | Token)[] }): string | undefined {
+  if (metadata.stopReason !== 'customStopTrigger' || metadata.customStopTrigger === undefined) return undefined;
+  return metadata.customStopTrigger.filter((piece): piece is string => typeof piece === 'string').join('');
 }
 
 /**
@@ -292,6 +299,7 @@ export class LlamaCppEngine implements Engine {
     let reason: FinishReason;
     const push = (event: ChatEvent): void => channel.push(event);
     const calls = new ToolCallEvents(push);
+    let stopSequence: string | undefined;
     const common = {
       signal,
       stopOnAbortSignal: true,
@@ -314,6 +322,7 @@ export class LlamaCppEngine implements Engine {
           },
         });
         reason = finishReasonOf(result.metadata.stopReason);
+        stopSequence = stopSequenceOf(result.metadata);
       } else {
         const chatOptions = {
           ...common,
@@ -341,6 +350,7 @@ export class LlamaCppEngine implements Engine {
         reason = finishReasonOf(result.metadata.stopReason);
         // node-llama-cpp reports no tokens for calls; their text is what the model generated for them.
         if (calls.count > 0) completionTokens += this.model.tokenize(calls.text()).length;
+        stopSequence = stopSequenceOf(result.metadata);
       }
     } catch (error) {
       if (signal.aborted) {
@@ -354,7 +364,7 @@ export class LlamaCppEngine implements Engine {
       if (chat !== slot.chat) chat.dispose();
     }
     push({ type: 'usage', usage: { promptTokens: plan.promptTokens, completionTokens, ...(reasoningTokens > 0 ? { reasoningTokens } : {}) } });
-    push({ type: 'finish', reason });
+    push(stopSequence === undefined ? { type: 'finish', reason } : { type: 'finish', reason, stopSequence });
     channel.end();
   }
 

@@ -149,6 +149,7 @@ export class ScriptedEngine implements Engine {
       let reason: FinishReason = 'stop';
       let emitted = '';
       let toolCalls = 0;
+      let stopSequence: string | undefined;
       const stops = request.sampling.stop ?? [];
       try {
         for (const step of steps) {
@@ -175,10 +176,11 @@ export class ScriptedEngine implements Engine {
             continue;
           }
           const candidate = emitted + step.text;
-          const stopAt = firstStopIndex(candidate, stops);
-          if (stopAt >= 0) {
-            const text = candidate.slice(emitted.length, stopAt);
+          const stopAt = firstStop(candidate, stops);
+          if (stopAt) {
+            const text = candidate.slice(emitted.length, stopAt.index);
             if (text) yield { type: 'text-delta', text };
+            stopSequence = stopAt.stop;
             break;
           }
           emitted = candidate;
@@ -186,7 +188,7 @@ export class ScriptedEngine implements Engine {
         }
         if (reason === 'stop' && toolCalls > 0) reason = 'tool_calls';
         yield { type: 'usage', usage: { promptTokens, completionTokens, ...(reasoningTokens > 0 ? { reasoningTokens } : {}) } };
-        yield { type: 'finish', reason };
+        yield stopSequence === undefined ? { type: 'finish', reason } : { type: 'finish', reason, stopSequence };
       } finally {
         engine.active--;
       }
@@ -195,14 +197,19 @@ export class ScriptedEngine implements Engine {
     return Promise.resolve(generation);
   }
 
+  countTokens(request: GenerationRequest): Promise<number> {
+    return Promise.resolve(inputTokenCount(request.input));
+  }
+
   async close(): Promise<void> {}
 }
 
-function firstStopIndex(text: string, stops: readonly string[]): number {
-  let best = -1;
+/** The earliest stop string in `text`, and where it starts. */
+function firstStop(text: string, stops: readonly string[]): { index: number; stop: string } | undefined {
+  let best: { index: number; stop: string } | undefined;
   for (const stop of stops) {
     const index = text.indexOf(stop);
-    if (index >= 0 && (best < 0 || index < best)) best = index;
+    if (index >= 0 && (best === undefined || index < best.index)) best = { index, stop };
   }
   return best;
 }

@@ -1,6 +1,6 @@
 import type { FinishReason, Generation, TokenLogprob, TokenUsage } from '../../../engines/contract.js';
 import { ParlanceError, type ErrorCode } from '../../../errors.js';
-import { openAIErrorBody } from '../../errors.js';
+import { cancelledByServer, openAIErrorBody } from '../../errors.js';
 import type { SseStream } from '../../sse.js';
 import type { OpenAIFinishReason, OpenAIToolCall, OpenAIUsage } from '../../../protocol/openai.js';
 
@@ -37,7 +37,6 @@ export interface ChunkFormat {
   usage(usage: OpenAIUsage): string;
 }
 
-const cancelledByServer = new ParlanceError('engine_unavailable', 'The server stopped this generation (it is shutting down, or the generation reached its deadline).');
 
 /** Relays a generation as OpenAI stream chunks, waiting on the socket when it is full. */
 export async function relayOpenAIStream(sse: SseStream, generation: Generation, format: ChunkFormat, includeUsage: boolean): Promise<void> {

@@ -1,0 +1,138 @@
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { EmbeddingResult, GenerationRequest } from '../../../engines/contract.js';
+import { ParlanceError } from '../../../errors.js';
+import { clientDisconnectSignal } from '../../client-signal.js';
+import { collectBlocks, toolArguments } from '../../collect-blocks.js';
+import { openSse, type HttpDeps } from '../../deps.js';
+import { installErrorHandlers } from '../../errors.js';
+import { refuseUnsupported, type ServedModel } from '../../served-model.js';
+import { ollamaErrorBody, ollamaModel } from './errors.js';
+import { OLLAMA_API_VERSION, runningOf, showOf, tagOf } from './models.js';
+import { chatShape, doneObject, generateShape, objectHead, RequestClock, relayOllamaStream, type OllamaShape } from './ndjson.js';
+import { chatRequestSchema, embedRequestSchema, generateRequestSchema, showRequestSchema, type OllamaOptions, type OllamaToolCallOut } from './schema.js';
+import { chatToRequest, generateToRequest, ollamaParams } from './to-request.js';
+
+export interface OllamaRouteOptions {
+  readonly deps: HttpDeps;
+  /** The app's method table, so that a wrong method under `/api` is still a 405 (in Ollama's error shape). */
+  readonly allowedMethods: (url: string) => readonly string[];
+}
+
+/**
+ * `options.num_ctx` bounds the prompt plus the reply. Up to the model's own context it is honoured by counting
+ * the prompt and capping the reply to what is left; past it, or on an engine that cannot count, it is refused.
+ */
+async function boundByNumCtx(request: GenerationRequest, options: OllamaOptions | undefined, model: ServedModel, signal: AbortSignal): Promise<GenerationRequest> {
+  const numCtx = options?.num_ctx;
+  const contextLength = model.info?.contextLength;
+  if (numCtx === undefined || (contextLength !== undefined && numCtx === contextLength)) return request;
+  if (contextLength !== undefined && numCtx > contextLength) {
+    throw new ParlanceError('unsupported_parameter', `options.num_ctx is ${numCtx}, but the model '${request.model}' is served with a context of ${contextLength} tokens; ask for at most that.`, { param: 'options.num_ctx' });
+  }
+  if (model.engine.countTokens === undefined) {
+    throw new ParlanceError('unsupported_parameter', `options.num_ctx cannot be honoured for the model '${request.model}': its engine cannot count the prompt's tokens; leave it out.`, { param: 'options.num_ctx' });
+  }
+  const promptTokens = await model.engine.countTokens(request, signal);
+  const room = numCtx - promptTokens;
+  if (room < 1) {
+    throw new ParlanceError('context_length_exceeded', `The prompt takes ${promptTokens} tokens, which leaves no room in options.num_ctx (${numCtx}).`, { param: 'options.num_ctx' });
+  }
+  const maxTokens = Math.min(request.sampling.maxTokens ?? room, room);
+  return { ...request, sampling: { ...request.sampling, maxTokens } };
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** The answer to a request with nothing to generate: Ollama loads the model and says so. */
+function loaded(model: string, shape: OllamaShape): string {
+  return `${objectHead(model)()}${shape.content('', '', undefined)},"done":true,"done_reason":"load"}`;
+}
+
+/** Ollama's API: chat and generate (NDJSON streams unless `stream: false`), models, and embeddings, in Ollama's shapes. */
+export const ollamaRoutes: FastifyPluginAsync<OllamaRouteOptions> = async (plain, { deps, allowedMethods }) => {
+  // Everything under /api that no other route serves, and everything these routes answer, is in Ollama's error shape.
+  installErrorHandlers(plain, { onError: (code) => deps.metrics.error(code), allowedMethods, body: ollamaErrorBody });
+  const app = plain.withTypeProvider<ZodTypeProvider>();
+  const tags = ['Ollama'];
+
+  /** Admits a generation and answers it as a stream or one object. */
+  async function answer(reply: FastifyReply, request: GenerationRequest, model: ServedModel, stream: boolean, shape: OllamaShape, clock: RequestClock, signal: AbortSignal): Promise<unknown> {
+    const generation = await deps.chat.open(request, signal);
+    clock.admitted();
+    if (stream) {
+      const ndjson = openSse(deps, reply, model.engine, { contentType: 'application/x-ndjson', keepAliveFrame: '' });
+      await relayOllamaStream(ndjson, generation, request.model, shape, clock);
+      return reply;
+    }
+    const result = await collectBlocks(generation);
+    clock.output();
+    let text = '';
+    let thinking = '';
+    const calls: OllamaToolCallOut[] = [];
+    for (const block of result.blocks) {
+      if (block.kind === 'tool') calls.push({ function: { name: block.name, arguments: toolArguments(block.json) } });
+      else if (block.kind === 'text') text += block.text;
+      else thinking += block.text;
+    }
+    const content = shape.content(text, thinking, result.logprobs, calls);
+    return reply.type(JSON_TYPE).send(doneObject(objectHead(request.model), content, result.reason, clock.stats(result.usage, generation.promptTokens)));
+  }
+
+  app.post('/chat', { schema: { body: chatRequestSchema, tags, summary: 'Chat (Ollama API): an NDJSON stream, or one object with `stream: false`' } }, async (request, reply) => {
+    const clock = new RequestClock();
+    const body = request.body;
+    const model = ollamaModel(deps.engines, body.model);
+    if (body.messages.length === 0) return reply.type(JSON_TYPE).send(loaded(body.model, chatShape));
+    const signal = clientDisconnectSignal(reply);
+    const generationRequest = chatToRequest(body, model.info);
+    refuseUnsupported(generationRequest, model, ollamaParams);
+    return answer(reply, await boundByNumCtx(generationRequest, body.options, model, signal), model, body.stream ?? true, chatShape, clock, signal);
+  });
+
+  app.post('/generate', { schema: { body: generateRequestSchema, tags, summary: 'Generate from a prompt (Ollama API): an NDJSON stream, or one object with `stream: false`' } }, async (request, reply) => {
+    const clock = new RequestClock();
+    const body = request.body;
+    const model = ollamaModel(deps.engines, body.model);
+    if (body.prompt === '' && (body.images === undefined || body.images.length === 0)) return reply.type(JSON_TYPE).send(loaded(body.model, generateShape));
+    const signal = clientDisconnectSignal(reply);
+    const generationRequest = generateToRequest(body, model.info);
+    refuseUnsupported(generationRequest, model, ollamaParams);
+    return answer(reply, await boundByNumCtx(generationRequest, body.options, model, signal), model, body.stream ?? true, generateShape, clock, signal);
+  });
+
+  app.get('/tags', { schema: { tags, summary: 'The models served here (Ollama API)' } }, async () => ({ models: deps.engines.models().map(({ model, engine }) => tagOf(model, engine)) }));
+
+  app.get('/ps', { schema: { tags, summary: 'The models loaded now (Ollama API): every served model' } }, async () => ({ models: deps.engines.models().map(({ model, engine }) => runningOf(model, engine)) }));
+
+  app.get('/version', { schema: { tags, summary: 'The Ollama API version this dialect follows' } }, async () => ({ version: OLLAMA_API_VERSION }));
+
+  app.post('/show', { schema: { body: showRequestSchema, tags, summary: "A model's details and capabilities (Ollama API)" } }, async (request) => {
+    const id = request.body.model ?? request.body.name ?? '';
+    const { engine, info } = ollamaModel(deps.engines, id);
+    return showOf(info ?? { id, ownedBy: engine.name, capabilities: new Set() }, engine);
+  });
+
+  app.post('/embed', { schema: { body: embedRequestSchema, tags, summary: 'Embed one text or several (Ollama API)' } }, async (request, reply) => {
+    const clock = new RequestClock();
+    const body = request.body;
+    const model = ollamaModel(deps.engines, body.model);
+    const inputs = typeof body.input === 'string' ? [body.input] : body.input;
+    const result = await embed(model, body.model, inputs, clientDisconnectSignal(reply));
+    const width = result.vectors[0]?.length ?? 0;
+    if (body.dimensions !== undefined && body.dimensions !== width) {
+      throw new ParlanceError('unsupported_parameter', `The model '${body.model}' makes vectors of ${width} dimensions and cannot shorten them; leave dimensions out or set it to ${width}.`, { param: 'dimensions' });
+    }
+    const stats = clock.stats({ promptTokens: result.promptTokens, completionTokens: 0 }, result.promptTokens);
+    return { model: body.model, embeddings: result.vectors.map((vector) => Array.from(vector)), total_duration: stats.total_duration, load_duration: stats.load_duration, prompt_eval_count: result.promptTokens };
+  });
+};
+
+/** Embeds through the model's engine, refusing a model without the capability as `/v1/embeddings` does. */
+async function embed(model: ServedModel, id: string, inputs: readonly string[], signal: AbortSignal): Promise<EmbeddingResult> {
+  const run = model.engine.embed?.bind(model.engine);
+  if (run === undefined || (model.info !== undefined && !model.info.capabilities.has('embeddings'))) {
+    throw new ParlanceError('unsupported_parameter', `The model '${id}' cannot embed text; pick a model that can (GET /api/tags).`, { param: 'model' });
+  }
+  return run({ model: id, inputs }, signal);
+}
