@@ -1,6 +1,7 @@
 import { useEffect, useLayoutEffect, useRef, useState, type MouseEvent } from 'react';
 import { downloadExport, exportUrl } from '../api/conversations.js';
 import { hasApiKey } from '../api/http.js';
+import type { MessageRecord } from '../../../src/protocol/conversations.js';
 import { copyText } from '../clipboard.js';
 import { store, useAppState } from '../state/store.js';
 import { Composer } from './Composer.js';
@@ -201,7 +202,8 @@ function Messages() {
   const [away, setAway] = useState(false);
   const conversationId = tree?.conversation.id ?? null;
 
-  // Follow the reply as it grows, unless the reader scrolled up.
+  // Follow the reply as it grows, unless the reader scrolled up. The scroller and its content are always
+  // rendered (even before the conversation has loaded), so this is wired once, whatever arrives later.
   useLayoutEffect(() => {
     const element = scroller.current;
     const inner = content.current;
@@ -222,30 +224,35 @@ function Messages() {
     };
   }, []);
 
+  // Opening a conversation (a reload, another tab, the sidebar) lands at its end, as does sending.
   useLayoutEffect(() => {
     stick.current = true;
+    setAway(false);
     const element = scroller.current;
     if (element) element.scrollTop = element.scrollHeight;
   }, [conversationId, pending]);
 
-  if (!tree) return null;
-  const index = new Map(tree.messages.map((message) => [message.id, message]));
-  let path = tree.activePath.map((id) => index.get(id)).filter((message) => message !== undefined);
-  if (pending && pending.conversationId === tree.conversation.id && pending.parentId !== undefined) {
-    const cut = pending.parentId === null ? 0 : path.findIndex((message) => message.id === pending.parentId) + 1;
-    path = path.slice(0, cut);
+  let path: MessageRecord[] = [];
+  let showPending = false;
+  if (tree) {
+    const index = new Map(tree.messages.map((message) => [message.id, message]));
+    path = tree.activePath.map((id) => index.get(id)).filter((message) => message !== undefined);
+    if (pending && pending.conversationId === tree.conversation.id && pending.parentId !== undefined) {
+      const cut = pending.parentId === null ? 0 : path.findIndex((message) => message.id === pending.parentId) + 1;
+      path = path.slice(0, cut);
+    }
+    showPending = pending !== null && pending.conversationId === tree.conversation.id;
   }
-  const showPending = pending !== null && pending.conversationId === tree.conversation.id;
 
   return (
     <div className="messages" ref={scroller} onClick={onCodeCopy} role="log" aria-label="Messages" tabIndex={-1}>
       <div className="messages-inner" ref={content}>
-        {path.length === 0 && !showPending ? <EmptyState /> : null}
+        {tree && path.length === 0 && !showPending ? <EmptyState /> : null}
         {path.map((message) => (
           <MessageView key={message.id} record={message} />
         ))}
-        {showPending ? <PendingView content={pending.content} /> : null}
-        <FailureBox />
+        {showPending && pending ? <PendingView content={pending.content} /> : null}
+        {tree ? <FailureBox /> : null}
       </div>
       {away ? (
         <button
