@@ -36,6 +36,7 @@ export async function errorFrom(response: Response): Promise<ApiError> {
 const KEY_STORAGE = 'parlance-api-key';
 let apiKey: string | null = readStoredKey();
 let onUnauthorized: (() => void) | undefined;
+let onUnreachable: (() => void) | undefined;
 
 function readStoredKey(): string | null {
   try {
@@ -64,6 +65,11 @@ export function whenUnauthorized(handler: () => void): void {
   onUnauthorized = handler;
 }
 
+/** Called when a request cannot reach the server at all (it is down, or the network is). */
+export function whenUnreachable(handler: () => void): void {
+  onUnreachable = handler;
+}
+
 export function authHeaders(): Record<string, string> {
   return apiKey ? { authorization: `Bearer ${apiKey}` } : {};
 }
@@ -78,6 +84,7 @@ export async function request(path: string, init: RequestInit = {}): Promise<Res
     return response;
   } catch (error) {
     if (error instanceof DOMException && error.name === 'AbortError') throw error;
+    onUnreachable?.();
     throw new ApiError('Parlance cannot be reached. Check that the server is running and your connection is up.', 0, null);
   }
 }

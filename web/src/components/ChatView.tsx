@@ -134,6 +134,17 @@ function Banner() {
   );
 }
 
+/** While the server does not answer: what is going on, and that the page keeps trying. */
+function ConnectionBanner() {
+  const down = useAppState((state) => state.connection === 'down');
+  if (!down) return null;
+  return (
+    <div className="banner connection" role="alert">
+      <strong>Parlance cannot be reached.</strong> The server may be restarting; the page reconnects by itself when it answers. Nothing you see is lost.
+    </div>
+  );
+}
+
 function FailureBox() {
   const failure = useAppState((state) => state.failure);
   const currentId = useAppState((state) => state.currentId);
@@ -297,6 +308,7 @@ export function ChatView({ onMenu }: { readonly onMenu: () => void }) {
           <ThemeToggle />
         </div>
       </header>
+      <ConnectionBanner />
       <Banner />
       {treeState === 'loading' && title === null ? <p className="muted center">Loading the conversation…</p> : null}
       {treeState === 'missing' ? (

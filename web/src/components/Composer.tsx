@@ -9,6 +9,7 @@ export function Composer() {
   const busy = useAppState((state) => store.busy(state));
   const restore = useAppState((state) => state.composerRestore);
   const currentId = useAppState((state) => state.currentId);
+  const down = useAppState((state) => state.connection === 'down');
 
   useEffect(() => {
     if (restore === null) return;
@@ -67,7 +68,11 @@ export function Composer() {
       <span id="composer-hint" className="visually-hidden">
         Enter sends, Shift+Enter starts a new line, Escape stops a reply.
       </span>
-      {busy ? (
+      {busy && down ? (
+        <button type="button" className="send-button" disabled aria-label="Waiting for the server" title="Waiting for the server">
+          <Icon name="stop" />
+        </button>
+      ) : busy ? (
         <button type="button" className="send-button stop" onClick={() => void store.stop()} aria-label="Stop the reply (Esc)" title="Stop (Esc)">
           <Icon name="stop" />
         </button>

@@ -8,7 +8,7 @@ import type {
   ReplyDone,
 } from '../../../src/protocol/conversations.js';
 import * as api from '../api/conversations.js';
-import { ApiError, isAbort, setApiKey, whenUnauthorized } from '../api/http.js';
+import { ApiError, isAbort, setApiKey, whenUnauthorized, whenUnreachable } from '../api/http.js';
 import { followReply, startReply, type ReplyCallbacks } from '../api/reply-stream.js';
 import { getHealth, listModels, type Health, type Notice } from '../api/server.js';
 import { LiveReplies } from './live.js';
@@ -72,6 +72,8 @@ export interface AppState {
   readonly composerRestore: string | null;
   /** The server asked for an API key (401). */
   readonly needKey: boolean;
+  /** Whether the server answers: 'down' from a failed request or a dropped reply until /health answers again. */
+  readonly connection: 'up' | 'down';
 }
 
 const UNDO_MS = 6000;
@@ -131,12 +133,14 @@ export class AppStore {
     toasts: [],
     composerRestore: null,
     needKey: false,
+    connection: 'up',
   };
   private readonly listeners = new Set<() => void>();
   private loadToken = 0;
   private toastId = 0;
   private readonly pendingDeletes = new Map<string, ReturnType<typeof setTimeout>>();
   private stopRequested = false;
+  private watchingConnection = false;
 
   readonly getState = (): AppState => this.state;
 
@@ -156,6 +160,7 @@ export class AppStore {
     whenUnauthorized(() => {
       if (!this.state.needKey) this.set({ needKey: true });
     });
+    whenUnreachable(() => void this.watchConnection());
     window.addEventListener('popstate', () => this.route());
     window.addEventListener('pagehide', () => {
       for (const id of this.pendingDeletes.keys()) api.deleteConversationOnUnload(id);
@@ -182,6 +187,33 @@ export class AppStore {
       }
       await new Promise((resolve) => setTimeout(resolve, HEALTH_POLL_MS));
     }
+  }
+
+  /**
+   * The server stopped answering: says so (the connection banner) and asks /health every
+   * HEALTH_POLL_MS until it answers, then reloads what could not be loaded and reattaches replies.
+   */
+  async watchConnection(): Promise<void> {
+    if (this.watchingConnection) return;
+    this.watchingConnection = true;
+    this.set({ connection: 'down' });
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, HEALTH_POLL_MS));
+      try {
+        const health = await getHealth();
+        this.set({ notices: health.notices });
+        break;
+      } catch (error) {
+        // Answered, though not with health (a 401 on a keyed server): it is up. A 503 is one shutting down.
+        if (error instanceof ApiError && !error.isNetwork && error.status !== 503) break;
+      }
+    }
+    this.watchingConnection = false;
+    this.set({ connection: 'up' });
+    if (this.state.listState === 'error') void this.loadList();
+    if (this.state.models.length === 0) void this.loadModels();
+    const tree = this.state.tree;
+    if (tree) for (const record of tree.messages) if (this.state.lost.has(record.id)) this.retryLost(record);
   }
 
   async loadModels(): Promise<void> {
@@ -470,6 +502,7 @@ export class AppStore {
       },
       onReconnect: (attempt) => {
         if (holder.id) this.live.setReconnecting(holder.id, attempt);
+        if (attempt > 0) void this.watchConnection();
       },
     };
   }
@@ -534,6 +567,8 @@ export class AppStore {
     lost.delete(record.id);
     this.set({ streaming: withSet(this.state.streaming, record.id, false), lost });
     this.live.end(record.id);
+    // Cut by a server shutting down: it is about to be gone, and the banner says so until it is back.
+    if (record.error?.code === 'server_stopped') void this.watchConnection();
   }
 }
 
