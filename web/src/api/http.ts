@@ -56,6 +56,22 @@ export function setApiKey(key: string | null): void {
   else window.localStorage.removeItem(KEY_STORAGE);
 }
 
+/**
+ * Asks the server whether it takes `key` (a cheap authenticated read), without
+ * keeping it: true when accepted, false on 401; throws ApiError otherwise.
+ */
+export async function checkApiKey(key: string): Promise<boolean> {
+  let response: Response;
+  try {
+    response = await fetch('/api/conversations?limit=1', { credentials: 'same-origin', headers: { accept: 'application/json', authorization: `Bearer ${key.trim()}` } });
+  } catch {
+    throw new ApiError('Parlance cannot be reached. Check that the server is running and your connection is up.', 0, null);
+  }
+  if (response.status === 401) return false;
+  if (!response.ok) throw await errorFrom(response);
+  return true;
+}
+
 export function hasApiKey(): boolean {
   return apiKey !== null;
 }

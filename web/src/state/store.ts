@@ -8,7 +8,7 @@ import type {
   ReplyDone,
 } from '../../../src/protocol/conversations.js';
 import * as api from '../api/conversations.js';
-import { ApiError, isAbort, setApiKey, whenUnauthorized, whenUnreachable } from '../api/http.js';
+import { ApiError, checkApiKey, isAbort, setApiKey, whenUnauthorized, whenUnreachable } from '../api/http.js';
 import { followReply, startReply, type ReplyCallbacks } from '../api/reply-stream.js';
 import { getHealth, listModels, type Health, type Notice } from '../api/server.js';
 import { LiveReplies } from './live.js';
@@ -70,8 +70,10 @@ export interface AppState {
   readonly toasts: readonly Toast[];
   /** Text to put back into the composer (an unsent message the person chose to edit). */
   readonly composerRestore: string | null;
-  /** The server asked for an API key (401). */
-  readonly needKey: boolean;
+  /** The key dialog: 'needed' when the server answered 401 (it cannot be dismissed), 'change' when the person opened it. */
+  readonly keyDialog: 'needed' | 'change' | null;
+  /** Why the key typed in the dialog was not taken. */
+  readonly keyError: string | null;
   /** Whether the server answers: 'down' from a failed request or a dropped reply until /health answers again. */
   readonly connection: 'up' | 'down';
 }
@@ -132,7 +134,8 @@ export class AppStore {
     draft: { model: null, systemPrompt: '', temperature: null, maxTokens: null },
     toasts: [],
     composerRestore: null,
-    needKey: false,
+    keyDialog: null,
+    keyError: null,
     connection: 'up',
   };
   private readonly listeners = new Set<() => void>();
@@ -158,7 +161,7 @@ export class AppStore {
 
   init(): void {
     whenUnauthorized(() => {
-      if (!this.state.needKey) this.set({ needKey: true });
+      if (this.state.keyDialog !== 'needed') this.set({ keyDialog: 'needed' });
     });
     whenUnreachable(() => void this.watchConnection());
     window.addEventListener('popstate', () => this.route());
@@ -219,7 +222,9 @@ export class AppStore {
   async loadModels(): Promise<void> {
     try {
       this.set({ models: await listModels() });
-    } catch {
+    } catch (error) {
+      // A 401 opens the key dialog, which says what to do; the list loads again once a key is taken.
+      if (error instanceof ApiError && error.status === 401) return;
       this.toast('Could not load the list of models.', { label: 'Retry', run: () => void this.loadModels() });
     }
   }
@@ -267,10 +272,38 @@ export class AppStore {
     }
   }
 
-  /** Saves the API key the person typed and loads everything again with it. */
-  useApiKey(key: string): void {
+  /** Checks the API key the person typed with the server; keeps it and loads everything again with it only when it is taken. */
+  async useApiKey(key: string): Promise<void> {
+    this.set({ keyError: null });
+    try {
+      if (!(await checkApiKey(key))) {
+        this.set({ keyError: 'This server did not accept that key. Check it and try again.' });
+        return;
+      }
+    } catch (error) {
+      this.set({ keyError: message(error) });
+      return;
+    }
     setApiKey(key);
-    this.set({ needKey: false, failure: null });
+    this.set({ keyDialog: null, keyError: null, failure: null, toasts: [] });
+    this.reloadAll();
+  }
+
+  /** Removes the stored API key from this browser; a server that needs one asks again. */
+  forgetApiKey(): void {
+    setApiKey(null);
+    this.reloadAll();
+  }
+
+  openKeyDialog(): void {
+    this.set({ keyDialog: 'change', keyError: null });
+  }
+
+  closeKeyDialog(): void {
+    if (this.state.keyDialog === 'change') this.set({ keyDialog: null, keyError: null });
+  }
+
+  private reloadAll(): void {
     void this.loadList();
     void this.loadModels();
     if (this.state.currentId) void this.loadTree(this.state.currentId);
@@ -369,9 +402,11 @@ export class AppStore {
 
   // ── toasts ─────────────────────────────────────────────────────────────
 
+  /** Shows a toast; one with the same text as a toast still shown replaces it (they never pile up). */
   toast(text: string, action?: Toast['action'], timeoutMs = 5000): void {
     const id = ++this.toastId;
-    this.set({ toasts: [...this.state.toasts, { id, message: text, ...(action ? { action } : {}) }] });
+    const others = this.state.toasts.filter((toast) => toast.message !== text);
+    this.set({ toasts: [...others, { id, message: text, ...(action ? { action } : {}) }] });
     setTimeout(() => this.dismiss(id), timeoutMs);
   }
 
