@@ -90,4 +90,66 @@ describe.skipIf(!haveChromium)('the chat page, flows that used to mislead', () =
     await first.context.close();
     await second.context.close();
   });
+
+  it('returns focus to the trigger on Esc (export menu, rename box), and the phone drawer takes focus and makes the page inert', async () => {
+    const { page, context } = await newPage();
+    await sendMessage(page, 'focus please');
+    await waitForReplyEnd(page);
+    const activeLabel = (): Promise<string | null> => page.evaluate<string | null>("document.activeElement && (document.activeElement.getAttribute('aria-label') || document.activeElement.tagName)");
+    await page.getByRole('button', { name: 'Export the conversation' }).click();
+    await page.getByRole('link', { name: 'Markdown (.md)' }).focus();
+    await page.keyboard.press('Escape');
+    await page.getByRole('link', { name: 'Markdown (.md)' }).waitFor({ state: 'detached' });
+    expect(await activeLabel()).toBe('Export the conversation');
+
+    const id = await conversationIdOf(page);
+    await page.locator(`.conversation[data-conversation-id="${id}"]`).getByRole('button', { name: /^Rename/ }).click();
+    await page.getByLabel('New title').press('Escape');
+    expect(await activeLabel()).toMatch(/^Rename/);
+    await context.close();
+
+    const phone = await newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    await phone.page.getByRole('button', { name: 'Show conversations' }).click();
+    await phone.page.locator('.sidebar').waitFor({ state: 'visible' });
+    await until(phone.page, "document.activeElement?.closest('.sidebar') !== null");
+    expect(await phone.page.evaluate<boolean>("document.querySelector('main').inert")).toBe(true);
+    // Tab stays in the drawer: nothing behind it can take focus.
+    for (let i = 0; i < 6; i++) {
+      await phone.page.keyboard.press('Tab');
+      expect(await phone.page.evaluate<boolean>("document.activeElement === document.body || document.activeElement?.closest('.sidebar') !== null")).toBe(true);
+    }
+    await phone.page.keyboard.press('Escape');
+    await phone.page.locator('.sidebar').waitFor({ state: 'hidden' });
+    expect(await phone.page.evaluate<boolean>("document.querySelector('main').inert")).toBe(false);
+    expect(await phone.page.evaluate<string | null>("document.activeElement.getAttribute('aria-label')")).toBe('Show conversations');
+    await phone.context.close();
+  });
+
+  it('keeps a draft per conversation (and for a new chat), across a reload', async () => {
+    const { page, context } = await newPage();
+    await sendMessage(page, 'the first conversation');
+    await waitForReplyEnd(page);
+    const first = await conversationIdOf(page);
+    const box = page.getByLabel('Message', { exact: true });
+    await box.fill('half-written thought for the first');
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await page.waitForURL(`${server.url}/`);
+    expect(await box.inputValue()).toBe(''); // it did not follow me here
+    await box.fill('an idea for a new chat');
+    await page.locator(`.conversation[data-conversation-id="${first}"] a`).click();
+    await page.waitForURL(`**/c/${first}`);
+    expect(await box.inputValue()).toBe('half-written thought for the first');
+    await page.reload();
+    await box.waitFor();
+    await until(page, `document.getElementById('composer-input').value === 'half-written thought for the first'`);
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await until(page, `document.getElementById('composer-input').value === 'an idea for a new chat'`);
+    // Sending clears the draft it sent.
+    await box.press('Enter');
+    await waitForReplyEnd(page);
+    await page.reload();
+    await box.waitFor();
+    expect(await box.inputValue()).toBe('');
+    await context.close();
+  });
 });

@@ -51,6 +51,7 @@ function ExportMenu({ id }: { readonly id: string }) {
     void downloadExport(conversationId, format).catch((error: unknown) => store.toast(error instanceof Error ? error.message : String(error)));
   };
   const box = useRef<HTMLDivElement>(null);
+  const trigger = useRef<HTMLButtonElement>(null);
   useEffect(() => {
     if (!open) return;
     const onDown = (event: PointerEvent): void => {
@@ -59,7 +60,9 @@ function ExportMenu({ id }: { readonly id: string }) {
     const onKey = (event: KeyboardEvent): void => {
       if (event.key === 'Escape') {
         event.preventDefault();
+        event.stopPropagation();
         setOpen(false);
+        trigger.current?.focus(); // not to <body> with the link that had it
       }
     };
     document.addEventListener('pointerdown', onDown);
@@ -71,7 +74,7 @@ function ExportMenu({ id }: { readonly id: string }) {
   }, [open]);
   return (
     <div className="menu" ref={box}>
-      <button type="button" className="icon-button" aria-label="Export the conversation" title="Export" aria-expanded={open} aria-controls="export-menu" onClick={() => setOpen(!open)}>
+      <button ref={trigger} type="button" className="icon-button" aria-label="Export the conversation" title="Export" aria-expanded={open} aria-controls="export-menu" onClick={() => setOpen(!open)}>
         <Icon name="download" />
       </button>
       {open ? (
@@ -281,7 +284,7 @@ function Messages() {
   );
 }
 
-export function ChatView({ onMenu }: { readonly onMenu: () => void }) {
+export function ChatView({ onMenu, inert }: { readonly onMenu: () => void; readonly inert: boolean }) {
   const currentId = useAppState((state) => state.currentId);
   const treeState = useAppState((state) => state.treeState);
   const treeError = useAppState((state) => state.treeError);
@@ -293,7 +296,7 @@ export function ChatView({ onMenu }: { readonly onMenu: () => void }) {
   }, [currentId]);
 
   return (
-    <main className="chat" id="main">
+    <main className="chat" id="main" inert={inert}>
       <header className="chat-header">
         <button type="button" className="icon-button menu-button" aria-label="Show conversations" onClick={onMenu}>
           <Icon name="menu" />
