@@ -1,24 +1,16 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ParlanceError, errorRegistry, isParlanceError, type ErrorCode } from '../errors.js';
 import type { OpenAIErrorBody } from '../protocol/openai.js';
+import { fieldPath } from './validation.js';
 
 export function openAIErrorBody(error: ParlanceError): OpenAIErrorBody {
   return { error: { message: error.message, type: error.type, param: error.param, code: error.code } };
 }
 
-/** Formats a zod issue path the way OpenAI names fields: `messages[0].content`. */
-export function fieldPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out ? `.${String(part)}` : String(part);
-  }
-  return out;
-}
-
 export interface ValidationIssue {
   /** The field as path segments, e.g. ['messages', 0, 'content']. */
   readonly segments: readonly (string | number)[];
+  /** A whole sentence naming the field (see validation.ts). */
   readonly message: string;
 }
 
@@ -30,7 +22,7 @@ export function validationIssues(error: Pick<FastifyError, 'validation' | 'messa
       .split('/')
       .filter(Boolean)
       .map((segment) => (/^\d+$/.test(segment) ? Number(segment) : segment.replaceAll('~1', '/').replaceAll('~0', '~'))),
-    message: issue.message ?? 'invalid value',
+    message: issue.message ?? 'The request is not valid.',
   }));
 }
 
@@ -51,8 +43,7 @@ export function toParlanceError(error: unknown): ParlanceError {
   if (fastifyError?.validation) {
     const [first] = validationIssues(fastifyError as FastifyError);
     const param = first ? fieldPath(first.segments) : '';
-    const where = param ? `${param}: ` : '';
-    return new ParlanceError('invalid_request', `Invalid request: ${where}${first?.message ?? 'invalid body'}`, param ? { param } : {});
+    return new ParlanceError('invalid_request', first?.message ?? 'The request is not valid.', param ? { param } : {});
   }
   const mapped = fastifyError?.code ? fastifyCodes[fastifyError.code] : undefined;
   if (mapped) return new ParlanceError(mapped, fastifyError?.message ?? errorRegistry[mapped].summary);

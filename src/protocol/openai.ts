@@ -3,29 +3,105 @@ import { z } from 'zod';
 /**
  * The OpenAI wire shapes Parlance accepts and produces. Request schemas accept
  * the fields the official SDKs send and ignore unknown ones (SDKs add fields
- * over time); every numeric field has OpenAI's documented range.
+ * over time); every numeric field has OpenAI's documented range. A known field
+ * that an engine cannot honour is accepted here and refused later, by the
+ * model's capabilities, with `unsupported_parameter`.
  */
 
-const textPart = z.object({ type: z.literal('text'), text: z.string() });
+const textPart = z.object({ type: z.literal('text'), text: z.string() }).describe('A text part.');
 
-/** Message content: a string, or an array of text parts (joined). Images are not supported by our engines. */
-const messageContent = z.union([z.string(), z.array(textPart).min(1)]);
+/** A `data:` URL or an http(s) URL; the engine that can see images reads it (llama.cpp, or the upstream). */
+const imageUrl = z.string().refine((url) => /^data:image\/[\w.+-]+;base64,/i.test(url) || /^https?:\/\/\S+$/i.test(url), 'must be a data:image/…;base64 URL or an http(s) URL');
 
-export const chatMessageSchema = z.object({
-  role: z.enum(['system', 'developer', 'user', 'assistant']),
-  content: messageContent.nullable(),
-  name: z.string().max(256).optional(),
+const imagePart = z
+  .object({
+    type: z.literal('image_url'),
+    image_url: z.object({ url: imageUrl, detail: z.enum(['auto', 'low', 'high']).optional() }),
+  })
+  .describe('An image; refused with unsupported_parameter when the model cannot see.');
+
+/** Text only: a string, or text parts (joined). */
+const textContent = z.union([z.string(), z.array(textPart).min(1)]);
+/** A user may also send images. */
+const userContent = z.union([z.string(), z.array(z.discriminatedUnion('type', [textPart, imagePart])).min(1)]);
+
+/** OpenAI's rule for function names; every template that renders tools copes with it. */
+const functionName = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, underscores or dashes');
+
+/** A JSON Schema object; its keywords are checked by the engine that enforces it. */
+const jsonSchemaObject = z.record(z.string(), z.unknown());
+
+export const toolCallSchema = z.object({
+  id: z.string().min(1).max(256),
+  type: z.literal('function'),
+  function: z.object({ name: functionName, arguments: z.string() }),
 });
+
+const systemMessage = z.object({ role: z.enum(['system', 'developer']), content: textContent, name: z.string().max(256).optional() });
+const userMessage = z.object({ role: z.literal('user'), content: userContent, name: z.string().max(256).optional() });
+const assistantMessage = z.object({
+  role: z.literal('assistant'),
+  /** null (or absent) when the turn was only tool calls. */
+  content: textContent.nullable().optional(),
+  name: z.string().max(256).optional(),
+  refusal: z.string().nullable().optional(),
+  tool_calls: z.array(toolCallSchema).max(128).optional(),
+  /** The thinking of an earlier turn, as reasoning servers return it; templates that show it use it. */
+  reasoning_content: z.string().nullable().optional(),
+});
+const toolMessage = z.object({ role: z.literal('tool'), content: textContent, tool_call_id: z.string().min(1).max(256) });
+
+export const chatMessageSchema = z.discriminatedUnion('role', [systemMessage, userMessage, assistantMessage, toolMessage]);
+export type ChatMessageIn = z.infer<typeof chatMessageSchema>;
+
+export const functionToolSchema = z.object({
+  type: z.literal('function'),
+  function: z.object({
+    name: functionName,
+    description: z.string().max(65_536).optional(),
+    parameters: jsonSchemaObject.optional(),
+    strict: z.boolean().nullable().optional(),
+  }),
+});
+
+export const toolChoiceSchema = z.union([z.enum(['auto', 'none', 'required']), z.object({ type: z.literal('function'), function: z.object({ name: functionName }) })]);
+
+export const responseFormatSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('text') }),
+  z.object({ type: z.literal('json_object') }),
+  z.object({
+    type: z.literal('json_schema'),
+    json_schema: z.object({
+      name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, underscores or dashes'),
+      description: z.string().optional(),
+      /** Absent: any JSON object. */
+      schema: jsonSchemaObject.optional(),
+      strict: z.boolean().nullable().optional(),
+    }),
+  }),
+]);
 
 /** Up to 4 stop strings (OpenAI's limit), each at most 1,024 characters: every one is matched against every token. */
 const stopString = z.string().min(1).max(1024);
 const stopSchema = z.union([stopString, z.array(stopString).max(4)]).nullable().optional();
+
+/** Token id (as OpenAI writes it, a decimal string) → bias, -100..100. */
+const logitBiasSchema = z
+  .record(z.string().regex(/^\d{1,9}$/, 'must be token ids (decimal strings)'), z.number().min(-100).max(100))
+  .refine((bias) => Object.keys(bias).length <= 1024, 'may hold at most 1024 tokens')
+  .nullable()
+  .optional();
 
 const sampling = {
   model: z.string().min(1).max(256),
   max_tokens: z.number().int().min(1).nullable().optional(),
   temperature: z.number().min(0).max(2).nullable().optional(),
   top_p: z.number().gt(0).max(1).nullable().optional(),
+  /** llama.cpp's and vLLM's extension: 0 (llama.cpp) or -1 (vLLM) turns it off. */
+  top_k: z.number().int().min(-1).max(1_000_000).nullable().optional(),
+  min_p: z.number().min(0).max(1).nullable().optional(),
+  /** llama.cpp's multiplicative penalty; 1 is off. */
+  repeat_penalty: z.number().gt(0).max(2).nullable().optional(),
   seed: z.number().int().min(-(2 ** 53)).max(2 ** 53).nullable().optional(),
   stop: stopSchema,
   stream: z.boolean().nullable().optional(),
@@ -33,13 +109,35 @@ const sampling = {
   n: z.literal(1, { error: 'only n=1 is supported' }).nullable().optional(),
   presence_penalty: z.number().min(-2).max(2).nullable().optional(),
   frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
+  logit_bias: logitBiasSchema,
   user: z.string().max(256).optional(),
 };
+
+/**
+ * OpenAI fields that would change the answer and that no engine here produces: refused with
+ * `unsupported_parameter` when set, rather than dropped with the unknown fields.
+ */
+export const unsupportedChatFields = ['audio', 'prediction', 'web_search_options', 'functions', 'function_call'] as const;
 
 export const chatCompletionRequestSchema = z.object({
   ...sampling,
   messages: z.array(chatMessageSchema).min(1).max(4096),
   max_completion_tokens: z.number().int().min(1).nullable().optional(),
+  tools: z.array(functionToolSchema).max(128).nullable().optional(),
+  tool_choice: toolChoiceSchema.nullable().optional(),
+  parallel_tool_calls: z.boolean().nullable().optional(),
+  response_format: responseFormatSchema.nullable().optional(),
+  /** `none` asks the model not to think; the others set the template's effort. */
+  reasoning_effort: z.enum(['none', 'minimal', 'low', 'medium', 'high']).nullable().optional(),
+  logprobs: z.boolean().nullable().optional(),
+  top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+  /** Only text comes out of these engines. */
+  modalities: z.array(z.literal('text', { error: "only 'text' is supported" })).nullable().optional(),
+  audio: z.unknown().optional(),
+  prediction: z.unknown().optional(),
+  web_search_options: z.unknown().optional(),
+  functions: z.unknown().optional(),
+  function_call: z.unknown().optional(),
 });
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
 
@@ -48,15 +146,41 @@ export const completionRequestSchema = z.object({
   prompt: z.union([z.string(), z.array(z.string()).length(1, { error: 'only one prompt per request is supported' })]),
   echo: z.literal(false, { error: 'echo is not supported' }).nullable().optional(),
   suffix: z.null({ error: 'suffix is not supported' }).optional(),
+  /** The legacy API's spelling: how many alternatives per position (0..5). */
+  logprobs: z.number().int().min(0).max(5).nullable().optional(),
 });
 export type CompletionRequest = z.infer<typeof completionRequestSchema>;
 
-export type OpenAIFinishReason = 'stop' | 'length';
+export type OpenAIFinishReason = 'stop' | 'length' | 'tool_calls';
 
 export interface OpenAIUsage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  prompt_tokens_details?: { cached_tokens: number };
+  completion_tokens_details?: { reasoning_tokens: number };
+}
+
+export interface OpenAIToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** One position of `choices[].logprobs.content` (chat). */
+export interface OpenAITokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+  top_logprobs: { token: string; logprob: number; bytes: number[] }[];
+}
+
+/** `choices[].logprobs` of the legacy completions API. */
+export interface OpenAILegacyLogprobs {
+  tokens: string[];
+  token_logprobs: number[];
+  top_logprobs: Record<string, number>[];
+  text_offset: number[];
 }
 
 export interface OpenAIErrorBody {

@@ -125,8 +125,9 @@ describe('OpenAI parameters out of range or of the wrong type', () => {
       seed: Number.MIN_SAFE_INTEGER,
       stop: ['a', 'b', 'c', 'd'],
       n: 1,
-      presence_penalty: -2,
-      frequency_penalty: 2,
+      // Penalties are in range but the scripted model cannot honour them: see openai-validation.test.ts.
+      presence_penalty: 0,
+      frequency_penalty: 0,
       stream: false,
       user: 'u'.repeat(256),
     });

@@ -299,10 +299,20 @@ describe('OpenAICompatibleEngine: errors before the first byte', () => {
     expect(performance.now() - started).toBeLessThan(1_500);
   });
 
-  it('rejects a 200 that is not an event stream', async () => {
-    const upstream = await fakeWith(jsonPlan(200, { choices: [{ message: { role: 'assistant', content: 'not streamed' } }] }));
+  it('rejects a 200 that is neither an event stream nor a JSON answer', async () => {
+    const upstream = await fakeWith({ headers: { 'content-type': 'text/html' }, steps: [{ write: '<h1>proxy login</h1>' }] });
     const error = await rejection(engineFor(upstream).open(chat(), new AbortController().signal));
     expect(error).toMatchObject({ code: 'upstream_error', status: 502 });
+  });
+
+  it('relays a 200 JSON answer from an upstream that ignored stream: true', async () => {
+    const upstream = await fakeWith(jsonPlan(200, { choices: [{ message: { role: 'assistant', content: 'not streamed' }, finish_reason: 'stop' }], usage: { prompt_tokens: 3, completion_tokens: 2 } }));
+    const events = await collect(await engineFor(upstream).open(chat(), new AbortController().signal));
+    expect(events).toEqual([
+      { type: 'text-delta', text: 'not streamed' },
+      { type: 'usage', usage: { promptTokens: 3, completionTokens: 2 } },
+      { type: 'finish', reason: 'stop' },
+    ]);
   });
 
   it('never puts the API key in an error message', async () => {
@@ -473,7 +483,7 @@ describe('OpenAICompatibleEngine: discovery', () => {
     const bare = new OpenAICompatibleEngine({ name: 'vllm-a', baseUrl: upstream.url, apiKey: API_KEY, stallTimeoutMs: 1000, totalTimeoutMs: 1000 });
     engines.push(bare);
     await bare.discover();
-    expect(bare.models()).toEqual([
+    expect(bare.models().map(({ id, ownedBy }) => ({ id, ownedBy }))).toEqual([
       { id: 'llama-3-8b', ownedBy: 'vllm-a' },
       { id: 'qwen-2.5', ownedBy: 'vllm-a' },
     ]);
@@ -510,7 +520,7 @@ describe('OpenAICompatibleEngine: discovery', () => {
     const upstream = await fake();
     const engine = engineFor(upstream, { models: ['pinned'] });
     await engine.discover();
-    expect(engine.models()).toEqual([{ id: 'pinned', ownedBy: 'fake-vllm' }]);
+    expect(engine.models().map(({ id, ownedBy }) => ({ id, ownedBy }))).toEqual([{ id: 'pinned', ownedBy: 'fake-vllm' }]);
     expect(upstream.requests).toHaveLength(0);
   });
 });

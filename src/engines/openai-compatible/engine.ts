@@ -1,23 +1,38 @@
-import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestOptions } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { StringDecoder } from 'node:string_decoder';
-import { createParser, type EventSourceMessage, type EventSourceParser, type ParseError } from 'eventsource-parser';
+import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { ParlanceError, type ErrorCode } from '../../errors.js';
-import type {
-  Capability,
-  ChatEvent,
-  Engine,
-  EngineLoad,
-  FinishReason,
-  Generation,
-  GenerationInput,
-  GenerationRequest,
-  ModelInfo,
-  TokenUsage,
-} from '../contract.js';
+import type { Capability, ChatEvent, Engine, EngineLoad, Generation, GenerationInput, GenerationRequest, ModelInfo } from '../contract.js';
+import { BodyReader, readBounded, readFetchBounded } from './body-reader.js';
+import { ChunkDecoder } from './chunk-decoder.js';
+import { Flight } from './flight.js';
+import { requestBody } from './request-body.js';
+import { MAX_MESSAGE_CHARS, errorCodeOf, parseErrorBody, parseRetryAfter, streamReadFailure } from './upstream-errors.js';
 
-/** The request fields this relay passes upstream; the upstream then honours or refuses them itself. */
-const relayedCapabilities: ReadonlySet<Capability> = new Set<Capability>(['seed']);
+export { parseRetryAfter } from './upstream-errors.js';
+
+/**
+ * What the relay passes upstream unchanged, for the upstream to honour or refuse itself: everything a chat
+ * request can carry. Embeddings and rerank have routes of their own, not relayed.
+ */
+const relayedCapabilities: ReadonlySet<Capability> = new Set<Capability>([
+  'tools',
+  'tool_choice',
+  'parallel_tool_calls',
+  'json_object',
+  'json_schema',
+  'reasoning',
+  'reasoning_effort',
+  'images',
+  'top_k',
+  'min_p',
+  'seed',
+  'presence_penalty',
+  'frequency_penalty',
+  'repeat_penalty',
+  'logit_bias',
+  'logprobs',
+]);
 
 export interface OpenAICompatibleEngineOptions {
   /** Names the upstream in logs, metrics and error messages. */
@@ -38,40 +53,18 @@ export interface OpenAICompatibleEngineOptions {
   readonly capacity?: number;
 }
 
-/** Why a flight's upstream request was aborted; the first cause wins. */
-type AbortCause = 'client' | 'closed' | 'consumer' | 'connect' | 'stall' | 'deadline';
 
-/** The subset of an OpenAI stream chunk we read; everything is checked before use since the upstream is untrusted. */
-interface StreamChunk {
-  readonly choices?: readonly (StreamChoice | null)[];
-  readonly usage?: { readonly prompt_tokens?: unknown; readonly completion_tokens?: unknown } | null;
-  readonly error?: unknown;
-}
-
-interface StreamChoice {
-  readonly delta?: { readonly content?: unknown; readonly reasoning_content?: unknown; readonly reasoning?: unknown } | null;
-  readonly text?: unknown;
-  readonly finish_reason?: unknown;
-}
-
-interface UpstreamErrorInfo {
-  readonly message?: string;
-  readonly param?: string;
-  readonly code?: string;
-}
-
-const STREAM_DECODE = { stream: true } as const;
-/** Upstream text buffered for a consumer that is not reading; past this the socket is paused (TCP backpressure). */
-const MAX_BUFFERED_CHARS = 256 * 1024;
 /** Error bodies are read for their message only; a misbehaving upstream must not make us buffer megabytes. */
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
-const MAX_MESSAGE_CHARS = 500;
+/** A whole answer from an upstream that ignored `stream: true`. */
+const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 /** An endless line or event from a broken upstream must not grow our memory without bound. */
 const MAX_EVENT_CHARS = 8 * 1024 * 1024;
 /** After `[DONE]` we wait this long for the body's end so the connection can be reused, then drop it. */
 const DRAIN_AFTER_DONE_MS = 1000;
 
-const noop = (): void => {};
+/** Ids for calls an upstream sent without one (Ollama's older versions). */
+const newCallId = (): string => `call_${crypto.randomUUID().replaceAll('-', '').slice(0, 24)}`;
 
 /**
  * An engine that relays generation to an OpenAI-compatible server (vLLM,
@@ -176,10 +169,11 @@ export class OpenAICompatibleEngine implements Engine {
     if (this.closed) throw new ParlanceError('engine_unavailable', `${this.label} is shutting down`);
     if (signal.aborted) return cancelledGeneration();
     const input = request.input;
+    const body = requestBody(request);
     const flight = new Flight(this.flights, signal, this.connectTimeoutMs, this.totalTimeoutMs);
     let response: IncomingMessage;
     try {
-      response = await this.post(flight, input.kind === 'chat' ? '/chat/completions' : '/completions', requestBody(request));
+      response = await this.post(flight, input.kind === 'chat' ? '/chat/completions' : '/completions', body);
     } catch (error) {
       flight.release();
       if (flight.cause === 'client' || flight.cause === 'closed') return cancelledGeneration();
@@ -187,22 +181,42 @@ export class OpenAICompatibleEngine implements Engine {
     }
 
     const status = response.statusCode ?? 0;
-    const contentType = response.headers['content-type'];
-    if (status !== 200 || contentType === undefined || !contentType.toLowerCase().startsWith('text/event-stream')) {
+    const contentType = response.headers['content-type']?.toLowerCase() ?? '';
+    // Some servers answer tool requests in one piece whatever `stream` says (Ollama did): that is an answer too.
+    const whole = status === 200 && contentType.startsWith('application/json');
+    if (status !== 200 || !contentType.startsWith('text/event-stream')) {
       let text = '';
       try {
-        text = await readBounded(response, MAX_ERROR_BODY_BYTES);
+        text = await readBounded(response, whole ? MAX_ANSWER_BYTES : MAX_ERROR_BODY_BYTES);
       } catch (error) {
         flight.release();
         if (flight.cause === 'client' || flight.cause === 'closed') return cancelledGeneration();
         throw this.abortFailure(flight) ?? this.requestFailure(error, 'reading an error from');
       }
       flight.release();
+      if (whole) return this.wholeAnswer(input, text);
       throw this.statusFailure(status, response.headers, text);
     }
 
     flight.streaming(this.stallTimeoutMs, response);
     return new UpstreamGeneration(() => relay(flight, new BodyReader(response), input, this.label));
+  }
+
+  /** A non-streamed `chat.completion` (or `text_completion`), relayed as the events a stream of it would give. */
+  private wholeAnswer(input: GenerationInput, text: string): Generation {
+    const chunks = new ChunkDecoder(input, newCallId);
+    let answer: unknown;
+    try {
+      answer = JSON.parse(text);
+    } catch {
+      throw new ParlanceError('upstream_error', `${this.label} answered with JSON that does not parse (or is over 16 MiB)`);
+    }
+    chunks.onChunk(answer);
+    if (chunks.failure !== undefined) throw new ParlanceError('upstream_error', `${this.label} ${chunks.failure}`);
+    const events: ChatEvent[] = [...chunks.pending, { type: 'usage', usage: chunks.finalUsage() }, { type: 'finish', reason: chunks.finishReason ?? 'stop' }];
+    return new UpstreamGeneration(async function* () {
+      yield* events;
+    });
   }
 
   /**
@@ -313,90 +327,6 @@ export class OpenAICompatibleEngine implements Engine {
   }
 }
 
-/**
- * One upstream request's lifetime: its AbortController, its timers and its
- * place in the engine's in-flight set. Every way a request can end funnels
- * through `abort()` and `release()`, both idempotent.
- */
-class Flight {
-  cause: AbortCause | undefined;
-  /** When the stream last produced text; read by the stall timer, written once per network read. */
-  lastProgressAt = 0;
-  /** True while the relay waits on the socket; otherwise the consumer is holding us up, which is not the upstream stalling. */
-  reading = false;
-  private released = false;
-  /** The upstream request, then its response: whatever must be destroyed to drop the connection. */
-  private connection: ClientRequest | IncomingMessage | undefined;
-  private connectTimer: NodeJS.Timeout | undefined;
-  private stallTimer: NodeJS.Timeout | undefined;
-  private readonly totalTimer: NodeJS.Timeout;
-  stallTimeoutMs = 0;
-  private readonly onClientAbort = (): void => this.abort('client');
-
-  constructor(
-    private readonly flights: Set<Flight>,
-    private readonly signal: AbortSignal,
-    connectTimeoutMs: number,
-    totalTimeoutMs: number,
-  ) {
-    flights.add(this);
-    signal.addEventListener('abort', this.onClientAbort, { once: true });
-    this.connectTimer = setTimeout(() => this.abort('connect'), connectTimeoutMs);
-    this.totalTimer = setTimeout(() => this.abort('deadline'), totalTimeoutMs);
-  }
-
-  attach(request: ClientRequest): void {
-    this.connection = request;
-    if (this.cause !== undefined) request.destroy();
-  }
-
-  /** Headers are in: from now on only a lack of generated text counts as a stall. */
-  streaming(stallTimeoutMs: number, response: IncomingMessage): void {
-    this.connection = response;
-    clearTimeout(this.connectTimer);
-    this.connectTimer = undefined;
-    this.stallTimeoutMs = stallTimeoutMs;
-    this.lastProgressAt = Date.now();
-    this.stallTimer = setTimeout(this.checkStall, stallTimeoutMs);
-  }
-
-  // Re-arming for the remaining time, rather than resetting a timer on every chunk, keeps per-token work to one Date.now().
-  private readonly checkStall = (): void => {
-    if (this.released) return;
-    if (!this.reading) {
-      // A slow client (backpressure) keeps us from reading; restart the clock rather than blame the upstream.
-      this.lastProgressAt = Date.now();
-      this.stallTimer = setTimeout(this.checkStall, this.stallTimeoutMs);
-      return;
-    }
-    const idle = Date.now() - this.lastProgressAt;
-    if (idle >= this.stallTimeoutMs) this.abort('stall');
-    else if (!this.released) this.stallTimer = setTimeout(this.checkStall, this.stallTimeoutMs - idle);
-  };
-
-  abort(cause: AbortCause): void {
-    if (this.cause !== undefined) return;
-    this.cause = cause;
-    this.drop();
-    // The socket is gone with the abort, so the slot is free even if nobody ever iterates the generation.
-    this.release();
-  }
-
-  /** Closes the upstream connection, whatever state the request is in. */
-  drop(): void {
-    this.connection?.destroy();
-  }
-
-  release(): void {
-    if (this.released) return;
-    this.released = true;
-    this.flights.delete(this);
-    this.signal.removeEventListener('abort', this.onClientAbort);
-    clearTimeout(this.connectTimer);
-    clearTimeout(this.stallTimer);
-    clearTimeout(this.totalTimer);
-  }
-}
 
 class UpstreamGeneration implements Generation {
   /** Upstreams report prompt tokens only in their final usage chunk, so nothing is known at admission. */
@@ -419,182 +349,10 @@ function cancelledGeneration(): Generation {
   });
 }
 
-/**
- * Turns parsed SSE events into chat events. It is the parser's callback, so it
- * runs once per upstream event: one JSON.parse, a few property reads, and one
- * event object when there is text.
- */
-class ChunkDecoder {
-  readonly pending: ChatEvent[] = [];
-  contentChunks = 0;
-  /** Counts text and reasoning deltas: anything that shows the model is generating. */
-  progress = 0;
-  usage: TokenUsage | undefined;
-  finishReason: FinishReason | undefined;
-  sawDone = false;
-  failure: string | undefined;
-  private readonly chat: boolean;
-
-  constructor(input: GenerationInput) {
-    this.chat = input.kind === 'chat';
-  }
-
-  readonly onEvent = (event: EventSourceMessage): void => {
-    if (this.sawDone || this.failure !== undefined) return;
-    const type = event.event;
-    if (type !== undefined && type !== 'message') {
-      // Only an error is worth relaying; other event types would let an upstream push arbitrary events through us.
-      if (type === 'error') this.failure = describeStreamError(event.data) ?? 'sent an error event';
-      return;
-    }
-    const data = event.data;
-    if (data === '[DONE]') {
-      this.sawDone = true;
-      return;
-    }
-    let chunk: StreamChunk | null;
-    try {
-      chunk = JSON.parse(data) as StreamChunk | null;
-    } catch {
-      this.failure = 'sent a chunk that is not JSON';
-      return;
-    }
-    if (typeof chunk !== 'object' || chunk === null) {
-      this.failure = 'sent a chunk that is not a JSON object';
-      return;
-    }
-    if (chunk.error !== undefined && chunk.error !== null) {
-      this.failure = describeError(chunk.error) ?? 'sent an error';
-      return;
-    }
-    const choice = chunk.choices?.[0];
-    if (typeof choice === 'object' && choice !== null) {
-      if (this.chat) {
-        const delta = choice.delta;
-        if (typeof delta === 'object' && delta !== null) {
-          const text = delta.content;
-          if (typeof text === 'string' && text !== '') {
-            this.pending.push({ type: 'text-delta', text });
-            this.contentChunks++;
-            this.progress++;
-          } else if (isNonEmptyString(delta.reasoning_content) || isNonEmptyString(delta.reasoning)) {
-            // Reasoning models think for a long time before any content; that is progress, not a stall.
-            this.progress++;
-          }
-        }
-      } else {
-        const text = choice.text;
-        if (typeof text === 'string' && text !== '') {
-          this.pending.push({ type: 'text-delta', text });
-          this.contentChunks++;
-          this.progress++;
-        }
-      }
-      const reason = choice.finish_reason;
-      if (typeof reason === 'string') this.finishReason = reason === 'length' ? 'length' : 'stop';
-    }
-    const usage = chunk.usage;
-    if (typeof usage === 'object' && usage !== null) {
-      const prompt = usage.prompt_tokens;
-      const completion = usage.completion_tokens;
-      this.usage = {
-        promptTokens: typeof prompt === 'number' ? prompt : 0,
-        completionTokens: typeof completion === 'number' ? completion : this.contentChunks,
-      };
-    }
-  };
-
-  /** Unknown fields and bad `retry:` values are harmless noise; only an overflowing event ends the stream. */
-  readonly onParseError = (error: ParseError): void => {
-    if (error.type === 'max-buffer-size-exceeded' && this.failure === undefined) this.failure = 'sent an event larger than 8 MiB';
-  };
-
-  finalUsage(): TokenUsage {
-    return this.usage ?? { promptTokens: 0, completionTokens: this.contentChunks };
-  }
-}
-
-/**
- * Pull-style reading of the upstream response: bytes are decoded as they
- * arrive and handed out as one string per `take()`, so a burst of events costs
- * one wake-up, not one per TCP segment. Past {@link MAX_BUFFERED_CHARS}
- * unread, the socket is paused until the consumer catches up.
- */
-class BodyReader {
-  ended = false;
-  failure: Error | undefined;
-  private buffered = '';
-  private wake: (() => void) | undefined;
-  /**
-   * Created at the first chunk that ends inside a multi-byte character, and used from then on. SSE chunks nearly
-   * always end with a newline, and a chunk that ends on an ASCII byte leaves nothing for the next one to complete.
-   */
-  private decoder: StringDecoder | undefined;
-
-  constructor(readonly response: IncomingMessage) {
-    response.on('data', this.onData);
-    response.once('end', this.onEnd);
-    response.on('error', this.onError);
-    response.once('close', this.onClose);
-  }
-
-  /** The text that arrived since the last call; '' when none did. */
-  take(): string {
-    const text = this.buffered;
-    if (text !== '') {
-      this.buffered = '';
-      if (this.response.isPaused()) this.response.resume();
-    }
-    return text;
-  }
-
-  /** Resolves when there is text to take, or the body ended or failed. */
-  wait(): Promise<void> {
-    return new Promise((resolve) => {
-      this.wake = resolve;
-    });
-  }
-
-  /** True once the whole body has been received (the connection can go back to the pool). */
-  get complete(): boolean {
-    return this.response.complete;
-  }
-
-  private readonly onData = (chunk: Buffer): void => {
-    const text = this.decoder === undefined && (chunk[chunk.length - 1] ?? 0) < 0x80 ? chunk.toString('utf8') : (this.decoder ??= new StringDecoder('utf8')).write(chunk);
-    this.buffered = this.buffered === '' ? text : this.buffered + text;
-    if (this.buffered.length > MAX_BUFFERED_CHARS) this.response.pause();
-    this.notify();
-  };
-
-  private readonly onEnd = (): void => {
-    this.ended = true;
-    this.notify();
-  };
-
-  private readonly onError = (error: Error): void => {
-    this.failure ??= error;
-    this.notify();
-  };
-
-  private readonly onClose = (): void => {
-    if (!this.response.complete) this.failure ??= Object.assign(new Error('the connection closed mid-stream'), { code: 'ECONNRESET' });
-    this.ended = true;
-    this.notify();
-  };
-
-  private notify(): void {
-    const wake = this.wake;
-    if (wake !== undefined) {
-      this.wake = undefined;
-      wake();
-    }
-  }
-}
 
 /** Reads the upstream's event stream and yields the contract's events; see the class comment for the error rules. */
 async function* relay(flight: Flight, body: BodyReader, input: GenerationInput, label: string): AsyncGenerator<ChatEvent> {
-  const chunks = new ChunkDecoder(input);
+  const chunks = new ChunkDecoder(input, newCallId);
   const parser: EventSourceParser = createParser({ onEvent: chunks.onEvent, onError: chunks.onParseError, maxBufferSize: MAX_EVENT_CHARS });
   const pending = chunks.pending;
   let eof = false;
@@ -681,136 +439,3 @@ function drainThenRelease(flight: Flight, response: IncomingMessage): void {
   response.resume();
 }
 
-function streamReadFailure(error: unknown, label: string): { code: ErrorCode; message: string } {
-  const code = errorCodeOf(error);
-  if (code === 'UND_ERR_BODY_TIMEOUT') return { code: 'upstream_timeout', message: `${label} stopped sending data` };
-  return { code: 'upstream_error', message: `${label} closed the connection mid-stream${code === undefined ? '' : ` (${code})`}` };
-}
-
-function requestBody(request: GenerationRequest): string {
-  const input = request.input;
-  const sampling = request.sampling;
-  const body: Record<string, unknown> = { model: request.model };
-  if (input.kind === 'chat') body['messages'] = input.messages;
-  else body['prompt'] = input.prompt;
-  body['stream'] = true;
-  body['stream_options'] = { include_usage: true };
-  if (sampling.maxTokens !== undefined) body['max_tokens'] = sampling.maxTokens;
-  if (sampling.temperature !== undefined) body['temperature'] = sampling.temperature;
-  if (sampling.topP !== undefined) body['top_p'] = sampling.topP;
-  if (sampling.seed !== undefined) body['seed'] = sampling.seed;
-  // Some servers reject an empty stop list, and it means the same as none.
-  if (sampling.stop !== undefined && sampling.stop.length > 0) body['stop'] = sampling.stop;
-  return JSON.stringify(body);
-}
-
-/** Reads a (non-streaming) response body up to `maxBytes`, then drops the rest with the connection. */
-function readBounded(response: IncomingMessage, maxBytes: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const decoder = new TextDecoder();
-    let text = '';
-    let bytes = 0;
-    const onData = (chunk: Buffer): void => {
-      bytes += chunk.byteLength;
-      text += decoder.decode(chunk, STREAM_DECODE);
-      if (bytes >= maxBytes) {
-        response.off('data', onData);
-        response.destroy();
-        resolve(text + decoder.decode());
-      }
-    };
-    response.on('data', onData);
-    response.once('end', () => resolve(text + decoder.decode()));
-    response.on('error', reject);
-    response.once('close', () => (response.complete ? resolve(text + decoder.decode()) : reject(new Error('the connection closed mid-response'))));
-  });
-}
-
-/** fetch's `Response` for discovery: read with the same bound. */
-async function readFetchBounded(response: Response, maxBytes: number): Promise<string> {
-  const body = response.body;
-  if (body === null) return '';
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let text = '';
-  let bytes = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    bytes += value.byteLength;
-    text += decoder.decode(value, STREAM_DECODE);
-    if (bytes >= maxBytes) {
-      await reader.cancel().catch(noop);
-      break;
-    }
-  }
-  return text + decoder.decode();
-}
-
-/** Reads OpenAI's `{error:{message,param,code}}`, Ollama's `{error:"…"}` and older vLLM's top-level `{message,…}`. */
-function parseErrorBody(text: string): UpstreamErrorInfo {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    return {};
-  }
-  if (typeof body !== 'object' || body === null) return {};
-  const error = (body as { error?: unknown }).error;
-  if (typeof error === 'string') return { message: error };
-  const source = typeof error === 'object' && error !== null ? error : body;
-  const { message, param, code } = source as { message?: unknown; param?: unknown; code?: unknown };
-  return {
-    ...(typeof message === 'string' && message !== '' ? { message } : {}),
-    ...(typeof param === 'string' && param !== '' ? { param } : {}),
-    ...(typeof code === 'string' && code !== '' ? { code } : {}),
-  };
-}
-
-function describeError(error: unknown): string | undefined {
-  if (typeof error === 'string') return `sent an error: ${clip(error)}`;
-  if (typeof error === 'object' && error !== null) {
-    const message = (error as { message?: unknown }).message;
-    if (typeof message === 'string') return `sent an error: ${clip(message)}`;
-  }
-  return undefined;
-}
-
-function describeStreamError(data: string): string | undefined {
-  try {
-    const body: unknown = JSON.parse(data);
-    if (typeof body === 'object' && body !== null && 'error' in body) return describeError((body as { error: unknown }).error);
-    return describeError(body);
-  } catch {
-    return data === '' ? undefined : `sent an error: ${clip(data)}`;
-  }
-}
-
-function clip(text: string): string {
-  return text.length > MAX_MESSAGE_CHARS ? `${text.slice(0, MAX_MESSAGE_CHARS)}…` : text;
-}
-
-function isNonEmptyString(value: unknown): boolean {
-  return typeof value === 'string' && value !== '';
-}
-
-/** Retry-After is either delay-seconds or an HTTP date (RFC 9110 §10.2.3). */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (value === null || value.trim() === '') return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, Math.ceil(seconds));
-  const date = Date.parse(value);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, Math.ceil((date - now) / 1000));
-}
-
-/** undici puts the system error (ECONNREFUSED, ENOTFOUND, UND_ERR_SOCKET, …) on `cause.code`. */
-function errorCodeOf(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
-}

@@ -1,55 +1,44 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { ChatMessage, GenerationRequest, SamplingOptions } from '../../../engines/contract.js';
-import { chatCompletionRequestSchema, type ChatCompletionRequest, type CompletionRequest } from '../../../protocol/openai.js';
+import { chatCompletionRequestSchema } from '../../../protocol/openai.js';
 import { clientDisconnectSignal } from '../../client-signal.js';
 import { openSse, type HttpDeps } from '../../deps.js';
-import { collectGeneration, relayOpenAIStream, responseId, toOpenAIFinish, toOpenAIUsage, type ChunkFormat } from './relay.js';
-
-type MessageIn = ChatCompletionRequest['messages'][number];
-
-function textOf(content: MessageIn['content']): string {
-  if (content === null) return '';
-  if (typeof content === 'string') return content;
-  return content.map((part) => part.text).join('');
-}
-
-function toMessages(messages: readonly MessageIn[]): ChatMessage[] {
-  // OpenAI's newer `developer` role means what `system` means to a chat template.
-  return messages.map((message) => ({ role: message.role === 'developer' ? 'system' : message.role, content: textOf(message.content) }));
-}
-
-/** Sampling fields shared by chat and legacy completions, with OpenAI's nulls dropped. */
-export function toSampling(body: ChatCompletionRequest | CompletionRequest, maxTokens: number | null | undefined): SamplingOptions {
-  const stop = body.stop == null ? undefined : typeof body.stop === 'string' ? [body.stop] : body.stop;
-  return {
-    ...(maxTokens == null ? {} : { maxTokens }),
-    ...(body.temperature == null ? {} : { temperature: body.temperature }),
-    ...(body.top_p == null ? {} : { topP: body.top_p }),
-    ...(body.seed == null ? {} : { seed: body.seed }),
-    ...(stop === undefined ? {} : { stop }),
-  };
-}
+import { toChatGenerationRequest } from './chat-request.js';
+import { chatLogprobs } from './logprobs.js';
+import { collectGeneration, relayOpenAIStream, responseId, toOpenAIFinish, toOpenAIUsage, type ChunkFormat, type CollectedGeneration } from './relay.js';
 
 function chatChunkFormat(id: string, created: number, model: string): ChunkFormat {
   // Every chunk of one stream shares its head; only the choice differs, so the head is serialised once.
   const head = `{"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"system_fingerprint":null,"choices":`;
+  const choice = (delta: string, logprobs = 'null', finish = 'null'): string => `${head}[{"index":0,"delta":${delta},"logprobs":${logprobs},"finish_reason":${finish}}]}`;
   return {
-    opening: `${head}[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}`,
-    text: (text) => `${head}[{"index":0,"delta":{"content":${JSON.stringify(text)}},"logprobs":null,"finish_reason":null}]}`,
-    finish: (reason) => `${head}[{"index":0,"delta":{},"logprobs":null,"finish_reason":"${reason}"}]}`,
+    opening: choice('{"role":"assistant","content":""}'),
+    text: (text, logprobs) => choice(`{"content":${JSON.stringify(text)}}`, logprobs === undefined ? 'null' : JSON.stringify(chatLogprobs(logprobs))),
+    reasoning: (text) => choice(`{"reasoning_content":${JSON.stringify(text)}}`),
+    // OpenAI's shapes: the first delta of a call carries its id, type and whole name; later ones only argument text.
+    toolCallStart: (index, callId, name) => choice(`{"tool_calls":[{"index":${index},"id":${JSON.stringify(callId)},"type":"function","function":{"name":${JSON.stringify(name)},"arguments":""}}]}`),
+    toolCallDelta: (index, args) => choice(`{"tool_calls":[{"index":${index},"function":{"arguments":${JSON.stringify(args)}}}]}`),
+    finish: (reason) => choice('{}', 'null', `"${reason}"`),
     usage: (usage) => `${head}[],"usage":${JSON.stringify(usage)}}`,
+  };
+}
+
+/** The non-streamed answer's message: `content` is null when the reply was only tool calls, as OpenAI sends it. */
+function chatMessage(result: CollectedGeneration): Record<string, unknown> {
+  const onlyCalls = result.toolCalls.length > 0 && result.text === '';
+  return {
+    role: 'assistant',
+    content: onlyCalls ? null : result.text,
+    refusal: null,
+    ...(result.reasoning === '' ? {} : { reasoning_content: result.reasoning }),
+    ...(result.toolCalls.length === 0 ? {} : { tool_calls: result.toolCalls }),
   };
 }
 
 export const chatCompletionsRoute: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
   app.withTypeProvider<ZodTypeProvider>().post('/v1/chat/completions', { schema: { body: chatCompletionRequestSchema } }, async (request, reply) => {
     const body = request.body;
-    const generationRequest: GenerationRequest = {
-      model: body.model,
-      input: { kind: 'chat', messages: toMessages(body.messages) },
-      sampling: toSampling(body, body.max_completion_tokens ?? body.max_tokens),
-    };
+    const generationRequest = toChatGenerationRequest(body);
     const id = responseId('chatcmpl');
     const created = Math.floor(Date.now() / 1000);
     // Looked up before admission: once a generation is open, nothing may throw before it is relayed.
@@ -67,7 +56,7 @@ export const chatCompletionsRoute: FastifyPluginAsync<HttpDeps> = async (app, de
       created,
       model: body.model,
       system_fingerprint: null,
-      choices: [{ index: 0, message: { role: 'assistant', content: result.text, refusal: null }, logprobs: null, finish_reason: toOpenAIFinish(result.reason) }],
+      choices: [{ index: 0, message: chatMessage(result), logprobs: result.logprobs === undefined ? null : chatLogprobs(result.logprobs), finish_reason: toOpenAIFinish(result.reason) }],
       usage: toOpenAIUsage(result.usage),
     };
   });

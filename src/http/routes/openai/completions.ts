@@ -1,16 +1,22 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { GenerationRequest } from '../../../engines/contract.js';
 import { completionRequestSchema } from '../../../protocol/openai.js';
 import { clientDisconnectSignal } from '../../client-signal.js';
 import { openSse, type HttpDeps } from '../../deps.js';
-import { toSampling } from './chat-completions.js';
+import { toCompletionGenerationRequest } from './chat-request.js';
+import { legacyLogprobs } from './logprobs.js';
 import { collectGeneration, relayOpenAIStream, responseId, toOpenAIFinish, toOpenAIUsage, type ChunkFormat } from './relay.js';
 
 function completionChunkFormat(id: string, created: number, model: string): ChunkFormat {
   const head = `{"id":"${id}","object":"text_completion","created":${created},"model":${JSON.stringify(model)},"choices":`;
+  // text_offset counts from the start of the whole completion, across chunks.
+  let offset = 0;
   return {
-    text: (text) => `${head}[{"index":0,"text":${JSON.stringify(text)},"logprobs":null,"finish_reason":null}]}`,
+    text: (text, logprobs) => {
+      const chunk = `${head}[{"index":0,"text":${JSON.stringify(text)},"logprobs":${logprobs === undefined ? 'null' : JSON.stringify(legacyLogprobs(logprobs, offset))},"finish_reason":null}]}`;
+      offset += text.length;
+      return chunk;
+    },
     finish: (reason) => `${head}[{"index":0,"text":"","logprobs":null,"finish_reason":"${reason}"}]}`,
     usage: (usage) => `${head}[],"usage":${JSON.stringify(usage)}}`,
   };
@@ -20,8 +26,7 @@ function completionChunkFormat(id: string, created: number, model: string): Chun
 export const completionsRoute: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
   app.withTypeProvider<ZodTypeProvider>().post('/v1/completions', { schema: { body: completionRequestSchema } }, async (request, reply) => {
     const body = request.body;
-    const prompt = typeof body.prompt === 'string' ? body.prompt : (body.prompt[0] ?? '');
-    const generationRequest: GenerationRequest = { model: body.model, input: { kind: 'text', prompt }, sampling: toSampling(body, body.max_tokens ?? 16) };
+    const generationRequest = toCompletionGenerationRequest(body);
     const id = responseId('cmpl');
     const created = Math.floor(Date.now() / 1000);
     // Looked up before admission: once a generation is open, nothing may throw before it is relayed.
@@ -38,7 +43,7 @@ export const completionsRoute: FastifyPluginAsync<HttpDeps> = async (app, deps) 
       object: 'text_completion',
       created,
       model: body.model,
-      choices: [{ index: 0, text: result.text, logprobs: null, finish_reason: toOpenAIFinish(result.reason) }],
+      choices: [{ index: 0, text: result.text, logprobs: result.logprobs === undefined ? null : legacyLogprobs(result.logprobs), finish_reason: toOpenAIFinish(result.reason) }],
       usage: toOpenAIUsage(result.usage),
     };
   });
