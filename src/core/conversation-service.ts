@@ -60,6 +60,9 @@ function historyOf(conversation: ConversationRecord, path: readonly MessageRecor
   return messages;
 }
 
+/** Why a reply cut by a graceful shutdown ended: not the person's stop, and said so. */
+export const shutdownError = { code: 'server_stopped', message: 'The server shut down while this reply was being generated; it was cut here.' } as const;
+
 function statusOf(reason: FinishReason): 'complete' | 'stopped' | 'failed' {
   if (reason === 'cancelled') return 'stopped';
   if (reason === 'error') return 'failed';
@@ -213,8 +216,14 @@ export class ConversationService {
     this.saving = true;
     const runs = [...this.unsaved];
     this.unsaved.clear();
+    const texts = runs.map((run) => ({ messageId: run.message.id, content: run.text }));
     try {
-      const gone = await this.store.updateStreamingTexts(runs.map((run) => ({ messageId: run.message.id, content: run.text })));
+      const gone = await this.store.updateStreamingTexts(texts);
+      const ended = new Set(gone);
+      // Stored, so now it may be shown: readers never see text a crash could take back.
+      runs.forEach((run, i) => {
+        if (!ended.has(run.message.id)) run.markSaved(texts[i]?.content.length ?? 0);
+      });
       for (const id of gone) {
         const run = this.runs.get(id);
         // Ended in the store by someone else (another replica's stop, its recovery): stop generating.
@@ -242,8 +251,11 @@ export class ConversationService {
       for await (const event of generation) {
         if (event.type === 'text-delta') {
           firstTokenMs ??= Math.round(performance.now() - started);
+          const first = run.text === '';
           run.append(event.text);
           this.unsaved.add(run); // saved by the next period's saveTexts, not here: nothing per token but this
+          // The first text is saved (and so shown) at once, not up to a period later.
+          if (first) void this.saveTexts();
         } else if (event.type === 'usage') {
           usage = event.usage;
         } else if (event.type === 'error') {
@@ -261,11 +273,12 @@ export class ConversationService {
     this.generating.delete(run);
     this.unsaved.delete(run); // the finish saves the whole text
     const takenOver = this.takenOver.has(run);
-    const status = statusOf(reason);
+    const shutDown = run.stoppedBy === 'shutdown' && statusOf(reason) === 'stopped';
+    const status = shutDown ? 'failed' : statusOf(reason);
     const timings = { firstTokenMs, totalMs: Math.round(performance.now() - started) };
     const outcome: MessageOutcome =
       status === 'failed'
-        ? { status, content: run.text, usage, timings, error: failure ?? { code: 'generation_failed', message: 'The reply failed.' } }
+        ? { status, content: run.text, usage, timings, error: shutDown ? shutdownError : (failure ?? { code: 'generation_failed', message: 'The reply failed.' }) }
         : { status, content: run.text, usage, timings };
     let final: MessageRecord;
     // The conversation as the finish left it, for the final frame; absent, listeners read it themselves.
@@ -314,7 +327,7 @@ export class ConversationService {
   /** Stops every live reply (shutdown) and waits until each is stored. */
   async stopAll(): Promise<void> {
     const runs = [...this.runs.values()];
-    for (const run of runs) run.stop();
+    for (const run of runs) run.stop('shutdown');
     await Promise.allSettled(runs.map((run) => run.done));
   }
 }

@@ -17,9 +17,16 @@ export type ReplyListener = (event: ReplyEvent) => void;
  * request that started it: listeners come and go (a tab closes, another
  * reattaches) while the text keeps growing here, so a late listener can be
  * given exactly what it missed from the text itself.
+ *
+ * Listeners are given only text that is stored ({@link markSaved}): a process
+ * killed mid-reply cannot take back from a reader text it had shown, because
+ * it never showed text the store did not have.
  */
 export class ReplyRun {
   private text_ = '';
+  /** How much of the text is stored, and so may be shown. */
+  private saved_ = 0;
+  private stoppedBy_: 'user' | 'shutdown' | undefined;
   private final: Extract<ReplyEvent, { type: 'done' }> | undefined;
   private readonly listeners = new Set<ReplyListener>();
   private readonly stopper = new AbortController();
@@ -46,17 +53,36 @@ export class ReplyRun {
     return this.finished;
   }
 
-  stop(): void {
-    this.stopper.abort(new Error('stopped by the user'));
+  /** Who stopped the reply, once someone did: a person (from any tab) or the server shutting down. */
+  get stoppedBy(): 'user' | 'shutdown' | undefined {
+    return this.stoppedBy_;
   }
 
+  stop(by: 'user' | 'shutdown' = 'user'): void {
+    this.stoppedBy_ ??= by;
+    this.stopper.abort(new Error(by === 'user' ? 'stopped by the user' : 'the server is shutting down'));
+  }
+
+  /** Text the engine generated; listeners get it once it is stored. */
   append(text: string): void {
     this.text_ += text;
-    const event: ReplyEvent = { type: 'delta', text, offset: this.text_.length };
+  }
+
+  /** The store holds the text up to `length`: listeners get what they had not been given of it. */
+  markSaved(length: number): void {
+    const end = Math.min(length, this.text_.length);
+    if (end <= this.saved_) return;
+    const event: ReplyEvent = { type: 'delta', text: this.text_.slice(this.saved_, end), offset: end };
+    this.saved_ = end;
     for (const listener of this.listeners) listener(event);
   }
 
+  /** Ends the run with the reply as stored: its text is given to listeners first, then `done`. */
   finish(message: MessageRecord, conversation?: ConversationRecord): void {
+    if (message.content.startsWith(this.text_.slice(0, this.saved_))) {
+      this.text_ = message.content;
+      this.markSaved(message.content.length);
+    }
     const event: Extract<ReplyEvent, { type: 'done' }> = conversation === undefined ? { type: 'done', message } : { type: 'done', message, conversation };
     this.final = event;
     for (const listener of this.listeners) listener(event);
@@ -65,11 +91,11 @@ export class ReplyRun {
   }
 
   /**
-   * Subscribes from `offset` on: the text after it (if any) comes first as one
-   * delta, then live deltas, then `done`. Returns the unsubscribe function.
+   * Subscribes from `offset` on: the stored text after it (if any) comes first
+   * as one delta, then live deltas as they are stored, then `done`. Returns the unsubscribe function.
    */
   subscribe(offset: number, listener: ReplyListener): () => void {
-    if (offset < this.text_.length) listener({ type: 'delta', text: this.text_.slice(offset), offset: this.text_.length });
+    if (offset < this.saved_) listener({ type: 'delta', text: this.text_.slice(offset, this.saved_), offset: this.saved_ });
     if (this.final) {
       listener(this.final);
       return () => undefined;

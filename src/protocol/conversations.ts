@@ -27,7 +27,9 @@ import { z } from 'zod';
  * A client that lost the connection reconnects to `/api/messages/:id/events`
  * with `Last-Event-ID` set to the last id it received, and gets exactly the
  * text it missed, then the live rest: ids are offsets into the text, so there
- * are no gaps and no duplicates. Generation of a conversation reply does not
+ * are no gaps and no duplicates. Deltas carry text once the server has stored
+ * it (the first text at once, then every save, a few times a second): text a
+ * client was shown is never lost by a crash of the server. Generation of a conversation reply does not
  * stop when the client goes away; `/stop` stops it, from any tab or replica.
  */
 

@@ -344,7 +344,7 @@ export interface RecoveryReport {
 
 /** The `error` that {@link ConversationStore.recoverInterrupted} writes on the messages it fails. */
 export const interruptedError: MessageError = {
-  code: 'generation_failed',
+  code: 'server_stopped',
   message: 'The server stopped while this reply was being generated.',
 };
 

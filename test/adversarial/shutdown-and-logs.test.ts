@@ -125,7 +125,9 @@ describe('SIGTERM with open streams', () => {
     const reply = parseSse(await streams.reply.text);
     expect(reply.at(-1)?.event).toBe('done');
     const stopped = (JSON.parse(reply.at(-1)?.data ?? '{}') as ReplyDone).message;
-    expect(stopped.status).toBe('stopped');
+    // Cut by the shutdown, not stopped by the person: failed, saying why.
+    expect(stopped.status).toBe('failed');
+    expect(stopped.error?.message).toMatch(/server shut down/);
     expect(stopped.content.length).toBeGreaterThan(0);
     expect(secret.startsWith(stopped.content)).toBe(true);
 
@@ -150,7 +152,7 @@ describe('SIGTERM with open streams', () => {
     const tree = (await (await fetch(`${again.url}/api/conversations/${conversation.id}`, { headers: auth })).json()) as ConversationTree;
     const stored = tree.messages.find((message: MessageRecord) => message.id === stopped.id);
     expect(tree.messages.find((message) => message.role === 'user')?.content).toBe(secret);
-    expect(stored).toMatchObject({ status: 'stopped', content: stopped.content });
+    expect(stored).toMatchObject({ status: 'failed', content: stopped.content });
     again.child.kill('SIGTERM');
     expect(await again.exited(10_000)).toBe(0);
 

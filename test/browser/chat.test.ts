@@ -7,7 +7,7 @@ import type { ConversationPage, ConversationTree } from '../../src/protocol/conv
 import { contentSecurityPolicy, webRoot } from '../../src/http/routes/ui/page.js';
 import { ensureWebBuilt } from '../../web/ensure-built.js';
 import type { TestServer } from '../fixtures/server.js';
-import { haveChromium, lastReplyText, launchChromium, openPage, screenshot, sendMessage, startScriptedServer, type BrowserSession, type PageProbe } from './harness.js';
+import { conversationIdOf, haveChromium, lastReplyText, launchChromium, openPage, screenshot, sendMessage, startScriptedServer, until, waitForReplyEnd, type BrowserSession, type PageProbe } from './harness.js';
 
 /**
  * The chat page in a real Chromium against a real Parlance serving the
@@ -16,32 +16,6 @@ import { haveChromium, lastReplyText, launchChromium, openPage, screenshot, send
  */
 
 const words = (count: number, stem = 'word'): string => Array.from({ length: count }, (_, i) => `${stem}${i}`).join(' ');
-
-/**
- * Polls a JavaScript expression in the page until it is truthy. (Playwright's
- * `waitForFunction` evaluates its predicate with `eval`, which the page's CSP
- * rightly forbids; `evaluate` goes through the DevTools protocol instead.)
- */
-async function until(page: Page, expression: string, timeout = 15_000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    if (await page.evaluate<boolean>(expression)) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${expression}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-/** Waits until the last reply on the page has ended (complete, stopped or failed). */
-async function waitForReplyEnd(page: Page, timeout = 20_000): Promise<string> {
-  const last = page.locator('article.from-assistant').last();
-  await last.waitFor({ timeout });
-  await until(
-    page,
-    "(() => { const all = document.querySelectorAll('article.from-assistant'); const last = all[all.length - 1]; return !!last && !last.classList.contains('pending') && last.getAttribute('data-status') !== 'streaming' && last.getAttribute('aria-busy') === 'false'; })()",
-    timeout,
-  );
-  return (await last.getAttribute('data-status')) ?? '';
-}
 
 /** Starts recording the length of the last reply's text at every DOM change. */
 async function recordReplyLengths(page: Page): Promise<void> {
@@ -57,12 +31,6 @@ async function recordReplyLengths(page: Page): Promise<void> {
 
 async function recordedLengths(page: Page): Promise<number[]> {
   return await page.evaluate<number[]>('window.__lengths');
-}
-
-async function conversationIdOf(page: Page): Promise<string> {
-  const match = /\/c\/([^/?#]+)/.exec(page.url());
-  if (!match?.[1]) throw new Error(`no conversation in the URL ${page.url()}`);
-  return decodeURIComponent(match[1]);
 }
 
 describe.skipIf(!haveChromium)('the chat page in Chromium (scripted model)', () => {

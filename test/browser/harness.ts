@@ -109,3 +109,36 @@ export async function sendMessage(page: Page, text: string): Promise<void> {
 export async function lastReplyText(page: Page): Promise<string> {
   return ((await page.locator('article.from-assistant .markdown').last().textContent()) ?? '').trim();
 }
+
+/**
+ * Polls a JavaScript expression in the page until it is truthy. (Playwright's
+ * `waitForFunction` evaluates its predicate with `eval`, which the page's CSP
+ * rightly forbids; `evaluate` goes through the DevTools protocol instead.)
+ */
+export async function until(page: Page, expression: string, timeout = 15_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    if (await page.evaluate<boolean>(expression)) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${expression}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Waits until the last reply on the page has ended (complete, stopped or failed). */
+export async function waitForReplyEnd(page: Page, timeout = 20_000): Promise<string> {
+  const last = page.locator('article.from-assistant').last();
+  await last.waitFor({ timeout });
+  await until(
+    page,
+    "(() => { const all = document.querySelectorAll('article.from-assistant'); const last = all[all.length - 1]; return !!last && !last.classList.contains('pending') && last.getAttribute('data-status') !== 'streaming' && last.getAttribute('aria-busy') === 'false'; })()",
+    timeout,
+  );
+  return (await last.getAttribute('data-status')) ?? '';
+}
+
+/** The conversation id in the page's URL (`/c/:id`). */
+export async function conversationIdOf(page: Page): Promise<string> {
+  const match = /\/c\/([^/?#]+)/.exec(page.url());
+  if (!match?.[1]) throw new Error(`no conversation in the URL ${page.url()}`);
+  return decodeURIComponent(match[1]);
+}

@@ -85,12 +85,17 @@ describe('conversations', () => {
     expect(start.userMessage?.content).toBe('hello brave new world');
     expect(start.assistantMessage.status).toBe('streaming');
     const deltas = events.filter((e) => e.event === 'delta');
-    expect(deltas.length).toBe(4);
+    // Deltas carry text as it is stored (the first at once, then each save), so they batch tokens.
+    expect(deltas.length).toBeGreaterThanOrEqual(1);
     let offset = 0;
+    let text = '';
     for (const delta of deltas) {
-      offset += (JSON.parse(delta.data) as { text: string }).text.length;
+      const piece = (JSON.parse(delta.data) as { text: string }).text;
+      offset += piece.length;
+      text += piece;
       expect(delta.id).toBe(String(offset));
     }
+    expect(text).toBe('hello brave new world');
     const done = doneOf(events)!;
     expect(done.message).toMatchObject({ id: start.assistantMessage.id, status: 'complete', content: 'hello brave new world', model });
     expect(done.message.usage?.completionTokens).toBe(4);

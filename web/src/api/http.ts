@@ -36,6 +36,7 @@ export async function errorFrom(response: Response): Promise<ApiError> {
 const KEY_STORAGE = 'parlance-api-key';
 let apiKey: string | null = readStoredKey();
 let onUnauthorized: (() => void) | undefined;
+let onUnreachable: (() => void) | undefined;
 
 function readStoredKey(): string | null {
   try {
@@ -55,6 +56,22 @@ export function setApiKey(key: string | null): void {
   else window.localStorage.removeItem(KEY_STORAGE);
 }
 
+/**
+ * Asks the server whether it takes `key` (a cheap authenticated read), without
+ * keeping it: true when accepted, false on 401; throws ApiError otherwise.
+ */
+export async function checkApiKey(key: string): Promise<boolean> {
+  let response: Response;
+  try {
+    response = await fetch('/api/conversations?limit=1', { credentials: 'same-origin', headers: { accept: 'application/json', authorization: `Bearer ${key.trim()}` } });
+  } catch {
+    throw new ApiError('Parlance cannot be reached. Check that the server is running and your connection is up.', 0, null);
+  }
+  if (response.status === 401) return false;
+  if (!response.ok) throw await errorFrom(response);
+  return true;
+}
+
 export function hasApiKey(): boolean {
   return apiKey !== null;
 }
@@ -62,6 +79,11 @@ export function hasApiKey(): boolean {
 /** Called when the server answers 401: the page then asks for a key. */
 export function whenUnauthorized(handler: () => void): void {
   onUnauthorized = handler;
+}
+
+/** Called when a request cannot reach the server at all (it is down, or the network is). */
+export function whenUnreachable(handler: () => void): void {
+  onUnreachable = handler;
 }
 
 export function authHeaders(): Record<string, string> {
@@ -78,6 +100,7 @@ export async function request(path: string, init: RequestInit = {}): Promise<Res
     return response;
   } catch (error) {
     if (error instanceof DOMException && error.name === 'AbortError') throw error;
+    onUnreachable?.();
     throw new ApiError('Parlance cannot be reached. Check that the server is running and your connection is up.', 0, null);
   }
 }

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { store } from '../state/store.js';
 import { ChatView } from './ChatView.js';
 import { KeyDialog } from './KeyDialog.js';
@@ -7,6 +7,14 @@ import { Toasts } from './Toasts.js';
 
 export function App() {
   const [menuOpen, setMenuOpen] = useState(false);
+  const wasOpen = useRef(false);
+
+  // The phone drawer is modal: focus moves into it (the page behind is inert) and back to its button after.
+  useEffect(() => {
+    if (menuOpen) document.querySelector<HTMLElement>('.sidebar .new-chat')?.focus();
+    else if (wasOpen.current) document.querySelector<HTMLElement>('.menu-button')?.focus();
+    wasOpen.current = menuOpen;
+  }, [menuOpen]);
 
   useEffect(() => {
     const onKeyDown = (event: KeyboardEvent): void => {
@@ -32,12 +40,12 @@ export function App() {
 
   return (
     <div className={menuOpen ? 'app menu-open' : 'app'}>
-      <a className="skip-link" href="#composer-input">
+      <a className="skip-link" href="#composer-input" inert={menuOpen}>
         Skip to the message box
       </a>
       <Sidebar onNavigate={() => setMenuOpen(false)} />
       <div className="scrim" onClick={() => setMenuOpen(false)} aria-hidden="true" />
-      <ChatView onMenu={() => setMenuOpen(true)} />
+      <ChatView onMenu={() => setMenuOpen(true)} inert={menuOpen} />
       <Toasts />
       <KeyDialog />
     </div>

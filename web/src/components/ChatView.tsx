@@ -1,6 +1,7 @@
 import { useEffect, useLayoutEffect, useRef, useState, type MouseEvent } from 'react';
 import { downloadExport, exportUrl } from '../api/conversations.js';
 import { hasApiKey } from '../api/http.js';
+import type { MessageRecord } from '../../../src/protocol/conversations.js';
 import { copyText } from '../clipboard.js';
 import { store, useAppState } from '../state/store.js';
 import { Composer } from './Composer.js';
@@ -50,6 +51,7 @@ function ExportMenu({ id }: { readonly id: string }) {
     void downloadExport(conversationId, format).catch((error: unknown) => store.toast(error instanceof Error ? error.message : String(error)));
   };
   const box = useRef<HTMLDivElement>(null);
+  const trigger = useRef<HTMLButtonElement>(null);
   useEffect(() => {
     if (!open) return;
     const onDown = (event: PointerEvent): void => {
@@ -58,7 +60,9 @@ function ExportMenu({ id }: { readonly id: string }) {
     const onKey = (event: KeyboardEvent): void => {
       if (event.key === 'Escape') {
         event.preventDefault();
+        event.stopPropagation();
         setOpen(false);
+        trigger.current?.focus(); // not to <body> with the link that had it
       }
     };
     document.addEventListener('pointerdown', onDown);
@@ -70,7 +74,7 @@ function ExportMenu({ id }: { readonly id: string }) {
   }, [open]);
   return (
     <div className="menu" ref={box}>
-      <button type="button" className="icon-button" aria-label="Export the conversation" title="Export" aria-expanded={open} aria-controls="export-menu" onClick={() => setOpen(!open)}>
+      <button ref={trigger} type="button" className="icon-button" aria-label="Export the conversation" title="Export" aria-expanded={open} aria-controls="export-menu" onClick={() => setOpen(!open)}>
         <Icon name="download" />
       </button>
       {open ? (
@@ -129,6 +133,17 @@ function Banner() {
   return (
     <div id="banner" className="banner" role="status">
       {notices.map((notice) => notice.message).join(' ')}
+    </div>
+  );
+}
+
+/** While the server does not answer: what is going on, and that the page keeps trying. */
+function ConnectionBanner() {
+  const down = useAppState((state) => state.connection === 'down');
+  if (!down) return null;
+  return (
+    <div className="banner connection" role="alert">
+      <strong>Parlance cannot be reached.</strong> The server may be restarting; the page reconnects by itself when it answers. Nothing you see is lost.
     </div>
   );
 }
@@ -201,7 +216,8 @@ function Messages() {
   const [away, setAway] = useState(false);
   const conversationId = tree?.conversation.id ?? null;
 
-  // Follow the reply as it grows, unless the reader scrolled up.
+  // Follow the reply as it grows, unless the reader scrolled up. The scroller and its content are always
+  // rendered (even before the conversation has loaded), so this is wired once, whatever arrives later.
   useLayoutEffect(() => {
     const element = scroller.current;
     const inner = content.current;
@@ -222,30 +238,35 @@ function Messages() {
     };
   }, []);
 
+  // Opening a conversation (a reload, another tab, the sidebar) lands at its end, as does sending.
   useLayoutEffect(() => {
     stick.current = true;
+    setAway(false);
     const element = scroller.current;
     if (element) element.scrollTop = element.scrollHeight;
   }, [conversationId, pending]);
 
-  if (!tree) return null;
-  const index = new Map(tree.messages.map((message) => [message.id, message]));
-  let path = tree.activePath.map((id) => index.get(id)).filter((message) => message !== undefined);
-  if (pending && pending.conversationId === tree.conversation.id && pending.parentId !== undefined) {
-    const cut = pending.parentId === null ? 0 : path.findIndex((message) => message.id === pending.parentId) + 1;
-    path = path.slice(0, cut);
+  let path: MessageRecord[] = [];
+  let showPending = false;
+  if (tree) {
+    const index = new Map(tree.messages.map((message) => [message.id, message]));
+    path = tree.activePath.map((id) => index.get(id)).filter((message) => message !== undefined);
+    if (pending && pending.conversationId === tree.conversation.id && pending.parentId !== undefined) {
+      const cut = pending.parentId === null ? 0 : path.findIndex((message) => message.id === pending.parentId) + 1;
+      path = path.slice(0, cut);
+    }
+    showPending = pending !== null && pending.conversationId === tree.conversation.id;
   }
-  const showPending = pending !== null && pending.conversationId === tree.conversation.id;
 
   return (
     <div className="messages" ref={scroller} onClick={onCodeCopy} role="log" aria-label="Messages" tabIndex={-1}>
       <div className="messages-inner" ref={content}>
-        {path.length === 0 && !showPending ? <EmptyState /> : null}
+        {tree && path.length === 0 && !showPending ? <EmptyState /> : null}
         {path.map((message) => (
           <MessageView key={message.id} record={message} />
         ))}
-        {showPending ? <PendingView content={pending.content} /> : null}
-        <FailureBox />
+        {showPending && pending ? <PendingView content={pending.content} /> : null}
+        {tree ? <FailureBox /> : null}
       </div>
       {away ? (
         <button
@@ -263,7 +284,7 @@ function Messages() {
   );
 }
 
-export function ChatView({ onMenu }: { readonly onMenu: () => void }) {
+export function ChatView({ onMenu, inert }: { readonly onMenu: () => void; readonly inert: boolean }) {
   const currentId = useAppState((state) => state.currentId);
   const treeState = useAppState((state) => state.treeState);
   const treeError = useAppState((state) => state.treeError);
@@ -275,7 +296,7 @@ export function ChatView({ onMenu }: { readonly onMenu: () => void }) {
   }, [currentId]);
 
   return (
-    <main className="chat" id="main">
+    <main className="chat" id="main" inert={inert}>
       <header className="chat-header">
         <button type="button" className="icon-button menu-button" aria-label="Show conversations" onClick={onMenu}>
           <Icon name="menu" />
@@ -290,6 +311,7 @@ export function ChatView({ onMenu }: { readonly onMenu: () => void }) {
           <ThemeToggle />
         </div>
       </header>
+      <ConnectionBanner />
       <Banner />
       {treeState === 'loading' && title === null ? <p className="muted center">Loading the conversation…</p> : null}
       {treeState === 'missing' ? (

@@ -1,23 +1,32 @@
 import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { readDraft, writeDraft } from '../state/drafts.js';
 import { store, useAppState } from '../state/store.js';
 import { Icon } from './icons.js';
 
 /** The message box: Enter sends, Shift+Enter starts a new line; while a reply streams, Stop (or Esc) ends it. */
 export function Composer() {
-  const [text, setText] = useState('');
+  const currentId = useAppState((state) => state.currentId);
+  const [text, setText] = useState(() => readDraft(currentId));
   const area = useRef<HTMLTextAreaElement>(null);
   const busy = useAppState((state) => store.busy(state));
   const restore = useAppState((state) => state.composerRestore);
-  const currentId = useAppState((state) => state.currentId);
+  const down = useAppState((state) => state.connection === 'down');
+  /** Changes the text and the shown conversation's draft with it. */
+  const edit = (value: string): void => {
+    setText(value);
+    writeDraft(currentId, value);
+  };
 
   useEffect(() => {
     if (restore === null) return;
     const value = store.takeComposerRestore();
-    if (value !== null) setText(value);
+    if (value !== null) edit(value);
     area.current?.focus();
   }, [restore]);
 
+  // Each conversation has its own draft: switching shows that one's.
   useEffect(() => {
+    setText(readDraft(currentId));
     if (window.matchMedia('(pointer: fine)').matches) area.current?.focus();
   }, [currentId]);
 
@@ -32,7 +41,7 @@ export function Composer() {
   const send = (): void => {
     if (!text.trim() || busy) return;
     const content = text;
-    setText('');
+    edit('');
     void store.send(content);
   };
 
@@ -61,13 +70,17 @@ export function Composer() {
         value={text}
         placeholder="Message Parlance"
         aria-describedby="composer-hint"
-        onChange={(event) => setText(event.target.value)}
+        onChange={(event) => edit(event.target.value)}
         onKeyDown={onKeyDown}
       />
       <span id="composer-hint" className="visually-hidden">
         Enter sends, Shift+Enter starts a new line, Escape stops a reply.
       </span>
-      {busy ? (
+      {busy && down ? (
+        <button type="button" className="send-button" disabled aria-label="Waiting for the server" title="Waiting for the server">
+          <Icon name="stop" />
+        </button>
+      ) : busy ? (
         <button type="button" className="send-button stop" onClick={() => void store.stop()} aria-label="Stop the reply (Esc)" title="Stop (Esc)">
           <Icon name="stop" />
         </button>

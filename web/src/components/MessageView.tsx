@@ -17,7 +17,8 @@ function Stats({ record, streaming }: { readonly record: MessageRecord; readonly
     if (!live) return null;
     return (
       <span className="stats" data-testid="live-stats">
-        {live.resumed ? 'streaming…' : live.ttft === null ? 'waiting for the first token…' : `first token ${formatMs(live.ttft)} · ${live.tokens} tokens`}
+        {/* Text arrives as the server stores it, a few times a second: a count of arrivals is not a token count. */}
+        {live.resumed ? 'streaming…' : live.ttft === null ? 'waiting for the first token…' : `first text after ${formatMs(live.ttft)} · streaming…`}
         {live.reconnecting > 0 ? ' · reconnecting…' : ''}
       </span>
     );
@@ -43,7 +44,6 @@ function Stats({ record, streaming }: { readonly record: MessageRecord; readonly
 interface LiveStats {
   readonly resumed: boolean;
   readonly ttft: number | null;
-  readonly tokens: number;
   readonly reconnecting: number;
 }
 
@@ -70,10 +70,18 @@ function useLiveStats(messageId: string, streaming: boolean): LiveStats | null {
       if (!live) return (cache.current = null);
       const ttft = live.firstTextAt === null ? null : live.firstTextAt - live.sentAt;
       const previous = cache.current;
-      if (previous && previous.ttft === ttft && previous.tokens === live.deltas && previous.reconnecting === live.reconnecting) return previous;
-      return (cache.current = { resumed: live.resumed, ttft, tokens: live.deltas, reconnecting: live.reconnecting });
+      if (previous && previous.ttft === ttft && previous.reconnecting === live.reconnecting) return previous;
+      return (cache.current = { resumed: live.resumed, ttft, reconnecting: live.reconnecting });
     },
   );
+}
+
+/** Where a cut reply ends, in words a reader can check against what they saw. */
+function cutAt(text: string): string {
+  const words = text.trim().split(/\s+/).filter(Boolean);
+  if (words.length === 0) return 'Nothing had been written yet.';
+  const last = words.slice(-3).join(' ');
+  return `It ends after ${words.length} ${words.length === 1 ? 'word' : 'words'}, at “${last.length > 60 ? `…${last.slice(-60)}` : last}”.`;
 }
 
 function BranchSwitcher({ record }: { readonly record: MessageRecord }) {
@@ -189,7 +197,16 @@ export function MessageView({ record }: { readonly record: MessageRecord }) {
         </div>
       )}
       {record.status === 'stopped' ? <p className="note">Stopped.</p> : null}
-      {record.status === 'failed' ? (
+      {record.status === 'failed' && record.error?.code === 'server_stopped' ? (
+        <div className="note-box" role="status">
+          <p>
+            <strong>Cut short.</strong> {record.error.message} {cutAt(record.content)}
+          </p>
+          <button type="button" className="button small" onClick={() => void store.regenerate(record)} disabled={busy}>
+            <Icon name="refresh" /> Regenerate
+          </button>
+        </div>
+      ) : record.status === 'failed' ? (
         <div className="error-box" role="alert">
           <p>
             <strong>The reply failed.</strong> {record.error?.message ?? ''}

@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
+import { hasApiKey } from '../api/http.js';
 import { settingsBody, store, useAppState, type SettingsDraft } from '../state/store.js';
 
 /** System prompt, temperature and max tokens of the shown conversation (or of the next new one). */
@@ -68,6 +69,34 @@ export function SettingsDialog({ open, onClose }: { readonly open: boolean; read
             <input id="settings-max-tokens" type="number" inputMode="numeric" min={1} step={1} value={maxTokens} placeholder="server default" onChange={(event) => setMaxTokens(event.target.value)} />
           </div>
         </div>
+        {hasApiKey() ? (
+          <fieldset className="key-settings">
+            <legend>API key</legend>
+            <p className="muted">This browser keeps an API key for this server.</p>
+            <div className="error-actions">
+              <button
+                type="button"
+                className="button"
+                onClick={() => {
+                  onClose();
+                  store.openKeyDialog();
+                }}
+              >
+                Change the key…
+              </button>
+              <button
+                type="button"
+                className="button"
+                onClick={() => {
+                  onClose();
+                  store.forgetApiKey();
+                }}
+              >
+                Forget the key
+              </button>
+            </div>
+          </fieldset>
+        ) : null}
         {problem ? (
           <p className="form-error" role="alert">
             {problem}

@@ -3,22 +3,27 @@ import type { ConversationRecord } from '../../../src/protocol/conversations.js'
 import { store, useAppState } from '../state/store.js';
 import { Icon } from './icons.js';
 
-function RenameForm({ conversation, onDone }: { readonly conversation: ConversationRecord; readonly onDone: () => void }) {
+/** `onDone(true)` when closed from the keyboard (focus then goes back to the Rename button), false on a blur. */
+function RenameForm({ conversation, onDone }: { readonly conversation: ConversationRecord; readonly onDone: (fromKeyboard: boolean) => void }) {
   const [title, setTitle] = useState(conversation.title);
   const input = useRef<HTMLInputElement>(null);
   useEffect(() => {
     input.current?.focus();
     input.current?.select();
   }, []);
-  const save = (): void => {
-    onDone();
+  const closed = useRef(false);
+  const save = (fromKeyboard: boolean): void => {
+    if (closed.current) return; // the blur of the box going away after Enter
+    closed.current = true;
+    onDone(fromKeyboard);
     if (title.trim() && title !== conversation.title) void store.rename(conversation.id, title);
   };
   const onKeyDown = (event: KeyboardEvent<HTMLInputElement>): void => {
     if (event.key === 'Escape') {
       event.preventDefault();
       event.stopPropagation();
-      onDone();
+      closed.current = true;
+      onDone(true);
     }
   };
   return (
@@ -26,19 +31,26 @@ function RenameForm({ conversation, onDone }: { readonly conversation: Conversat
       className="rename-form"
       onSubmit={(event) => {
         event.preventDefault();
-        save();
+        save(true);
       }}
     >
       <label className="visually-hidden" htmlFor={`rename-${conversation.id}`}>
         New title
       </label>
-      <input id={`rename-${conversation.id}`} ref={input} value={title} maxLength={200} onChange={(event) => setTitle(event.target.value)} onKeyDown={onKeyDown} onBlur={save} />
+      <input id={`rename-${conversation.id}`} ref={input} value={title} maxLength={200} onChange={(event) => setTitle(event.target.value)} onKeyDown={onKeyDown} onBlur={() => save(false)} />
     </form>
   );
 }
 
 function Item({ conversation, current, onOpen }: { readonly conversation: ConversationRecord; readonly current: boolean; readonly onOpen: () => void }) {
   const [renaming, setRenaming] = useState(false);
+  const renameButton = useRef<HTMLButtonElement>(null);
+  const refocus = useRef(false);
+  useEffect(() => {
+    // Back from the rename box by Esc or Enter: focus returns to the button that opened it.
+    if (!renaming && refocus.current) renameButton.current?.focus();
+    refocus.current = false;
+  }, [renaming]);
   const href = `/c/${encodeURIComponent(conversation.id)}`;
   const open = (event: MouseEvent<HTMLAnchorElement>): void => {
     if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return; // new tab etc.: the browser's
@@ -49,14 +61,20 @@ function Item({ conversation, current, onOpen }: { readonly conversation: Conver
   return (
     <li className={current ? 'conversation current' : 'conversation'} data-conversation-id={conversation.id}>
       {renaming ? (
-        <RenameForm conversation={conversation} onDone={() => setRenaming(false)} />
+        <RenameForm
+          conversation={conversation}
+          onDone={(fromKeyboard) => {
+            refocus.current = fromKeyboard;
+            setRenaming(false);
+          }}
+        />
       ) : (
         <>
           <a href={href} onClick={open} aria-current={current ? 'page' : undefined} title={conversation.title}>
             {conversation.title}
           </a>
           <span className="item-actions">
-            <button type="button" className="icon-button small" aria-label={`Rename “${conversation.title}”`} title="Rename" onClick={() => setRenaming(true)}>
+            <button ref={renameButton} type="button" className="icon-button small" aria-label={`Rename “${conversation.title}”`} title="Rename" onClick={() => setRenaming(true)}>
               <Icon name="edit" />
             </button>
             <button type="button" className="icon-button small" aria-label={`Delete “${conversation.title}”`} title="Delete" onClick={() => store.remove(conversation.id)}>

@@ -8,7 +8,7 @@ import type {
   ReplyDone,
 } from '../../../src/protocol/conversations.js';
 import * as api from '../api/conversations.js';
-import { ApiError, isAbort, setApiKey, whenUnauthorized } from '../api/http.js';
+import { ApiError, checkApiKey, isAbort, setApiKey, whenUnauthorized, whenUnreachable } from '../api/http.js';
 import { followReply, startReply, type ReplyCallbacks } from '../api/reply-stream.js';
 import { getHealth, listModels, type Health, type Notice } from '../api/server.js';
 import { LiveReplies } from './live.js';
@@ -70,8 +70,12 @@ export interface AppState {
   readonly toasts: readonly Toast[];
   /** Text to put back into the composer (an unsent message the person chose to edit). */
   readonly composerRestore: string | null;
-  /** The server asked for an API key (401). */
-  readonly needKey: boolean;
+  /** The key dialog: 'needed' when the server answered 401 (it cannot be dismissed), 'change' when the person opened it. */
+  readonly keyDialog: 'needed' | 'change' | null;
+  /** Why the key typed in the dialog was not taken. */
+  readonly keyError: string | null;
+  /** Whether the server answers: 'down' from a failed request or a dropped reply until /health answers again. */
+  readonly connection: 'up' | 'down';
 }
 
 const UNDO_MS = 6000;
@@ -130,13 +134,16 @@ export class AppStore {
     draft: { model: null, systemPrompt: '', temperature: null, maxTokens: null },
     toasts: [],
     composerRestore: null,
-    needKey: false,
+    keyDialog: null,
+    keyError: null,
+    connection: 'up',
   };
   private readonly listeners = new Set<() => void>();
   private loadToken = 0;
   private toastId = 0;
   private readonly pendingDeletes = new Map<string, ReturnType<typeof setTimeout>>();
   private stopRequested = false;
+  private watchingConnection = false;
 
   readonly getState = (): AppState => this.state;
 
@@ -154,8 +161,9 @@ export class AppStore {
 
   init(): void {
     whenUnauthorized(() => {
-      if (!this.state.needKey) this.set({ needKey: true });
+      if (this.state.keyDialog !== 'needed') this.set({ keyDialog: 'needed' });
     });
+    whenUnreachable(() => void this.watchConnection());
     window.addEventListener('popstate', () => this.route());
     window.addEventListener('pagehide', () => {
       for (const id of this.pendingDeletes.keys()) api.deleteConversationOnUnload(id);
@@ -184,10 +192,39 @@ export class AppStore {
     }
   }
 
+  /**
+   * The server stopped answering: says so (the connection banner) and asks /health every
+   * HEALTH_POLL_MS until it answers, then reloads what could not be loaded and reattaches replies.
+   */
+  async watchConnection(): Promise<void> {
+    if (this.watchingConnection) return;
+    this.watchingConnection = true;
+    this.set({ connection: 'down' });
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, HEALTH_POLL_MS));
+      try {
+        const health = await getHealth();
+        this.set({ notices: health.notices });
+        break;
+      } catch (error) {
+        // Answered, though not with health (a 401 on a keyed server): it is up. A 503 is one shutting down.
+        if (error instanceof ApiError && !error.isNetwork && error.status !== 503) break;
+      }
+    }
+    this.watchingConnection = false;
+    this.set({ connection: 'up' });
+    if (this.state.listState === 'error') void this.loadList();
+    if (this.state.models.length === 0) void this.loadModels();
+    const tree = this.state.tree;
+    if (tree) for (const record of tree.messages) if (this.state.lost.has(record.id)) this.retryLost(record);
+  }
+
   async loadModels(): Promise<void> {
     try {
       this.set({ models: await listModels() });
-    } catch {
+    } catch (error) {
+      // A 401 opens the key dialog, which says what to do; the list loads again once a key is taken.
+      if (error instanceof ApiError && error.status === 401) return;
       this.toast('Could not load the list of models.', { label: 'Retry', run: () => void this.loadModels() });
     }
   }
@@ -235,10 +272,38 @@ export class AppStore {
     }
   }
 
-  /** Saves the API key the person typed and loads everything again with it. */
-  useApiKey(key: string): void {
+  /** Checks the API key the person typed with the server; keeps it and loads everything again with it only when it is taken. */
+  async useApiKey(key: string): Promise<void> {
+    this.set({ keyError: null });
+    try {
+      if (!(await checkApiKey(key))) {
+        this.set({ keyError: 'This server did not accept that key. Check it and try again.' });
+        return;
+      }
+    } catch (error) {
+      this.set({ keyError: message(error) });
+      return;
+    }
     setApiKey(key);
-    this.set({ needKey: false, failure: null });
+    this.set({ keyDialog: null, keyError: null, failure: null, toasts: [] });
+    this.reloadAll();
+  }
+
+  /** Removes the stored API key from this browser; a server that needs one asks again. */
+  forgetApiKey(): void {
+    setApiKey(null);
+    this.reloadAll();
+  }
+
+  openKeyDialog(): void {
+    this.set({ keyDialog: 'change', keyError: null });
+  }
+
+  closeKeyDialog(): void {
+    if (this.state.keyDialog === 'change') this.set({ keyDialog: null, keyError: null });
+  }
+
+  private reloadAll(): void {
     void this.loadList();
     void this.loadModels();
     if (this.state.currentId) void this.loadTree(this.state.currentId);
@@ -337,9 +402,11 @@ export class AppStore {
 
   // ── toasts ─────────────────────────────────────────────────────────────
 
+  /** Shows a toast; one with the same text as a toast still shown replaces it (they never pile up). */
   toast(text: string, action?: Toast['action'], timeoutMs = 5000): void {
     const id = ++this.toastId;
-    this.set({ toasts: [...this.state.toasts, { id, message: text, ...(action ? { action } : {}) }] });
+    const others = this.state.toasts.filter((toast) => toast.message !== text);
+    this.set({ toasts: [...others, { id, message: text, ...(action ? { action } : {}) }] });
     setTimeout(() => this.dismiss(id), timeoutMs);
   }
 
@@ -470,6 +537,7 @@ export class AppStore {
       },
       onReconnect: (attempt) => {
         if (holder.id) this.live.setReconnecting(holder.id, attempt);
+        if (attempt > 0) void this.watchConnection();
       },
     };
   }
@@ -534,6 +602,8 @@ export class AppStore {
     lost.delete(record.id);
     this.set({ streaming: withSet(this.state.streaming, record.id, false), lost });
     this.live.end(record.id);
+    // Cut by a server shutting down: it is about to be gone, and the banner says so until it is back.
+    if (record.error?.code === 'server_stopped') void this.watchConnection();
   }
 }
 
