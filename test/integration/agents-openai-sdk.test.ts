@@ -148,6 +148,27 @@ describe.each(targets)('tools on %s', (_name, target) => {
   });
 });
 
+describe('reasoning on the scripted model', () => {
+  it('streams /think as reasoning_content before the answer, counts it in usage, and returns it as message.reasoning_content', async () => {
+    const stream = await client.chat.completions.create({ model: 'parlance-scripted', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: '/think hello there' }] });
+    let reasoning = '';
+    let content = '';
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of stream) {
+      const delta = chunk.choices[0]?.delta as { content?: string; reasoning_content?: string } | undefined;
+      if (delta?.reasoning_content) expect(content).toBe('');
+      reasoning += delta?.reasoning_content ?? '';
+      content += delta?.content ?? '';
+      usage = chunk.usage ?? usage;
+    }
+    expect(reasoning).toBe('Thinking about: hello there');
+    expect(content).toBe('hello there');
+    expect(usage?.completion_tokens_details?.reasoning_tokens).toBe(4);
+    const whole = await client.chat.completions.create({ model: 'parlance-scripted', messages: [{ role: 'user', content: '/think hello there' }] });
+    expect(whole.choices[0]?.message).toMatchObject({ content: 'hello there', reasoning_content: 'Thinking about: hello there' });
+  });
+});
+
 describe('parameters a model cannot honour', () => {
   it('refuses a known field the scripted model lacks with 400 unsupported_parameter naming the field and the model', async () => {
     for (const [field, value] of [

@@ -5,7 +5,7 @@
  */
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentSteps, sse, startFakeUpstream, type AgentReply, type FakeToolCall, type FakeUpstream, type ToolCallShape } from '../fixtures/fake-upstream.js';
+import { agentAnswer, agentSteps, sse, startFakeUpstream, type AgentReply, type FakeToolCall, type FakeUpstream, type ToolCallShape } from '../fixtures/fake-upstream.js';
 import { parseSse, startTestServer, type TestServer } from '../fixtures/server.js';
 
 let upstream: FakeUpstream;
@@ -141,7 +141,33 @@ describe.each<['reasoning_content' | 'reasoning']>([['reasoning_content'], ['rea
   });
 });
 
+describe('an upstream that answers in one piece whatever stream says', () => {
+  it('relays its calls and reasoning, to a streaming client too', async () => {
+    upstream.script = (request) => (request.method === 'POST' ? agentAnswer({ reasoning: ['hm, weather'], toolCalls: calls }) : undefined);
+    const result = await streamed({ messages: [{ role: 'user', content: 'x' }], tools: [weather, time] });
+    expect(result.reasoning).toBe('hm, weather');
+    expect(result.assembled.map((call) => [call.id, call.name, call.arguments])).toEqual(calls.map((call) => [call.id, call.name, call.arguments]));
+    expect(result.finish).toBe('tool_calls');
+  });
+});
+
 describe('what Parlance sends the upstream', () => {
+  it('passes the sampling set of /v1/completions through, logprobs in the legacy spelling', async () => {
+    upstream.script = (request) =>
+      request.method === 'POST'
+        ? {
+            steps: [
+              { write: sse({ choices: [{ index: 0, text: 'Hi', logprobs: { tokens: ['Hi'], token_logprobs: [-0.5], top_logprobs: [{ Hi: -0.5, Yo: -1.5 }], text_offset: [0] }, finish_reason: null }] }) },
+              { write: sse({ choices: [{ index: 0, text: '', finish_reason: 'length' }] }) },
+              { write: 'data: [DONE]\n\n' },
+            ],
+          }
+        : undefined;
+    const completion = await client.completions.create({ model, prompt: 'Say', max_tokens: 1, logprobs: 2, presence_penalty: 1, frequency_penalty: 1, logit_bias: { '3': 1 }, seed: 4, ...({ top_k: 3, min_p: 0.1, repeat_penalty: 1.2 } as object) });
+    expect(upstream.generations().at(-1)?.body).toMatchObject({ prompt: 'Say', logprobs: 2, presence_penalty: 1, frequency_penalty: 1, logit_bias: { '3': 1 }, seed: 4, top_k: 3, min_p: 0.1, repeat_penalty: 1.2 });
+    expect(completion.choices[0]?.logprobs).toEqual({ tokens: ['Hi'], token_logprobs: [-0.5], top_logprobs: [{ Hi: -0.5, Yo: -1.5 }], text_offset: [0] });
+  });
+
   it('passes tools, tool choice, response format, reasoning effort, logprobs and every sampling field through unchanged', async () => {
     reply({ content: ['{}'] });
     const schema = { type: 'object', properties: { a: { type: 'integer' } }, required: ['a'], additionalProperties: false };

@@ -74,7 +74,7 @@ function afterToolResults(messages: readonly ChatMessage[]): string | undefined 
  * - right after tool results (and with no call forced), it says what each tool returned;
  * - with a JSON response format, it answers JSON built from the schema (`json_object`: `{"echo": …}`);
  * - otherwise it echoes the last user message word by word; a message that starts with `/think ` is
- *   echoed without the prefix, after a reasoning step "Thinking about: …" (unless reasoning is turned off).
+ *   echoed without the prefix, after reasoning steps "Thinking about: …".
  */
 export function defaultScript(request: GenerationRequest, delayMs: number): ScriptStep[] {
   const input = request.input;
@@ -93,7 +93,7 @@ export function defaultScript(request: GenerationRequest, delayMs: number): Scri
   if (format?.type === 'json_object') return jsonSteps({ echo: userText }, delayMs);
   if (userText.startsWith(THINK_PREFIX)) {
     const answer = userText.slice(THINK_PREFIX.length);
-    const thinking = request.reasoning?.enabled === false ? [] : wordTokens(`Thinking about: ${answer}`).map((text) => ({ text, delayMs, kind: 'reasoning' as const }));
+    const thinking = wordTokens(`Thinking about: ${answer}`).map((text) => ({ text, delayMs, kind: 'reasoning' as const }));
     return [...thinking, ...wordTokens(answer).map((text) => ({ text, delayMs }))];
   }
   return wordTokens(userText).map((text) => ({ text, delayMs }));
