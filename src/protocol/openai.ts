@@ -117,28 +117,31 @@ const sampling = {
  * OpenAI fields that would change the answer and that no engine here produces: refused with
  * `unsupported_parameter` when set, rather than dropped with the unknown fields.
  */
-export const unsupportedChatFields = ['audio', 'prediction', 'web_search_options', 'functions', 'function_call'] as const;
+export const unsupportedChatFields = ['audio', 'prediction', 'web_search_options', 'verbosity', 'functions', 'function_call'] as const;
 
 export const chatCompletionRequestSchema = z.object({
   ...sampling,
   messages: z.array(chatMessageSchema).min(1).max(4096),
   max_completion_tokens: z.number().int().min(1).nullable().optional(),
-  tools: z.array(functionToolSchema).max(128).nullable().optional(),
-  tool_choice: toolChoiceSchema.nullable().optional(),
-  parallel_tool_calls: z.boolean().nullable().optional(),
-  response_format: responseFormatSchema.nullable().optional(),
+  tools: z.array(functionToolSchema).max(128).nullable().optional().describe('Functions the model may call; needs a model with the `tools` capability.'),
+  tool_choice: toolChoiceSchema.nullable().optional().describe('`auto` (default with tools), `none`, `required`, or a named function from `tools`.'),
+  parallel_tool_calls: z.boolean().nullable().optional().describe('`false`: at most one call per reply.'),
+  response_format: responseFormatSchema.nullable().optional().describe('`text`, `json_object`, or `json_schema` (the reply validates against `schema`).'),
   /** `none` asks the model not to think; the others set the template's effort. */
   reasoning_effort: z.enum(['none', 'minimal', 'low', 'medium', 'high']).nullable().optional(),
-  logprobs: z.boolean().nullable().optional(),
+  logprobs: z.boolean().nullable().optional().describe('Return log-probabilities of the generated tokens.'),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
   /** Only text comes out of these engines. */
   modalities: z.array(z.literal('text', { error: "only 'text' is supported" })).nullable().optional(),
   audio: z.unknown().optional(),
   prediction: z.unknown().optional(),
   web_search_options: z.unknown().optional(),
+  verbosity: z.unknown().optional(),
   functions: z.unknown().optional(),
   function_call: z.unknown().optional(),
-});
+}).describe(
+  'An OpenAI chat completion request. Unknown fields are accepted and ignored, as OpenAI SDKs expect; a known field the model cannot honour is refused with 400 unsupported_parameter (docs/openai-api.md).',
+);
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
 
 export const completionRequestSchema = z.object({
@@ -148,7 +151,7 @@ export const completionRequestSchema = z.object({
   suffix: z.null({ error: 'suffix is not supported' }).optional(),
   /** The legacy API's spelling: how many alternatives per position (0..5). */
   logprobs: z.number().int().min(0).max(5).nullable().optional(),
-});
+}).describe('A legacy completion request. Unknown fields are accepted and ignored (docs/openai-api.md).');
 export type CompletionRequest = z.infer<typeof completionRequestSchema>;
 
 export type OpenAIFinishReason = 'stop' | 'length' | 'tool_calls';

@@ -95,3 +95,12 @@ describe('accepted shapes', () => {
     expect(status).toBe(200);
   });
 });
+
+describe('the OpenAPI documentation', () => {
+  it('documents the agent fields and says unknown fields are accepted', async () => {
+    const spec = (await (await fetch(`${server.url}/docs/json`)).json()) as { paths: Record<string, { post?: { requestBody?: { content?: Record<string, { schema?: { description?: string; properties?: Record<string, unknown> } }> } } }> };
+    const schema = spec.paths['/v1/chat/completions']?.post?.requestBody?.content?.['application/json']?.schema;
+    expect(Object.keys(schema?.properties ?? {})).toEqual(expect.arrayContaining(['tools', 'tool_choice', 'response_format', 'reasoning_effort', 'logprobs', 'top_k', 'min_p', 'logit_bias']));
+    expect(schema?.description).toContain('Unknown fields are accepted');
+  });
+});
