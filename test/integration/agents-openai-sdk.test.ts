@@ -218,11 +218,17 @@ describe('parameters a model cannot honour', () => {
   });
 });
 
-// The embedded engine's tools, grammars and sampling are "agents-embedded"'s work; until it merges the tiny
-// model declares none of them and these requests get unsupported_parameter.
-// enable after agents-embedded merges
-describe.skip('tools on the embedded tiny model (grammar-constrained)', () => {
+// The tiny model's weights are random: only the grammar makes its calls and JSON valid, so these assert
+// validity, not content.
+describe('tools on the embedded tiny model (grammar-constrained)', () => {
   const model = 'parlance-tiny';
+  // Random weights write strings until something stops them: enums keep a call short, and still need the grammar.
+  const embeddedWeather = { type: 'object', properties: { city: { type: 'string', enum: ['Bern', 'Paris'] }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } }, required: ['city', 'unit'], additionalProperties: false };
+  const embeddedTime = { type: 'object', properties: { zone: { type: 'string', enum: ['UTC', 'CET'] } }, required: ['zone'], additionalProperties: false };
+  const tools: OpenAI.ChatCompletionFunctionTool[] = [
+    { type: 'function', function: { name: 'get_weather', parameters: embeddedWeather } },
+    { type: 'function', function: { name: 'get_time', parameters: embeddedTime } },
+  ];
 
   it("tool_choice 'required' makes a call whose arguments validate, streamed and not", async () => {
     const completion = await client.chat.completions.create({ model, seed: 1, max_tokens: 200, messages: [{ role: 'user', content: 'weather?' }], tools, tool_choice: 'required' });
