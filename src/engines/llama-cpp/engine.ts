@@ -19,7 +19,7 @@ import { toChatHistory } from './chat-history.js';
 import { checkResponseFormat, grammarFor } from './grammar.js';
 import { skipThinking, templateThinks, thoughtBudget } from './reasoning.js';
 import { LlamaEmbeddings } from './embeddings.js';
-import { samplingFor } from './sampling.js';
+import { samplingFor, type LlamaSampling } from './sampling.js';
 import { SlotPool } from './sequence-pool.js';
 import { forcingCalls, planFunctions, toFunctions, ToolCallEvents, type FunctionsPlan } from './tool-calls.js';
 
@@ -270,13 +270,14 @@ export class LlamaCppEngine implements Engine {
     const plan = this.plan(request);
     const promptTokens = plan.promptTokens;
     const maxTokens = this.checkFits(promptTokens, request.sampling);
+    const sampling = samplingFor(this.model, request.sampling);
     const grammar = await grammarFor(this.llama, request.responseFormat);
     const slot = await this.pool.acquire(signal);
     const stop = new AbortController();
     const onClientAbort = (): void => stop.abort();
     signal.addEventListener('abort', onClientAbort, { once: true });
     const channel = new EventChannel<ChatEvent>(() => stop.abort());
-    const run = this.generate(slot, request, plan, grammar, maxTokens, stop.signal, channel).finally(() => {
+    const run = this.generate(slot, request, plan, { ...sampling, ...(grammar === undefined ? {} : { grammar }) }, maxTokens, stop.signal, channel).finally(() => {
       signal.removeEventListener('abort', onClientAbort);
       this.pool.release(slot);
       this.running.delete(run);
@@ -289,7 +290,7 @@ export class LlamaCppEngine implements Engine {
     slot: Slot,
     request: GenerationRequest,
     plan: Plan,
-    grammar: LlamaGrammar | undefined,
+    { grammar, ...sampling }: LlamaSampling & { readonly grammar?: LlamaGrammar },
     maxTokens: number,
     signal: AbortSignal,
     channel: EventChannel<ChatEvent>,
@@ -304,7 +305,7 @@ export class LlamaCppEngine implements Engine {
       signal,
       stopOnAbortSignal: true,
       maxTokens,
-      ...samplingFor(this.model, request.sampling),
+      ...sampling,
       ...(request.sampling.stop?.length ? { customStopTriggers: request.sampling.stop } : {}),
     };
     // A forced call needs the wrapper that starts every reply in a call; a LlamaChat is only a view of the sequence.
