@@ -245,7 +245,8 @@ export class ConversationService {
           run.append(event.text);
           this.unsaved.add(run); // saved by the next period's saveTexts, not here: nothing per token but this
         } else if (event.type === 'usage') {
-          usage = event.usage;
+          // What the store keeps (MessageUsage); the engine's extra counts (cached, reasoning) are not stored.
+          usage = { promptTokens: event.usage.promptTokens, completionTokens: event.usage.completionTokens };
         } else if (event.type === 'error') {
           failure = { code: event.code, message: event.message };
         } else if (event.type === 'finish') {

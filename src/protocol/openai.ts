@@ -57,6 +57,8 @@ export interface OpenAIUsage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** Prompt tokens served from the engine's cache rather than evaluated again. */
+  prompt_tokens_details?: { cached_tokens: number };
 }
 
 export interface OpenAIErrorBody {

@@ -62,6 +62,29 @@ function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
   return history;
 }
 
+/**
+ * How many of a sequence's cached tokens a prompt can reuse, counted only when they are at least half of
+ * what the sequence holds. A shared start alone (the same system prompt, the template's opening) would
+ * otherwise send a new conversation onto another conversation's sequence and overwrite its history, where
+ * the least recently used sequence is the better victim. llama-server takes such a slot but first saves
+ * what it held to a RAM cache; there is none here.
+ */
+function reusableTokens(cached: readonly Token[], prompt: readonly Token[]): number {
+  const limit = Math.min(cached.length, prompt.length);
+  let shared = 0;
+  while (shared < limit && cached[shared] === prompt[shared]) shared++;
+  return shared * 2 >= cached.length ? shared : 0;
+}
+
+/**
+ * Prompt tokens node-llama-cpp took from the sequence's KV cache rather than evaluating, from its
+ * token meter: a prompt token counts as input when evaluated, except the last, whose logits make it
+ * count as output (and which is always evaluated, to get them).
+ */
+function cachedPromptTokensOf(promptTokens: number, inputTokensEvaluated: number): number {
+  return Math.max(0, promptTokens - 1 - inputTokensEvaluated);
+}
+
 function finishReasonOf(stopReason: string): FinishReason {
   if (stopReason === 'maxTokens') return 'length';
   if (stopReason === 'abort') return 'cancelled';
@@ -145,11 +168,11 @@ export class LlamaCppEngine implements Engine {
     return { active: this.pool.busy, queued: this.pool.queued, capacity: this.pool.capacity };
   }
 
-  private countPromptTokens(request: GenerationRequest): number {
+  private promptTokensOf(request: GenerationRequest): Token[] {
     const input = request.input;
-    if (input.kind === 'text') return this.model.tokenize(input.prompt).length;
+    if (input.kind === 'text') return this.model.tokenize(input.prompt);
     const { contextText } = this.chatWrapper.generateContextState({ chatHistory: toChatHistory(input.messages) });
-    return contextText.tokenize(this.model.tokenizer).length;
+    return contextText.tokenize(this.model.tokenizer);
   }
 
   /** Rejects before admission when the prompt, plus what was asked to generate, cannot fit. */
@@ -166,9 +189,12 @@ export class LlamaCppEngine implements Engine {
   }
 
   async open(request: GenerationRequest, signal: AbortSignal): Promise<Generation> {
-    const promptTokens = this.countPromptTokens(request);
+    const prompt = this.promptTokensOf(request);
+    const promptTokens = prompt.length;
     const maxTokens = this.checkFits(promptTokens, request.sampling);
-    const slot = await this.pool.acquire(signal);
+    // The sequence whose KV cache already holds the longest start of this prompt: the next turn of a
+    // conversation evaluates only its new tokens, even while other conversations take turns.
+    const slot = await this.pool.acquire(signal, (candidate) => reusableTokens(candidate.sequence.contextTokens, prompt));
     const stop = new AbortController();
     const onClientAbort = (): void => stop.abort();
     signal.addEventListener('abort', onClientAbort, { once: true });
@@ -186,6 +212,7 @@ export class LlamaCppEngine implements Engine {
     let completionTokens = 0;
     let reason: FinishReason;
     const sampling = request.sampling;
+    const inputTokensBefore = slot.sequence.tokenMeter.usedInputTokens;
     const common = {
       signal,
       stopOnAbortSignal: true,
@@ -220,7 +247,8 @@ export class LlamaCppEngine implements Engine {
         this.options.log?.('error', `generation failed: ${(error as Error).stack ?? String(error)}`);
       }
     }
-    channel.push({ type: 'usage', usage: { promptTokens, completionTokens } });
+    const cachedPromptTokens = cachedPromptTokensOf(promptTokens, slot.sequence.tokenMeter.usedInputTokens - inputTokensBefore);
+    channel.push({ type: 'usage', usage: { promptTokens, completionTokens, cachedPromptTokens } });
     channel.push({ type: 'finish', reason });
     channel.end();
   }

@@ -10,7 +10,12 @@ export function responseId(prefix: string): string {
 }
 
 export function toOpenAIUsage(usage: TokenUsage): OpenAIUsage {
-  return { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.promptTokens + usage.completionTokens };
+  return {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.promptTokens + usage.completionTokens,
+    ...(usage.cachedPromptTokens === undefined ? {} : { prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens } }),
+  };
 }
 
 /** `cancelled` only happens when the client is gone; `error` travels as an error event. */
