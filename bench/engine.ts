@@ -47,7 +47,7 @@
  * runs out.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,6 +56,7 @@ import { createParser } from 'eventsource-parser';
 import { getLlama, LlamaChat, LlamaLogLevel, type ChatHistoryItem, type LlamaContextSequence, type LlamaModel } from 'node-llama-cpp';
 import { benchModelOptions, writeTinyModel } from '../src/engines/llama-cpp/tiny-model.js';
 import { freePort } from '../test/fixtures/net.js';
+import { median, percentile, processCpuMs } from './lib/measure.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -163,18 +164,6 @@ function aggregateTokPerS(run: RunResult): number {
   return (total * 1000) / (end - start);
 }
 
-/** Nearest-rank percentile. */
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length / 2;
-  return sorted.length % 2 ? (sorted[Math.floor(mid)] ?? Number.NaN) : ((sorted[mid - 1] ?? Number.NaN) + (sorted[mid] ?? Number.NaN)) / 2;
-};
-
 /** The chat of stream `stream` in run `run`: the run index comes first so no prompt prefix is reused. */
 function messagesFor(run: number, stream: number): { role: 'system' | 'user'; content: string }[] {
   return [
@@ -264,14 +253,6 @@ async function openDirect(model: LlamaModel, threads: number, streams: number): 
 // ---------------------------------------------------------------------------
 // HTTP: the real server as a child process, streamed with fetch
 // ---------------------------------------------------------------------------
-
-/** utime + stime of a process, in ms (from /proc; clock ticks are 100 Hz on Linux). */
-async function processCpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which is in parentheses and may contain spaces).
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 interface HttpEngine {
   run(runIndex: number): Promise<RunResult>;

@@ -257,7 +257,8 @@ export class ConversationService {
           // The first text is saved (and so shown) at once, not up to a period later.
           if (first) void this.saveTexts();
         } else if (event.type === 'usage') {
-          usage = event.usage;
+          // What the store keeps (MessageUsage); the engine's extra counts (cached, reasoning) are not stored.
+          usage = { promptTokens: event.usage.promptTokens, completionTokens: event.usage.completionTokens };
         } else if (event.type === 'error') {
           failure = { code: event.code, message: event.message };
         } else if (event.type === 'finish') {

@@ -1,5 +1,4 @@
 import cors from '@fastify/cors';
-import underPressure from '@fastify/under-pressure';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -12,6 +11,7 @@ import type { HttpDeps } from './deps.js';
 import { installDocs } from './docs.js';
 import { validatorCompiler } from './validation.js';
 import { installErrorHandlers, openAIErrorBody, sendError, toParlanceError } from './errors.js';
+import { EventLoopLag } from './event-loop-lag.js';
 import { installRateLimits } from './rate-limit.js';
 import { anthropicRoutes } from './routes/anthropic/index.js';
 import { conversationRoutes } from './routes/conversations/index.js';
@@ -28,6 +28,13 @@ import { pageRoutes } from './routes/ui/page.js';
 
 /** Where Parlance's own API (conversations, messages) lives, apart from the `/api` that Ollama's API owns. */
 export const PARLANCE_API_PREFIX = '/parlance';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** True while the event loop lags more than `--max-event-loop-delay` (never when that is 0). */
+    isUnderPressure(): boolean;
+  }
+}
 
 export interface BuildAppOptions {
   /** The process logger (pino); without one the app logs nothing. */
@@ -149,15 +156,11 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
   if (deps.config.corsOrigins.length > 0) {
     await app.register(cors, { origin: deps.config.corsOrigins.includes('*') ? true : [...deps.config.corsOrigins], exposedHeaders: ['x-request-id', 'retry-after'] });
   }
-  if (deps.config.maxEventLoopDelayMs > 0) {
-    await app.register(underPressure, {
-      maxEventLoopDelay: deps.config.maxEventLoopDelayMs,
-      retryAfter: 5,
-      // The plugin only measures: shedding is the hook below. (Its own handler, answering and returning nothing,
-      // would let the request through to its route as well: a second answer and a generation nobody reads.)
-      pressureHandler: () => undefined,
-      exposeStatusRoute: false,
-    });
+  const lag = deps.config.maxEventLoopDelayMs > 0 ? new EventLoopLag(deps.config.maxEventLoopDelayMs) : undefined;
+  app.decorate('isUnderPressure', () => lag?.overloaded ?? false);
+  if (lag) {
+    lag.start();
+    app.addHook('onClose', async () => lag.stop());
     app.addHook('onRequest', async (request) => {
       // /health must answer while loaded, or orchestrators restart a busy server; /metrics is how one sees the load.
       if (request.routeOptions.url === '/health' || request.routeOptions.url === '/metrics' || !app.isUnderPressure()) return;

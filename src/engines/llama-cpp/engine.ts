@@ -63,12 +63,14 @@ interface Slot {
 
 /** What a request turns into once checked: everything that can fail with a 400 has failed by now. */
 type Plan =
-  | { readonly kind: 'text'; readonly prompt: string; readonly promptTokens: number }
+  | { readonly kind: 'text'; readonly prompt: string; readonly tokens: Token[]; readonly promptTokens: number }
   | {
       readonly kind: 'chat';
       readonly history: ChatHistoryItem[];
       readonly functions: FunctionsPlan | undefined;
       readonly thoughtBudget: number | undefined;
+      /** The templated prompt, for choosing the sequence whose cache holds most of it. */
+      readonly tokens: Token[];
       readonly promptTokens: number;
     };
 
@@ -91,6 +93,29 @@ function promptChars(input: GenerationRequest['input']): number {
   let chars = 0;
   for (const message of input.messages) chars += message.content.length;
   return chars;
+}
+
+/**
+ * How many of a sequence's cached tokens a prompt can reuse, counted only when they are at least half of
+ * what the sequence holds. A shared start alone (the same system prompt, the template's opening) would
+ * otherwise send a new conversation onto another conversation's sequence and overwrite its history, where
+ * the least recently used sequence is the better victim. llama-server takes such a slot but first saves
+ * what it held to a RAM cache; there is none here.
+ */
+function reusableTokens(cached: readonly Token[], prompt: readonly Token[]): number {
+  const limit = Math.min(cached.length, prompt.length);
+  let shared = 0;
+  while (shared < limit && cached[shared] === prompt[shared]) shared++;
+  return shared * 2 >= cached.length ? shared : 0;
+}
+
+/**
+ * Prompt tokens node-llama-cpp took from the sequence's KV cache rather than evaluating, from its
+ * token meter: a prompt token counts as input when evaluated, except the last, whose logits make it
+ * count as output (and which is always evaluated, to get them).
+ */
+function cachedPromptTokensOf(promptTokens: number, inputTokensEvaluated: number): number {
+  return Math.max(0, promptTokens - 1 - inputTokensEvaluated);
 }
 
 function finishReasonOf(stopReason: string): FinishReason {
@@ -216,7 +241,8 @@ export class LlamaCppEngine implements Engine {
       if (request.tools !== undefined && request.tools.length > 0) {
         throw new ParlanceError('unsupported_parameter', 'Tools need a chat: a text completion cannot call them.', { param: 'tools' });
       }
-      return { kind: 'text', prompt: input.prompt, promptTokens: this.model.tokenize(input.prompt).length };
+      const tokens = this.model.tokenize(input.prompt);
+      return { kind: 'text', prompt: input.prompt, tokens, promptTokens: tokens.length };
     }
     const functions = planFunctions(request.tools, request.toolChoice, request.parallelToolCalls);
     if (functions !== undefined && request.responseFormat !== undefined && request.responseFormat.type !== 'text') {
@@ -235,7 +261,8 @@ export class LlamaCppEngine implements Engine {
       chatHistory: history,
       ...(functions === undefined ? {} : { availableFunctions: functions.functions, documentFunctionParams: true }),
     });
-    return { kind: 'chat', history, functions, thoughtBudget: thoughtBudget(request.reasoning), promptTokens: contextText.tokenize(this.model.tokenizer).length };
+    const tokens = contextText.tokenize(this.model.tokenizer);
+    return { kind: 'chat', history, functions, thoughtBudget: thoughtBudget(request.reasoning), tokens, promptTokens: tokens.length };
   }
 
   countTokens(request: GenerationRequest): Promise<number> {
@@ -272,7 +299,9 @@ export class LlamaCppEngine implements Engine {
     const maxTokens = this.checkFits(promptTokens, request.sampling);
     const sampling = samplingFor(this.model, request.sampling);
     const grammar = await grammarFor(this.llama, request.responseFormat);
-    const slot = await this.pool.acquire(signal);
+    // The sequence whose KV cache already holds the longest start of this prompt: the next turn of a
+    // conversation evaluates only its new tokens, even while other conversations take turns.
+    const slot = await this.pool.acquire(signal, (candidate) => reusableTokens(candidate.sequence.contextTokens, plan.tokens));
     const stop = new AbortController();
     const onClientAbort = (): void => stop.abort();
     signal.addEventListener('abort', onClientAbort, { once: true });
@@ -301,6 +330,7 @@ export class LlamaCppEngine implements Engine {
     const push = (event: ChatEvent): void => channel.push(event);
     const calls = new ToolCallEvents(push);
     let stopSequence: string | undefined;
+    const inputTokensBefore = slot.sequence.tokenMeter.usedInputTokens;
     const common = {
       signal,
       stopOnAbortSignal: true,
@@ -364,7 +394,8 @@ export class LlamaCppEngine implements Engine {
     } finally {
       if (chat !== slot.chat) chat.dispose();
     }
-    push({ type: 'usage', usage: { promptTokens: plan.promptTokens, completionTokens, ...(reasoningTokens > 0 ? { reasoningTokens } : {}) } });
+    const cachedPromptTokens = cachedPromptTokensOf(plan.promptTokens, slot.sequence.tokenMeter.usedInputTokens - inputTokensBefore);
+    push({ type: 'usage', usage: { promptTokens: plan.promptTokens, completionTokens, cachedPromptTokens, ...(reasoningTokens > 0 ? { reasoningTokens } : {}) } });
     push(stopSequence === undefined ? { type: 'finish', reason } : { type: 'finish', reason, stopSequence });
     channel.end();
   }

@@ -12,8 +12,14 @@ interface Waiter<T> {
  * first served. When all are busy, up to `queueLength` requests wait in
  * arrival order; past that, `acquire` fails at once with `queue_full` so a
  * client learns it should back off without waiting to find out.
+ *
+ * Among free slots, `acquire` takes the one its `affinity` scores highest (the
+ * engine scores the tokens a slot's KV cache shares with the prompt), and on a
+ * tie the least recently released: a conversation that has gone quiet keeps its
+ * cache longest, and a new prompt overwrites the cache least likely to be asked for.
  */
 export class SlotPool<T> {
+  /** Free slots, least recently released first. */
   private readonly free: T[];
   private readonly waiters: Waiter<T>[] = [];
   private closed = false;
@@ -38,10 +44,10 @@ export class SlotPool<T> {
     return this.waiters.length;
   }
 
-  acquire(signal: AbortSignal): Promise<T> {
+  acquire(signal: AbortSignal, affinity?: (slot: T) => number): Promise<T> {
     if (this.closed) return Promise.reject(new ParlanceError('engine_unavailable', 'the engine is shutting down'));
     if (signal.aborted) return Promise.reject(signal.reason);
-    const slot = this.free.pop();
+    const slot = this.takeFree(affinity);
     if (slot !== undefined) return Promise.resolve(slot);
     if (this.waiters.length >= this.queueLength) {
       return Promise.reject(
@@ -66,6 +72,23 @@ export class SlotPool<T> {
     });
   }
 
+  private takeFree(affinity: ((slot: T) => number) | undefined): T | undefined {
+    let best = 0;
+    if (affinity) {
+      let bestScore = Number.NEGATIVE_INFINITY;
+      this.free.forEach((slot, index) => {
+        const score = affinity(slot);
+        // Strictly greater: on a tie the earlier (less recently released) slot stays chosen.
+        if (score > bestScore) {
+          bestScore = score;
+          best = index;
+        }
+      });
+    }
+    return this.free.splice(best, 1)[0];
+  }
+
+  /** A waiter takes the released slot whatever its cache holds, so the queue stays first come, first served. */
   release(slot: T): void {
     const waiter = this.waiters.shift();
     if (waiter) {
