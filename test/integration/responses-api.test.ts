@@ -3,7 +3,7 @@ import { generateText, streamText } from 'ai';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from '../fixtures/fake-upstream.js';
-import { startTestServer, type TestServer } from '../fixtures/server.js';
+import { noShedding, startTestServer, type TestServer } from '../fixtures/server.js';
 
 interface Setup {
   readonly name: string;
@@ -12,13 +12,13 @@ interface Setup {
 }
 
 const setups: Setup[] = [
-  { name: 'the embedded tiny model', model: 'parlance-tiny', start: async () => ({ server: await startTestServer() }) },
+  { name: 'the embedded tiny model', model: 'parlance-tiny', start: async () => ({ server: await startTestServer(noShedding) }) },
   {
     name: 'an OpenAI-compatible upstream',
     model: 'up-model',
     start: async () => {
       const upstream = await startFakeUpstream({ models: ['up-model'] });
-      return { upstream, server: await startTestServer({ embedded: false, upstreams: [`fake=${upstream.url}`] }) };
+      return { upstream, server: await startTestServer({ embedded: false, upstreams: [`fake=${upstream.url}`], ...noShedding }) };
     },
   },
 ];
