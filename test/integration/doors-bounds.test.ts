@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LlamaCppEngine } from '../../src/engines/llama-cpp/engine.js';
 import { startFakeUpstream, streamPlan, type FakeUpstream } from '../fixtures/fake-upstream.js';
 import { tinyModelPath } from '../fixtures/paths.js';
-import { startTestServer, type TestServer } from '../fixtures/server.js';
+import { noShedding, startTestServer, type TestServer } from '../fixtures/server.js';
 
 const key = 'k'.repeat(24);
 const limited = 'l'.repeat(24);
@@ -17,7 +17,7 @@ describe('keys, limits, metrics and docs', () => {
 
   beforeAll(async () => {
     upstream = await startFakeUpstream({ models: ['up-model'] });
-    server = await startTestServer({ embedded: false, upstreams: [`fake=${upstream.url}`], apiKeys: [{ name: 'main', key }, { name: 'few', key: limited, requestsPerMinute: 1 }] });
+    server = await startTestServer({ embedded: false, upstreams: [`fake=${upstream.url}`], apiKeys: [{ name: 'main', key }, { name: 'few', key: limited, requestsPerMinute: 1 }], ...noShedding });
   });
   afterAll(async () => {
     await server.stop();
@@ -53,7 +53,7 @@ describe('keys, limits, metrics and docs', () => {
     const metrics = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${key}` } })).text();
     expect(metrics).toMatch(/parlance_http_requests_total\{route="\/v1\/responses",method="POST",status="200"\} [1-9]/);
     expect(metrics).toMatch(/parlance_http_requests_total\{route="\/v1\/embeddings",method="POST",status="200"\} [1-9]/);
-    const docs = (await (await fetch(`${server.url}/docs/json`)).json()) as { paths: Record<string, unknown> };
+    const docs = (await (await fetch(`${server.url}/docs/json`, { headers: { authorization: `Bearer ${key}` } })).json()) as { paths: Record<string, unknown> };
     for (const path of ['/v1/responses', '/v1/responses/{id}', '/v1/embeddings', '/v1/rerank']) expect(Object.keys(docs.paths)).toContain(path);
   });
 
@@ -82,7 +82,7 @@ describe('keys, limits, metrics and docs', () => {
 
 describe('the embedded engine bounds embeddings', () => {
   it('refuses an input longer than its context, naming it', async () => {
-    const server = await startTestServer({ contextSize: 64 });
+    const server = await startTestServer({ contextSize: 64, ...noShedding });
     try {
       const response = await fetch(`${server.url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'parlance-tiny', input: ['short', 'word '.repeat(200)] }) });
       expect(response.status).toBe(400);

@@ -5,7 +5,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from '../fixtures/fake-upstream.js';
 import { tinyModelPath } from '../fixtures/paths.js';
-import { startTestServer, type TestServer } from '../fixtures/server.js';
+import { noShedding, startTestServer, type TestServer } from '../fixtures/server.js';
 
 interface Setup {
   readonly name: string;
@@ -24,7 +24,7 @@ const setups: Setup[] = [
       const llama = (info.metadata as { llama?: { embedding_length?: number } }).llama;
       return llama?.embedding_length ?? 0;
     },
-    start: async () => ({ server: await startTestServer() }),
+    start: async () => ({ server: await startTestServer(noShedding) }),
   },
   {
     name: 'an OpenAI-compatible upstream',
@@ -32,7 +32,7 @@ const setups: Setup[] = [
     dimension: async () => 8,
     start: async () => {
       const upstream = await startFakeUpstream({ models: ['up-embed'] });
-      return { upstream, server: await startTestServer({ embedded: false, upstreams: [`fake=${upstream.url}`] }) };
+      return { upstream, server: await startTestServer({ embedded: false, upstreams: [`fake=${upstream.url}`], ...noShedding }) };
     },
   },
 ];
@@ -121,7 +121,7 @@ describe('rerank', () => {
   const rerank = (server: TestServer, body: unknown, path = '/v1/rerank') => fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
   it('answers 400 "cannot rerank" for a model without a ranking head (the tiny model)', async () => {
-    const server = await startTestServer();
+    const server = await startTestServer(noShedding);
     try {
       const response = await rerank(server, { model: 'parlance-tiny', query: 'cats', documents: ['a cat', 'a dog'] });
       expect(response.status).toBe(400);
@@ -135,7 +135,7 @@ describe('rerank', () => {
 
   it('through an upstream: results sorted by score, top_n, documents returned, the other paths too', async () => {
     const upstream = await startFakeUpstream({ models: ['up-rerank'] });
-    const server = await startTestServer({ embedded: false, upstreams: [`fake=${upstream.url}`] });
+    const server = await startTestServer({ embedded: false, upstreams: [`fake=${upstream.url}`], ...noShedding });
     try {
       const documents = ['the weather is nice', 'a cat sat on a warm mat', 'cats and mats', 'stock prices fell'];
       const response = await rerank(server, { model: 'up-rerank', query: 'cat mat', documents, top_n: 3, return_documents: true });

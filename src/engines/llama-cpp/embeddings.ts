@@ -61,10 +61,12 @@ export class LlamaEmbeddings {
     await this.queue.acquire(signal);
     try {
       const context = await (this.embeddingContext ??= this.model.createEmbeddingContext({ contextSize: this.contextSize, batchSize: this.contextSize, threads: this.options.threads }));
-      const lengths = request.inputs.map((input) => context.calculateInputLength(input));
+      // Tokenized once: the context would otherwise tokenize each text again to embed it.
+      const tokens = request.inputs.map((input) => this.model.tokenize(input, false));
+      const lengths = tokens.map((input) => context.calculateInputLength(input));
       this.checkBounds(lengths, 'input');
       const vectors: Float32Array[] = [];
-      for (const input of request.inputs) {
+      for (const input of tokens) {
         throwIfAborted(signal);
         vectors.push(normalised((await context.getEmbeddingFor(input)).vector));
       }
@@ -79,12 +81,15 @@ export class LlamaEmbeddings {
     await this.queue.acquire(signal);
     try {
       const context = await (this.rankingContext ??= this.model.createRankingContext({ contextSize: this.contextSize, batchSize: this.contextSize, threads: this.options.threads }));
-      const lengths = request.documents.map((document) => context.calculateInputLength(request.query, document));
+      // As the context tokenizes them (leading space trimmed), once each.
+      const query = this.model.tokenize(request.query, false, 'trimLeadingSpace');
+      const documents = request.documents.map((document) => this.model.tokenize(document, false, 'trimLeadingSpace'));
+      const lengths = documents.map((document) => context.calculateInputLength(query, document));
       this.checkBounds(lengths, 'documents');
       const scores: number[] = [];
-      for (const document of request.documents) {
+      for (const document of documents) {
         throwIfAborted(signal);
-        scores.push(await context.rank(request.query, document));
+        scores.push(await context.rank(query, document));
       }
       return { scores, promptTokens: lengths.reduce((sum, length) => sum + length, 0) };
     } finally {
