@@ -11,6 +11,7 @@ const keys = {
   few: 'few-requests-key-0123456789',
   tokens: 'few-tokens-key-0123456789',
   free: 'default-limits-key-0123456789',
+  dialects: 'dialects-key-0123456789',
 };
 let server: TestServer;
 beforeAll(async () => {
@@ -22,6 +23,7 @@ beforeAll(async () => {
       { name: 'few', key: keys.few, requestsPerMinute: 3 },
       { name: 'tokens', key: keys.tokens, tokensPerMinute: 40 },
       { name: 'free', key: keys.free },
+      { name: 'dialects', key: keys.dialects, requestsPerMinute: 2 },
     ],
   });
 });
@@ -71,6 +73,25 @@ describe('requests per minute', () => {
     const other = await chat(keys.free);
     expect(other.status).toBe(200);
     expect(other.headers.get('x-ratelimit-limit-requests')).toBe('100');
+  });
+});
+
+describe('the other dialects', () => {
+  it("count Anthropic's and Ollama's generations against the key, and refuse in each dialect's shape", async () => {
+    const headers = { ...jsonHeaders, 'x-api-key': keys.dialects };
+    const anthropic = () => fetch(`${server.url}/v1/messages`, { method: 'POST', headers, body: JSON.stringify({ model: 'parlance-scripted', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
+    const ollama = () => fetch(`${server.url}/api/chat`, { method: 'POST', headers, body: JSON.stringify({ model: 'parlance-scripted', stream: false, messages: [{ role: 'user', content: 'hi' }] }) });
+    expect((await anthropic()).status).toBe(200);
+    expect((await ollama()).status).toBe(200);
+    const refusedAnthropic = await anthropic();
+    expect(refusedAnthropic.status).toBe(429);
+    expect(refusedAnthropic.headers.get('retry-after')).not.toBeNull();
+    expect(await refusedAnthropic.json()).toEqual({ type: 'error', error: { type: 'rate_limit_error', message: expect.stringMatching(/2 requests per minute/) } });
+    const refusedOllama = await ollama();
+    expect(refusedOllama.status).toBe(429);
+    expect(await refusedOllama.json()).toEqual({ error: expect.stringMatching(/2 requests per minute/) });
+    // Listing models generates nothing and is not counted.
+    expect((await fetch(`${server.url}/api/tags`, { headers })).status).toBe(200);
   });
 });
 

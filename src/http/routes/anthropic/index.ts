@@ -49,9 +49,10 @@ export const anthropicRoutes: FastifyPluginAsync<HttpDeps> = async (plain, deps)
   // Everything these routes answer, a refused key or an invalid body included, is in Anthropic's error shape.
   installErrorHandlers(plain, { onError: (code) => deps.metrics.error(code), body: anthropicErrorBody });
   const app = plain.withTypeProvider<ZodTypeProvider>();
-  app.addHook('onRequest', async (request, reply) => {
-    // The id Anthropic's SDK reports with its errors.
+  // The id Anthropic's SDK reports with its errors. A callback hook: an async one costs a promise per request.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('request-id', request.id);
+    done();
   });
 
   app.post('/v1/messages', { schema: { body: messagesRequestSchema, tags, summary: 'Create a message (Anthropic Messages API), streamed with `stream: true`' } }, async (request, reply) => {
