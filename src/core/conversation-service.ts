@@ -20,10 +20,13 @@ export interface ConversationServiceOptions {
 /** The title a new conversation has until its first exchange names it. */
 const placeholderTitle = 'New conversation';
 
+/** Control and bidirectional formatting characters, which a title (one line of plain text) may not hold; as the API's title schema. */
+const controlOrBidi = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
 /** A plain title from the user's first message: its first words, on one line. */
 export function fallbackTitle(text: string): string {
   // Markdown markers at the start (a heading, a quote, a list item) are not part of the subject.
-  const line = text.replace(/\s+/g, ' ').trim().replace(/^(?:[#>*+-]+\s*)+/, '');
+  const line = text.replace(/\s+/g, ' ').replace(controlOrBidi, '').trim().replace(/^(?:[#>*+-]+\s*)+/, '');
   if (line.length <= 60) return line || placeholderTitle;
   const cut = line.slice(0, 60);
   const space = cut.lastIndexOf(' ');
@@ -33,7 +36,7 @@ export function fallbackTitle(text: string): string {
 /** Cleans what a model answered when asked for a title: one line, no quotes or trailing period. */
 export function cleanTitle(raw: string): string | undefined {
   const line = raw.split('\n').map((part) => part.trim()).find(Boolean) ?? '';
-  const title = line.replace(/^(title:\s*)/i, '').replace(/^["'“”«»]+|["'“”«».]+$/g, '').trim();
+  const title = line.replace(controlOrBidi, '').replace(/^(title:\s*)/i, '').replace(/^["'“”«»]+|["'“”«».]+$/g, '').trim();
   // Titles of replacement characters or stray symbols are worse than the plain fallback.
   if (title.length < 2 || title.length > 80 || !/\p{L}/u.test(title) || title.includes('\uFFFD')) return undefined;
   return title;

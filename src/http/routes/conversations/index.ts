@@ -5,6 +5,7 @@ import { ParlanceError } from '../../../errors.js';
 import type { StartedReply } from '../../../core/conversation-service.js';
 import type { Engine } from '../../../engines/contract.js';
 import {
+  conversationExportSchema,
   conversationPatchBodySchema,
   listConversationsQuerySchema,
   newConversationBodySchema,
@@ -14,7 +15,7 @@ import {
   type NewConversationBody,
   type ReplyStart,
 } from '../../../protocol/conversations.js';
-import type { ConversationExport, NewConversation } from '../../../store/contract.js';
+import type { NewConversation } from '../../../store/contract.js';
 import { openSse, type HttpDeps } from '../../deps.js';
 import { toMarkdown } from './markdown-export.js';
 import { followStoredReply, relayRun, startFrame } from './reply-stream.js';
@@ -139,8 +140,8 @@ export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, de
     return data;
   });
 
-  app.post('/api/conversations/import', async (request, reply) => {
-    const record = await store.importConversation(request.body as ConversationExport);
+  app.post('/api/conversations/import', { schema: { body: conversationExportSchema } }, async (request, reply) => {
+    const record = await store.importConversation(request.body);
     return reply.status(201).send(record);
   });
 };
