@@ -13,6 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { interruptedError, type ConversationExport, type ConversationStore, type MessageRecord } from '../../src/store/contract.js';
 import { openStore, type OpenStoreOptions } from '../../src/store/kysely/dialects.js';
+import { migrations } from '../../src/store/kysely/migrations/index.js';
+
+/** Every migration, in order, and the last: a new store applies them all. */
+const migrationNames = Object.keys(migrations);
+const latestMigration = migrationNames.at(-1);
 import { postgresForTests, startPostgres } from '../fixtures/postgres.js';
 
 /** Where a dialect's databases come from: each `newUrl()` is an empty database. */
@@ -146,12 +151,12 @@ function storeContract(target: StoreTarget): void {
       it('applies the migrations once and reports them; a second open applies none', async () => {
         const url = await env.newUrl();
         const first = await open(url);
-        await expect(first.migrate()).resolves.toEqual({ applied: ['0001_initial'], current: '0001_initial' });
-        await expect(first.migrate()).resolves.toEqual({ applied: [], current: '0001_initial' });
+        await expect(first.migrate()).resolves.toEqual({ applied: migrationNames, current: latestMigration });
+        await expect(first.migrate()).resolves.toEqual({ applied: [], current: latestMigration });
         const conversation = await first.createConversation({ title: 'kept' });
         await first.close();
         const second = await open(url);
-        await expect(second.migrate()).resolves.toEqual({ applied: [], current: '0001_initial' });
+        await expect(second.migrate()).resolves.toEqual({ applied: [], current: latestMigration });
         await expect(second.getConversation(conversation.id)).resolves.toEqual(conversation);
       });
 
@@ -160,8 +165,8 @@ function storeContract(target: StoreTarget): void {
           const url = await env.newUrl();
           const replicas = await Promise.all([open(url), open(url), open(url)]);
           const reports = await Promise.all(replicas.map((r) => r.migrate()));
-          expect(reports.flatMap((r) => r.applied)).toEqual(['0001_initial']);
-          expect(reports.map((r) => r.current)).toEqual(['0001_initial', '0001_initial', '0001_initial']);
+          expect(reports.flatMap((r) => r.applied)).toEqual(migrationNames);
+          expect(reports.map((r) => r.current)).toEqual([latestMigration, latestMigration, latestMigration]);
         });
       }
     });
@@ -612,6 +617,46 @@ function storeContract(target: StoreTarget): void {
         await expect(restarted.recoverInterrupted({ scope: 'instance', staleAfterMs: 60_000 })).resolves.toEqual({ failed: [] });
         await new Promise((resolve) => setTimeout(resolve, 50));
         await expect(restarted.recoverInterrupted({ scope: 'instance', staleAfterMs: 25 })).resolves.toEqual({ failed: [theirs] });
+      });
+    });
+
+    describe('reply leases', () => {
+      it('with scope "expired", fails the replies whose lease ran out, and keeps those renewed', async () => {
+        const { store: setup, url } = await fresh();
+        const { conversation, user } = await conversationWithReplies(setup);
+        const alive = await open(url, { instanceId: 'alive', leaseMs: 150 });
+        const dead = await open(url, { instanceId: 'dead', leaseMs: 150 });
+        const kept = await alive.startAssistantMessage({ conversationId: conversation.id, parentId: user.id, model: 'm' });
+        const orphan = await dead.startAssistantMessage({ conversationId: conversation.id, parentId: user.id, model: 'm' });
+        await dead.updateStreamingText(orphan.id, 'partial');
+        await expect(setup.recoverInterrupted({ scope: 'expired' })).resolves.toEqual({ failed: [] });
+        for (let beat = 0; beat < 4; beat++) {
+          await new Promise((resolve) => setTimeout(resolve, 75));
+          await expect(alive.renewLeases()).resolves.toEqual([]);
+        }
+        // The dead replica's lease (150 ms from its start) has run out; the living one's was just renewed.
+        await expect(setup.recoverInterrupted({ scope: 'expired' })).resolves.toEqual({ failed: [orphan.id] });
+        expect(await setup.getMessage(orphan.id)).toMatchObject({ status: 'failed', content: 'partial', error: interruptedError });
+        expect((await setup.getMessage(kept.id))?.status).toBe('streaming');
+      });
+
+      it('hands a stop asked by another replica to the one generating, which finishes the reply with its own text', async () => {
+        const { store: setup, url } = await fresh();
+        const { conversation, user } = await conversationWithReplies(setup);
+        const generating = await open(url, { instanceId: 'generating' });
+        const other = await open(url, { instanceId: 'other' });
+        const reply = await generating.startAssistantMessage({ conversationId: conversation.id, parentId: user.id, model: 'm' });
+        await generating.updateStreamingText(reply.id, 'saved');
+        await expect(generating.renewLeases()).resolves.toEqual([]);
+        await expect(other.requestStop(reply.id)).resolves.toBe(true);
+        expect((await other.getMessage(reply.id))?.status).toBe('streaming');
+        await expect(other.renewLeases()).resolves.toEqual([]); // not its reply
+        await expect(generating.renewLeases()).resolves.toEqual([reply.id]);
+        const finished = await generating.finishMessage(reply.id, { status: 'stopped', content: 'saved and streamed since' });
+        expect(finished).toMatchObject({ status: 'stopped', content: 'saved and streamed since' });
+        await expect(generating.renewLeases()).resolves.toEqual([]);
+        await expect(other.requestStop(reply.id)).resolves.toBe(false);
+        await expect(other.requestStop('no-such-message')).resolves.toBe(false);
       });
     });
 
