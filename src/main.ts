@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
@@ -110,16 +112,24 @@ export function redactConfig(config: Config): Record<string, unknown> {
   return { ...config, apiKeys: config.apiKeys.map((entry) => entry.name), store };
 }
 
+/**
+ * This process's identity among replicas, new at every start: the host name alone is shared by two replicas on
+ * one host (or in one pod), and a restarted replica is not the one that was streaming before.
+ */
+export function newInstanceId(): string {
+  return `${hostname()}-${randomBytes(4).toString('hex')}`;
+}
+
 /** Opens the conversation store, brings its schema up to date and fails replies a crash left streaming. */
-async function openConversationStore(config: Config, log: Logger): Promise<ConversationStore> {
+async function openConversationStore(config: Config, log: Logger, instanceId: string): Promise<ConversationStore> {
   const url = config.store ?? `sqlite:${join(config.dataDir, 'parlance.db')}`;
-  const store = await openStore(url, { baseDir: config.dataDir });
+  const store = await openStore(url, { baseDir: config.dataDir, instanceId, leaseMs: config.replyLeaseSeconds * 1000 });
   try {
     const migrations = await store.migrate();
     if (migrations.applied.length > 0) log.info({ applied: migrations.applied, current: migrations.current }, 'store migrated');
-    // With PostgreSQL other replicas may be streaming right now: only this instance's leftovers are failed,
-    // and those of any replica whose reply has not moved for ten minutes (one that never came back).
-    const recovered = await store.recoverInterrupted(store.dialect === 'postgres' ? { scope: 'instance', staleAfterMs: 600_000 } : {});
+    // With PostgreSQL other replicas may be streaming right now: only replies whose lease ran out are failed
+    // (their replica stopped renewing it), and, from before leases, those that have not moved for ten minutes.
+    const recovered = await store.recoverInterrupted(store.dialect === 'postgres' ? { scope: 'expired', staleAfterMs: 600_000 } : {});
     if (recovered.failed.length > 0) log.warn({ messages: recovered.failed.length }, 'replies interrupted by the last shutdown were marked failed');
     log.info({ dialect: store.dialect }, 'conversation store ready');
     return store;
@@ -177,9 +187,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     notices.push(notice);
     log.warn(notice.message);
   }
-  log.info({ config: redactConfig(config) }, 'effective configuration');
+  const instance = newInstanceId();
+  log.info({ instance, config: redactConfig(config) }, 'effective configuration');
 
-  const store = await openConversationStore(config, log);
+  const store = await openConversationStore(config, log, instance);
   const registry = new EngineRegistry([], { loading: true });
   const metrics = new Metrics(() => registry.engines);
   const rateLimits = new KeyRateLimiter(config.apiKeys, { requestsPerMinute: config.rateLimitRequests, tokensPerMinute: config.rateLimitTokens });
@@ -200,6 +211,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     checkModel: (model) => void registry.engineFor(model),
     // The demo model's text is random and the scripted model echoes its prompt: the plain title is better for both.
     modelTitles: (model) => !demo && !(registry.engineFor(model) instanceof ScriptedEngine),
+    ...(store.dialect === 'postgres' ? { leases: leaseTimes(config.replyLeaseSeconds * 1000) } : {}),
   });
   let app: FastifyInstance | undefined;
   let rediscovery: NodeJS.Timeout | undefined;
@@ -207,6 +219,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     app = await buildApp(
       {
         config,
+        instance,
         chat,
         embeddings,
         engines: registry,
@@ -246,6 +259,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await store.close();
     throw error;
   }
+}
+
+/** Heartbeat every second (or a third of a short lease), sweep every third of the lease, wait up to three beats for a stop. */
+function leaseTimes(leaseMs: number): { renewMs: number; sweepMs: number; stopWaitMs: number } {
+  const renewMs = Math.min(1000, leaseMs / 3);
+  return { renewMs, sweepMs: leaseMs / 3, stopWaitMs: renewMs * 3 + 1000 };
 }
 
 /** The metrics, plus each finished generation's tokens charged to the API key that asked for it. */

@@ -132,6 +132,13 @@ export const optionTable = {
     description: 'event-loop delay above which new requests are shed with 503 (0: never)',
     schema: z.coerce.number().int().min(0).max(60_000).default(1000),
   },
+  replyLeaseSeconds: {
+    flag: '--reply-lease <seconds>',
+    env: 'PARLANCE_REPLY_LEASE',
+    description:
+      'replicas on PostgreSQL: how long a reply stays leased to the replica generating it without a heartbeat (renewed every second); once it runs out any replica marks the reply failed with its partial text, so a killed replica leaves no reply streaming',
+    schema: z.coerce.number().min(0.5).max(3600).default(15),
+  },
   logLevel: { flag: '--log-level <level>', env: 'PARLANCE_LOG_LEVEL', description: 'fatal, error, warn, info, debug, trace or silent', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') },
 } as const;
 

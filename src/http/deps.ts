@@ -19,6 +19,8 @@ export interface ServiceNotice {
 /** Everything the HTTP layer is given by `main.ts`; routes never build their own dependencies. */
 export interface HttpDeps {
   readonly config: Config;
+  /** This process's identity among replicas, new at every start (in logs and `/health`). */
+  readonly instance: string;
   readonly chat: ChatService;
   /** Embeddings and rerank, for every dialect that serves them. */
   readonly embeddings: EmbeddingService;

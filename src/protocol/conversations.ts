@@ -109,11 +109,27 @@ const settingsSchema = z
   })
   .strict();
 
+/**
+ * Control characters (C0, DEL, C1) and the bidirectional controls that can make a title read as something it
+ * is not (U+202E turns the rest of the line around): a title is one line of plain text.
+ */
+const controlOrBidi = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+
+export const titleSchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .refine((title) => !controlOrBidi.test(title), { error: 'a title may not contain control or bidirectional formatting characters' })
+  .refine((title) => title.trim() !== '', { error: 'a title may not be blank' });
+
+const modelSchema = z.string().min(1).max(256);
+const systemPromptSchema = z.string().max(100_000);
+
 export const newConversationBodySchema = z
   .object({
-    title: z.string().min(1).max(200).optional(),
-    model: z.string().min(1).max(256).nullable().optional(),
-    systemPrompt: z.string().max(100_000).nullable().optional(),
+    title: titleSchema.optional(),
+    model: modelSchema.nullable().optional(),
+    systemPrompt: systemPromptSchema.nullable().optional(),
     settings: settingsSchema.optional(),
   })
   .strict();
@@ -148,3 +164,58 @@ export const listConversationsQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(100).optional(),
   cursor: z.string().min(1).max(200).optional(),
 });
+
+/** Clocks of two machines may differ a little; a time further ahead than this is refused, not trusted. */
+export const FUTURE_SKEW_MS = 5 * 60_000;
+
+/** Epoch milliseconds, not in the future (a conversation updated "in 2001 years" would stay first in the list). */
+const pastMillis = z
+  .number()
+  .int()
+  .nonnegative()
+  .refine((time) => time <= Date.now() + FUTURE_SKEW_MS, { error: 'a time in the future' });
+const idSchema = z.string().min(1).max(64);
+const count = z.number().int().nonnegative();
+
+/**
+ * A conversation export as `POST /api/conversations/import` accepts it: the same limits as the API's own
+ * bodies (titles, settings, models, system prompts, ids), so that nothing imported could not have been made
+ * through the API. The store then checks the structure (one conversation, a tree, the active leaf among it).
+ */
+export const conversationExportSchema = z
+  .object({
+    format: z.literal('parlance.conversation'),
+    version: z.literal(1),
+    exportedAt: pastMillis,
+    conversation: z
+      .object({
+        id: idSchema,
+        title: titleSchema,
+        model: modelSchema.nullable(),
+        systemPrompt: systemPromptSchema.nullable(),
+        settings: settingsSchema,
+        activeLeafId: idSchema.nullable(),
+        createdAt: pastMillis,
+        updatedAt: pastMillis,
+      })
+      .strict(),
+    messages: z.array(
+      z
+        .object({
+          id: idSchema,
+          conversationId: idSchema,
+          parentId: idSchema.nullable(),
+          role: z.enum(['system', 'user', 'assistant']),
+          content: z.string().max(10_000_000),
+          status: z.enum(['streaming', 'complete', 'stopped', 'failed']),
+          model: modelSchema.nullable(),
+          usage: z.object({ promptTokens: count, completionTokens: count }).strict().nullable(),
+          timings: z.object({ firstTokenMs: count.nullable(), totalMs: count }).strict().nullable(),
+          error: z.object({ code: z.string().min(1).max(100), message: z.string().max(10_000) }).strict().nullable(),
+          createdAt: pastMillis,
+          updatedAt: pastMillis,
+        })
+        .strict(),
+    ),
+  })
+  .strict();

@@ -326,8 +326,13 @@ export interface RecoverOptions {
    *   (`openStore`'s `instanceId`; the host name by default), that is by this
    *   replica's previous life. For replicas sharing PostgreSQL, so that one
    *   replica's restart does not fail another's live streams.
+   * - `expired`: those whose lease ({@link ConversationStore.renewLeases}) ran
+   *   out: the replica generating them stopped renewing it (it was killed, or
+   *   lost the database). Any replica may run this at any time, as often as it
+   *   likes; with PostgreSQL each replica runs it every few seconds. Replies
+   *   stored before leases existed have none; `staleAfterMs` still covers them.
    */
-  readonly scope?: 'all' | 'instance';
+  readonly scope?: 'all' | 'instance' | 'expired';
   /**
    * With scope `instance`: also fail messages of any instance whose text has
    * not changed for this many milliseconds (orphans of a replica that never
@@ -445,6 +450,22 @@ export interface ConversationStore {
    * Returns the ids of those that are not `streaming` any more, or missing.
    */
   updateStreamingTexts(texts: readonly StreamingText[]): Promise<readonly string[]>;
+  /**
+   * Renews the lease of every `streaming` reply this store instance started
+   * (`openStore`'s `instanceId`), to `leaseMs` from now: the heartbeat that
+   * tells other replicas the reply is still being generated (see
+   * {@link RecoverOptions.scope} `expired`). Returns the ids of those replies
+   * whose stop another replica asked for ({@link requestStop}): the caller
+   * stops generating them and finishes them as usual, so that the text
+   * streamed, the final event and the store agree.
+   */
+  renewLeases(): Promise<readonly string[]>;
+  /**
+   * Asks the replica generating a `streaming` reply to stop it; it learns of
+   * it at its next {@link renewLeases}. Returns `false` when the message is
+   * missing or no longer `streaming`.
+   */
+  requestStop(messageId: string): Promise<boolean>;
   /**
    * Ends a `streaming` message as `complete`, `stopped` or `failed`. Throws
    * `not_found` when there is no such message and `invalid_request` when it is

@@ -620,6 +620,46 @@ function storeContract(target: StoreTarget): void {
       });
     });
 
+    describe('reply leases', () => {
+      it('with scope "expired", fails the replies whose lease ran out, and keeps those renewed', async () => {
+        const { store: setup, url } = await fresh();
+        const { conversation, user } = await conversationWithReplies(setup);
+        const alive = await open(url, { instanceId: 'alive', leaseMs: 150 });
+        const dead = await open(url, { instanceId: 'dead', leaseMs: 150 });
+        const kept = await alive.startAssistantMessage({ conversationId: conversation.id, parentId: user.id, model: 'm' });
+        const orphan = await dead.startAssistantMessage({ conversationId: conversation.id, parentId: user.id, model: 'm' });
+        await dead.updateStreamingText(orphan.id, 'partial');
+        await expect(setup.recoverInterrupted({ scope: 'expired' })).resolves.toEqual({ failed: [] });
+        for (let beat = 0; beat < 4; beat++) {
+          await new Promise((resolve) => setTimeout(resolve, 75));
+          await expect(alive.renewLeases()).resolves.toEqual([]);
+        }
+        // The dead replica's lease (150 ms from its start) has run out; the living one's was just renewed.
+        await expect(setup.recoverInterrupted({ scope: 'expired' })).resolves.toEqual({ failed: [orphan.id] });
+        expect(await setup.getMessage(orphan.id)).toMatchObject({ status: 'failed', content: 'partial', error: interruptedError });
+        expect((await setup.getMessage(kept.id))?.status).toBe('streaming');
+      });
+
+      it('hands a stop asked by another replica to the one generating, which finishes the reply with its own text', async () => {
+        const { store: setup, url } = await fresh();
+        const { conversation, user } = await conversationWithReplies(setup);
+        const generating = await open(url, { instanceId: 'generating' });
+        const other = await open(url, { instanceId: 'other' });
+        const reply = await generating.startAssistantMessage({ conversationId: conversation.id, parentId: user.id, model: 'm' });
+        await generating.updateStreamingText(reply.id, 'saved');
+        await expect(generating.renewLeases()).resolves.toEqual([]);
+        await expect(other.requestStop(reply.id)).resolves.toBe(true);
+        expect((await other.getMessage(reply.id))?.status).toBe('streaming');
+        await expect(other.renewLeases()).resolves.toEqual([]); // not its reply
+        await expect(generating.renewLeases()).resolves.toEqual([reply.id]);
+        const finished = await generating.finishMessage(reply.id, { status: 'stopped', content: 'saved and streamed since' });
+        expect(finished).toMatchObject({ status: 'stopped', content: 'saved and streamed since' });
+        await expect(generating.renewLeases()).resolves.toEqual([]);
+        await expect(other.requestStop(reply.id)).resolves.toBe(false);
+        await expect(other.requestStop('no-such-message')).resolves.toBe(false);
+      });
+    });
+
     describe('export and import', () => {
       /** A conversation with branches, a failed reply and settings. */
       async function richConversation(store: ConversationStore) {

@@ -8,6 +8,7 @@ const loadingNotice: ServiceNotice = { level: 'warning', message: 'Parlance is s
 export const opsRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
   app.get('/health', async () => ({
     status: 'ok',
+    instance: deps.instance,
     loading: deps.engines.loading,
     demo: deps.demo,
     auth: { required: deps.config.apiKeys.length > 0 },

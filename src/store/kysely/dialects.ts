@@ -34,6 +34,8 @@ export interface OpenStoreOptions {
   readonly baseDir?: string;
   /** Identifies this replica for crash recovery with scope `instance`. Default: the host name. */
   readonly instanceId?: string;
+  /** How long a streaming reply's lease lasts unless renewed. Default: 15 s. */
+  readonly leaseMs?: number;
   /** PostgreSQL: the most connections the pool opens. Default: 10. */
   readonly poolSize?: number;
   /** PostgreSQL: called when an idle pooled connection fails (the server restarted, say). Default: ignored; the pool reconnects. */
@@ -77,12 +79,12 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     }
     const dialect = new ImmediateSqliteDialect(database);
     const db = new Kysely<StoreDatabase>({ dialect });
-    return new KyselyConversationStore(db, { dialect: 'sqlite', instanceId, direct: dialect.direct() });
+    return new KyselyConversationStore(db, { dialect: 'sqlite', instanceId, direct: dialect.direct(), ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }) });
   }
   const pool = new pg.Pool({ connectionString: location.url, max: options.poolSize ?? 10 });
   pool.on('error', options.onPoolError ?? (() => undefined));
   const db = new Kysely<StoreDatabase>({ dialect: new PostgresDialect({ pool }) });
-  const store = new KyselyConversationStore(db, { dialect: 'postgres', instanceId });
+  const store = new KyselyConversationStore(db, { dialect: 'postgres', instanceId, ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }) });
   try {
     await store.ping();
   } catch (error) {

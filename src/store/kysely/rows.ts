@@ -51,7 +51,8 @@ export function errorColumns(error: MessageError | null | undefined): Pick<Messa
   return { error_code: error?.code ?? null, error_message: error?.message ?? null };
 }
 
-export function messageRow(message: MessageRecord, instanceId: string | null): MessageInsert {
+/** `lease`: the instance streaming the message and when its lease runs out; null for a message stored final. */
+export function messageRow(message: MessageRecord, lease: { readonly instanceId: string; readonly expiresAt: number } | null): MessageInsert {
   return {
     id: message.id,
     conversation_id: message.conversationId,
@@ -63,7 +64,9 @@ export function messageRow(message: MessageRecord, instanceId: string | null): M
     ...usageColumns(message.usage),
     ...timingsColumns(message.timings),
     ...errorColumns(message.error),
-    instance_id: instanceId,
+    instance_id: lease?.instanceId ?? null,
+    lease_expires_at: lease?.expiresAt ?? null,
+    stop_requested_at: null,
     created_at: message.createdAt,
     updated_at: message.updatedAt,
   };

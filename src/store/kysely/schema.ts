@@ -31,6 +31,10 @@ export interface MessagesTable {
   error_code: string | null;
   error_message: string | null;
   instance_id: string | null;
+  /** While streaming: when the generating replica's lease runs out (migration 0002). */
+  lease_expires_at: Millis | null;
+  /** While streaming: when another replica asked for the reply to stop (migration 0002). */
+  stop_requested_at: Millis | null;
   created_at: Millis;
   updated_at: Millis;
 }

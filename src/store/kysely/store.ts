@@ -56,6 +56,8 @@ export interface KyselyStoreOptions {
   readonly dialect: 'sqlite' | 'postgres';
   /** Recorded on streaming messages; see `RecoverOptions.scope`. */
   readonly instanceId: string;
+  /** How long a streaming reply's lease lasts from its start or last renewal (see `renewLeases`). Default: 15 s. */
+  readonly leaseMs?: number;
   /**
    * SQLite: runs the compiled queries of a turn without Kysely's per-query machinery (see
    * `sqlite-dialect.ts`). Absent (PostgreSQL), they go through Kysely.
@@ -72,6 +74,7 @@ export class KyselyConversationStore implements ConversationStore {
   readonly responses: KyselyResponseStore;
   readonly #db: Kysely<StoreDatabase>;
   readonly #instanceId: string;
+  readonly #leaseMs: number;
   readonly #turn: ReturnType<typeof turnQueries>;
   /** Runs the compiled queries (`#turn`): the direct SQLite runner, or Kysely. */
   readonly #run: QueryRunner;
@@ -86,6 +89,7 @@ export class KyselyConversationStore implements ConversationStore {
     this.dialect = options.dialect;
     this.responses = new KyselyResponseStore(db.withTables<ResponsesDatabase>());
     this.#instanceId = options.instanceId;
+    this.#leaseMs = options.leaseMs ?? 15_000;
     this.#turn = turnQueries(db, options.dialect);
     const direct = options.direct;
     this.#run = direct ?? db;
@@ -117,8 +121,15 @@ export class KyselyConversationStore implements ConversationStore {
     const { scope = 'all', staleAfterMs } = options;
     const rows = await this.#db
       .updateTable('messages')
-      .set({ status: 'failed', ...errorColumns(interruptedError), instance_id: null, updated_at: time })
+      .set({ status: 'failed', ...errorColumns(interruptedError), instance_id: null, lease_expires_at: null, stop_requested_at: null, updated_at: time })
       .where('status', '=', 'streaming')
+      .$if(scope === 'expired', (qb) =>
+        qb.where((eb) =>
+          staleAfterMs === undefined
+            ? eb('lease_expires_at', '<', time)
+            : eb.or([eb('lease_expires_at', '<', time), eb.and([eb('lease_expires_at', 'is', null), eb('updated_at', '<', time - staleAfterMs)])]),
+        ),
+      )
       .$if(scope === 'instance', (qb) =>
         qb.where((eb) =>
           staleAfterMs === undefined
@@ -129,6 +140,33 @@ export class KyselyConversationStore implements ConversationStore {
       .returning('id')
       .execute();
     return { failed: rows.map((r) => r.id) };
+  }
+
+  async renewLeases(): Promise<readonly string[]> {
+    const rows = await this.#db
+      .updateTable('messages')
+      .set({ lease_expires_at: wallNow() + this.#leaseMs })
+      .where('status', '=', 'streaming')
+      .where('instance_id', '=', this.#instanceId)
+      .returning(['id', 'stop_requested_at'])
+      .execute();
+    return rows.filter((row) => row.stop_requested_at !== null).map((row) => row.id);
+  }
+
+  async requestStop(messageId: string): Promise<boolean> {
+    checkString(messageId, 'messageId');
+    const result = await this.#db
+      .updateTable('messages')
+      .set({ stop_requested_at: wallNow() })
+      .where('id', '=', messageId)
+      .where('status', '=', 'streaming')
+      .executeTakeFirst();
+    return (result.numUpdatedRows ?? 0n) > 0n;
+  }
+
+  /** A new streaming reply's lease: this instance's, for `leaseMs` from `time`. */
+  #lease(time: number): { instanceId: string; expiresAt: number } {
+    return { instanceId: this.#instanceId, expiresAt: time + this.#leaseMs };
   }
 
   // --- conversations -------------------------------------------------------
@@ -354,7 +392,7 @@ export class KyselyConversationStore implements ConversationStore {
         if (above.length === 0) throw notFound('message', parentId, 'parentId', ` in conversation ${conversationId}`);
       }
       await trx.executeQuery(this.#turn.insertMessage(messageRow(userMessage, null)));
-      await trx.executeQuery(this.#turn.insertMessage(messageRow(assistantMessage, this.#instanceId)));
+      await trx.executeQuery(this.#turn.insertMessage(messageRow(assistantMessage, this.#lease(time))));
       const path = [...above, userMessage];
       this.#branches.started(assistantMessage.id, path);
       return before === undefined ? { userMessage, assistantMessage, path } : { userMessage, assistantMessage, path, conversation: before };
@@ -447,7 +485,7 @@ export class KyselyConversationStore implements ConversationStore {
         const parent = await first(trx, this.#turn.messageConversation({ id: parentId }));
         if (parent === undefined || parent.conversation_id !== conversationId) throw notFound('message', parentId, 'parentId', ` in conversation ${conversationId}`);
       }
-      await trx.executeQuery(this.#turn.insertMessage(messageRow(message, message.status === 'streaming' ? this.#instanceId : null)));
+      await trx.executeQuery(this.#turn.insertMessage(messageRow(message, message.status === 'streaming' ? this.#lease(time) : null)));
       return message;
     });
   }

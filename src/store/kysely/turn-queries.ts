@@ -51,6 +51,8 @@ export function turnQueries(db: Kysely<StoreDatabase>, dialect: 'sqlite' | 'post
         error_code: p.error_code,
         error_message: p.error_message,
         instance_id: p.instance_id,
+        lease_expires_at: p.lease_expires_at,
+        stop_requested_at: p.stop_requested_at,
         created_at: p.created_at,
         updated_at: p.updated_at,
       }),
@@ -120,6 +122,8 @@ export function turnQueries(db: Kysely<StoreDatabase>, dialect: 'sqlite' | 'post
             error_code: p.error_code,
             error_message: p.error_message,
             instance_id: null,
+            lease_expires_at: null,
+            stop_requested_at: null,
             updated_at: p.time,
           }))
           .where('id', '=', p.id)

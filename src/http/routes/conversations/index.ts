@@ -5,6 +5,7 @@ import { ParlanceError } from '../../../errors.js';
 import type { StartedReply } from '../../../core/conversation-service.js';
 import type { Engine } from '../../../engines/contract.js';
 import {
+  conversationExportSchema,
   conversationPatchBodySchema,
   listConversationsQuerySchema,
   newConversationBodySchema,
@@ -14,7 +15,7 @@ import {
   type NewConversationBody,
   type ReplyStart,
 } from '../../../protocol/conversations.js';
-import type { ConversationExport, NewConversation } from '../../../store/contract.js';
+import type { NewConversation } from '../../../store/contract.js';
 import { openSse, type HttpDeps } from '../../deps.js';
 import { toMarkdown } from './markdown-export.js';
 import { followStoredReply, relayRun, startFrame } from './reply-stream.js';
@@ -34,13 +35,19 @@ function conversationFields(body: NewConversationBody): NewConversation {
   return { ...definedOnly(rest), ...(settings === undefined ? {} : { settings: definedOnly(settings) }) };
 }
 
-/** Where a reconnecting client stopped: `Last-Event-ID` (what EventSource sends) or `?after=`. */
-function resumeOffset(request: FastifyRequest): number {
+/**
+ * Where a reconnecting client stopped: `Last-Event-ID` (what EventSource sends) or `?after=`, a length of the
+ * reply text in its canonical decimal form (the ids this server sends); anything else (`0x10`, `1e3`, `5.0`,
+ * an empty value) is refused rather than read as some number.
+ */
+function resumeOffset(request: FastifyRequest): { offset: number; param: string } {
   const header = request.headers['last-event-id'];
-  const raw = (Array.isArray(header) ? header[0] : header) ?? (request.query as { after?: string } | undefined)?.after ?? '0';
-  const offset = Number(raw);
-  if (!Number.isSafeInteger(offset) || offset < 0) throw new ParlanceError('invalid_request', 'Last-Event-ID must be the id of an event of this stream.', { param: 'Last-Event-ID' });
-  return offset;
+  const given = Array.isArray(header) ? header[0] : header;
+  const after = (request.query as { after?: unknown } | undefined)?.after;
+  const [raw, param] = given !== undefined ? [given, 'Last-Event-ID'] : after !== undefined ? [after, 'after'] : ['0', 'Last-Event-ID'];
+  const offset = typeof raw === 'string' && /^(?:0|[1-9]\d{0,15})$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(offset)) throw new ParlanceError('invalid_request', `${param} must be the id of an event of this stream: a non-negative integer in decimal, without sign, point or leading zero.`, { param });
+  return { offset, param };
 }
 
 /** The chat page's API: conversations, their message trees, replies that outlive the connection. */
@@ -108,10 +115,14 @@ export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, de
   });
 
   app.get('/api/messages/:messageId/events', { schema: { params: messageOnlyParams } }, async (request, reply) => {
-    const offset = resumeOffset(request);
+    const { offset, param } = resumeOffset(request);
     const message = await store.getMessage(request.params.messageId);
     if (!message) throw new ParlanceError('not_found', `No message ${request.params.messageId}.`);
     const run = conversations.liveRun(message.id);
+    // A client cannot have more of the reply than there is: it would be sent nothing it lacks, or text it has.
+    // (A reply generating on another replica is saved a moment behind its stream, so there the client may be ahead.)
+    const known = run?.text.length ?? (message.status === 'streaming' ? Number.POSITIVE_INFINITY : message.content.length);
+    if (offset > known) throw new ParlanceError('invalid_request', `${param} ${offset} is beyond the ${known} characters of this reply.`, { param });
     const sse = openSse(deps, reply, run ? sourceOf(message.model) : undefined);
     if (run) await relayRun(sse, run, offset, conversationOf(message.conversationId));
     else await followStoredReply(sse, message, offset, () => store.getMessage(message.id), conversationOf(message.conversationId), 250);
@@ -129,8 +140,8 @@ export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, de
     return data;
   });
 
-  app.post('/api/conversations/import', async (request, reply) => {
-    const record = await store.importConversation(request.body as ConversationExport);
+  app.post('/api/conversations/import', { schema: { body: conversationExportSchema } }, async (request, reply) => {
+    const record = await store.importConversation(request.body);
     return reply.status(201).send(record);
   });
 };
