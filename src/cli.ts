@@ -1,17 +1,20 @@
 #!/usr/bin/env node
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, readConfigFile, resolveConfig } from './config/load.js';
 import { optionTable, type OptionKey } from './config/schema.js';
 import { isParlanceError } from './errors.js';
+import { findCachedModels, listCachedModels, removeCachedModel } from './engines/llama-cpp/model-cache.js';
 import { DEFAULT_MODEL_REF, resolveModel } from './engines/llama-cpp/model-source.js';
-import { startServer } from './main.js';
+import { packageVersion } from './package-info.js';
+import { StartupError } from './startup/failures.js';
 
 /** Commander names an option after its flag (`--keep-alive` → keepAlive); remember which table key each one fills. */
 const attributeOf = new Map<OptionKey, string>();
 
-/** Adds every option of the table to a command, with its env var and default in the help. */
-function addConfigOptions(command: Command): Command {
-  for (const [key, option] of Object.entries(optionTable) as [OptionKey, (typeof optionTable)[OptionKey]][]) {
+/** Adds the table's options (all of them by default) to a command, with their env var and default in the help. */
+function addConfigOptions(command: Command, keys: readonly OptionKey[] = Object.keys(optionTable) as OptionKey[]): Command {
+  for (const key of keys) {
+    const option = optionTable[key];
     const flag = new Option(option.flag, `${option.description} [env ${option.env}]`);
     if ('repeatable' in option) flag.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
     const fallback = option.schema.safeParse(undefined);
@@ -38,6 +41,15 @@ async function loadConfig(command: Command, extra: Partial<Record<OptionKey, unk
   return resolveConfig({ file, env: process.env, overrides: { ...typedFlags(command), ...extra } });
 }
 
+/** The server the client verbs (`run`, `ps`) talk to: --url, else the configured host and port. */
+async function serverUrl(command: Command): Promise<string> {
+  const given = command.opts()['url'] as string | undefined;
+  if (given) return given.replace(/\/+$/, '');
+  const config = await loadConfig(command);
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
+}
+
 async function serve(command: Command, extra: Partial<Record<OptionKey, unknown>> = {}): Promise<void> {
   const config = await loadConfig(command, extra);
   // While the model downloads or loads there is no reply to save: a signal ends the process at once
@@ -45,6 +57,8 @@ async function serve(command: Command, extra: Partial<Record<OptionKey, unknown>
   const whileLoading = (signal: NodeJS.Signals): never => process.exit(signal === 'SIGINT' ? 130 : 143);
   process.on('SIGINT', whileLoading);
   process.on('SIGTERM', whileLoading);
+  // Loaded here, not at the top: `--version`, `list` or `run` need neither fastify nor llama.cpp.
+  const { startServer } = await import('./main.js');
   const server = await startServer(config, { progressBar: process.stderr.isTTY, env: process.env });
   process.off('SIGINT', whileLoading);
   process.off('SIGTERM', whileLoading);
@@ -69,19 +83,45 @@ async function serve(command: Command, extra: Partial<Record<OptionKey, unknown>
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 }
 
-const program = new Command('parlance').description('A self-hostable LLM chat server with an OpenAI-compatible API.').showHelpAfterError();
+const program = new Command('parlance')
+  .description('A self-hostable LLM chat server with an OpenAI-compatible API.')
+  .version(packageVersion, '-v, --version', 'print the version')
+  .option('--debug', 'print the stack of an error, not only its message')
+  .helpCommand('help [command]', 'show the help of a command')
+  .addHelpText('after', "\nWithout a command, 'parlance' runs 'serve'. 'parlance <command> --help' shows a command's options.");
 
-addConfigOptions(program.command('serve', { isDefault: true }).description('run the server (the default command)')).action(async (_options, command: Command) => serve(command));
+/** Commander's error, said in one line with where to look next (never the whole help). */
+function oneLineErrors(command: Command): Command {
+  const hint = command === program ? "'parlance --help'" : `'parlance ${command.name()} --help'`;
+  return command.configureOutput({
+    outputError: (text, write) => write(`parlance: ${text.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim().replace(/\(Did you mean/, '(did you mean')}; see ${hint}\n`),
+  });
+}
+
+addConfigOptions(program.command('serve').description('run the server (the default command)')).action(async (_options, command: Command) => serve(command));
 
 addConfigOptions(program.command('demo').description('run the server with the tiny built-in test model (random text, no download)')).action(async (_options, command: Command) =>
   serve(command, { demo: true }),
 );
 
-program
-  .command('pull')
-  .description('download a model into the cache ahead of time (default: the default model)')
+const urlOption = new Option('--url <url>', 'the Parlance server to talk to (default: http://--host:--port)').env('PARLANCE_URL');
+
+addConfigOptions(
+  program
+    .command('run')
+    .description("chat with a model in the terminal, over a running server's API (Ctrl+C stops a reply; Ctrl+D quits)")
+    .argument('<model>', "a model id the server serves ('parlance ps' lists them)")
+    .addOption(urlOption)
+    .addOption(new Option('--api-key <key>', 'the API key the server asks for').env('PARLANCE_API_KEY'))
+    .option('--system <text>', 'a system message to start the conversation with'),
+  ['host', 'port'],
+).action(async (model: string, options: { apiKey?: string; system?: string }, command: Command) => {
+  const { runChat } = await import('./cli/chat.js');
+  process.exitCode = await runChat({ url: await serverUrl(command), model, ...(options.apiKey ? { apiKey: options.apiKey } : {}), ...(options.system ? { system: options.system } : {}) });
+});
+
+addConfigOptions(program.command('pull').description('download a model into the cache ahead of time (default: the default model)'), ['modelsDir'])
   .argument('[model]', 'an hf:owner/repo/file.gguf reference or an http(s) URL', DEFAULT_MODEL_REF)
-  .addOption(new Option(optionTable.modelsDir.flag, optionTable.modelsDir.description))
   .action(async (model: string, _options, command: Command) => {
     const config = await loadConfig(command);
     const { path, downloaded } = await resolveModel(model, {
@@ -93,13 +133,70 @@ program
     process.stdout.write(`${downloaded ? 'downloaded' : 'already cached'}: ${path}\n`);
   });
 
-try {
-  await program.parseAsync(process.argv);
-} catch (error) {
-  // Errors a user can act on are printed as one clear message, without a stack trace.
-  if (error instanceof ConfigError || isParlanceError(error)) {
-    process.stderr.write(`parlance: ${error.message}\n`);
-    process.exit(1);
+addConfigOptions(program.command('list').alias('models').alias('ls').description('list the models in the cache (--models-dir)'), ['modelsDir']).action(async (_options, command: Command) => {
+  const config = await loadConfig(command);
+  const models = await listCachedModels(config.modelsDir);
+  if (models.length === 0) {
+    process.stdout.write(`no models in ${config.modelsDir}; 'parlance pull' downloads the default one\n`);
+    return;
   }
-  throw error;
+  const { modelsTable } = await import('./cli/tables.js');
+  process.stdout.write(modelsTable(models));
+});
+
+addConfigOptions(program.command('rm').description('delete a model from the cache (--models-dir)').argument('<model...>', "model names or sources, as 'parlance list' shows them"), ['modelsDir']).action(
+  async (names: string[], _options, command: Command) => {
+    const config = await loadConfig(command);
+    for (const name of names) {
+      const matches = await findCachedModels(config.modelsDir, name);
+      if (matches.length === 0) throw new StartupError(`no model '${name}' in ${config.modelsDir}; 'parlance list' shows what is there`);
+      if (matches.length > 1) throw new StartupError(`'${name}' names ${matches.length} models (${matches.map((model) => model.ref).join(', ')}); say which by its source`);
+      const [model] = matches;
+      if (model) {
+        await removeCachedModel(config.modelsDir, model);
+        process.stdout.write(`deleted '${model.id}' (${model.path})\n`);
+      }
+    }
+  },
+);
+
+addConfigOptions(program.command('ps').description('list the models a running server serves, and how busy each engine is').addOption(urlOption), ['host', 'port']).action(
+  async (_options, command: Command) => {
+    const url = await serverUrl(command);
+    const { describeApiError } = await import('./cli/chat.js');
+    const health = await fetch(`${url}/health`, { signal: AbortSignal.timeout(5000) }).then(
+      async (response) => (await response.json()) as import('./cli/tables.js').HealthReport,
+      (error: unknown) => {
+        throw new StartupError(describeApiError(error, url));
+      },
+    );
+    const { processesTable } = await import('./cli/tables.js');
+    if (health.loading) process.stdout.write('(still loading)\n');
+    process.stdout.write(processesTable(health));
+  },
+);
+
+for (const command of [program, ...program.commands]) oneLineErrors(command);
+
+/** `parlance` alone, or with only options (`parlance --port 9000`), runs `serve`; its own flags stay its own. */
+function withDefaultCommand(argv: readonly string[]): string[] {
+  const [first] = argv;
+  const programFlags = ['-h', '--help', '-v', '--version'];
+  if (first === undefined || (first.startsWith('-') && !programFlags.includes(first) && first !== '--debug')) return ['serve', ...argv];
+  if (first === '--debug') return ['--debug', ...withDefaultCommand(argv.slice(1))];
+  return [...argv];
+}
+
+const debug = process.argv.includes('--debug');
+try {
+  await program.parseAsync(withDefaultCommand(process.argv.slice(2)), { from: 'user' });
+} catch (error) {
+  if (error instanceof CommanderError) process.exit(error.exitCode);
+  if (debug) process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  // Errors a user can act on are one line; anything else is one line too, with where to find more.
+  const known = error instanceof ConfigError || error instanceof StartupError || isParlanceError(error);
+  const message = error instanceof Error ? error.message : String(error);
+  const line = known ? message.replace(/\s*\n\s*/g, ' ') : `${message.split('\n')[0] ?? message}${debug ? '' : ' (run with --debug for the stack)'}`;
+  if (!debug || known) process.stderr.write(`parlance: ${line}\n`);
+  process.exit(1);
 }

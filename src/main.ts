@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { ConfigError } from './config/load.js';
+import { isParlanceError } from './errors.js';
 import type { Config } from './config/schema.js';
 import { ChatService, type GenerationObserver } from './core/chat-service.js';
 import { ConversationService } from './core/conversation-service.js';
@@ -11,7 +12,7 @@ import { EmbeddingService } from './core/embedding-service.js';
 import type { Engine } from './engines/contract.js';
 import { LlamaCppEngine } from './engines/llama-cpp/engine.js';
 import { DEFAULT_MODEL_REF, ModelUnavailableError, modelIdFromPath, resolveModel } from './engines/llama-cpp/model-source.js';
-import { ensureTinyModel } from './engines/llama-cpp/tiny-model.js';
+import { ensureTinyModel, TINY_MODEL_CONTEXT_LENGTH } from './engines/llama-cpp/tiny-model.js';
 import { BalancedEngine } from './engines/openai-compatible/balancer.js';
 import { upstreamEngineOptions } from './engines/openai-compatible/config.js';
 import { OpenAICompatibleEngine } from './engines/openai-compatible/engine.js';
@@ -21,11 +22,14 @@ import { buildApp } from './http/app.js';
 import type { ServiceNotice } from './http/deps.js';
 import { Metrics } from './http/metrics.js';
 import { KeyRateLimiter } from './http/rate-limit.js';
+import { chooseLogFormat, createLogger } from './logging.js';
+import { packageVersion } from './package-info.js';
+import { listenFailure, modelLoadFailure, StartupError, storeFailure } from './startup/failures.js';
 import { openStore } from './store/kysely/dialects.js';
 import type { ConversationStore } from './store/contract.js';
 
 export interface StartOptions {
-  /** A logger to use; default: pino on stdout at `config.logLevel`. */
+  /** A logger to use; default: pino on stdout at `config.logLevel`, pretty on a terminal and JSON otherwise. */
   readonly logger?: Logger;
   /** Draw a download progress bar on a TTY. */
   readonly progressBar?: boolean;
@@ -78,7 +82,7 @@ async function chooseModel(config: Config, options: StartOptions, log: Logger): 
     return { path, demo: false };
   } catch (error) {
     if (!(error instanceof ModelUnavailableError)) throw error;
-    const notice = demoNotice(`The default model could not be downloaded (${error.message.split('\n')[0] ?? ''}).`);
+    const notice = demoNotice(`The default model could not be downloaded: ${error.reason.replace(/[.\s]+$/, '')}.`);
     log.warn(notice.message);
     return { path: await ensureTinyModel(tinyPath), demo: true, notice };
   }
@@ -108,8 +112,12 @@ function isLoopback(host: string): boolean {
 
 /** The configuration as it may be logged: key values and database passwords left out. */
 export function redactConfig(config: Config): Record<string, unknown> {
-  const store = config.store === undefined ? undefined : config.store.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
-  return { ...config, apiKeys: config.apiKeys.map((entry) => entry.name), store };
+  return { ...config, apiKeys: config.apiKeys.map((entry) => entry.name), store: config.store === undefined ? undefined : redactStoreUrl(config.store) };
+}
+
+/** A store URL with its password left out. */
+function redactStoreUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
 }
 
 /**
@@ -123,7 +131,15 @@ export function newInstanceId(): string {
 /** Opens the conversation store, brings its schema up to date and fails replies a crash left streaming. */
 async function openConversationStore(config: Config, log: Logger, instanceId: string): Promise<ConversationStore> {
   const url = config.store ?? `sqlite:${join(config.dataDir, 'parlance.db')}`;
-  const store = await openStore(url, { baseDir: config.dataDir, instanceId, leaseMs: config.replyLeaseSeconds * 1000 });
+  const where = { url: redactStoreUrl(url), dataDir: config.dataDir, explicit: config.store !== undefined };
+  let store: ConversationStore;
+  try {
+    store = await openStore(url, { baseDir: config.dataDir, instanceId, leaseMs: config.replyLeaseSeconds * 1000 });
+  } catch (error) {
+    // A URL of no known form says so itself; anything else is about reaching or creating the store.
+    if (isParlanceError(error)) throw new StartupError(`${error.message} (--store, PARLANCE_STORE)`, { cause: error });
+    throw storeFailure(error, where);
+  }
   try {
     const migrations = await store.migrate();
     if (migrations.applied.length > 0) log.info({ applied: migrations.applied, current: migrations.current }, 'store migrated');
@@ -131,11 +147,11 @@ async function openConversationStore(config: Config, log: Logger, instanceId: st
     // (their replica stopped renewing it), and, from before leases, those that have not moved for ten minutes.
     const recovered = await store.recoverInterrupted(store.dialect === 'postgres' ? { scope: 'expired', staleAfterMs: 600_000 } : {});
     if (recovered.failed.length > 0) log.warn({ messages: recovered.failed.length }, 'replies interrupted by the last shutdown were marked failed');
-    log.info({ dialect: store.dialect }, 'conversation store ready');
+    log.info({ dialect: store.dialect, store: where.url }, `conversations are kept in ${where.url}`);
     return store;
   } catch (error) {
-    await store.close();
-    throw error;
+    await store.close().catch(() => undefined);
+    throw storeFailure(error, where);
   }
 }
 
@@ -152,22 +168,50 @@ async function loadEngines(config: Config, options: StartOptions, log: Logger, p
     const model = await chooseModel(config, options, log);
     if (model.demo) parts.demo();
     if (model.notice) parts.notice(model.notice);
+    const modelId = config.modelAlias ?? modelIdFromPath(model.path);
+    const startedAt = performance.now();
+    log.info({ model: model.path }, `loading ${modelId} from ${model.path}`);
+    // llama.cpp says some things once per sequence: each is worth one line.
+    const said = new Set<string>();
     const llama = await LlamaCppEngine.create({
       modelPath: model.path,
-      modelId: config.modelAlias ?? modelIdFromPath(model.path),
+      modelId,
       gpu: config.gpu,
       threads: config.threads,
       sequences: config.sequences,
-      contextSize: config.contextSize,
+      // The demo model was trained on a short context: a longer one only earns llama.cpp's warning.
+      contextSize: model.demo ? Math.min(config.contextSize, TINY_MODEL_CONTEXT_LENGTH) : config.contextSize,
       queueLength: config.queueLength,
       defaultMaxTokens: config.maxTokens,
-      log: (level, message) => log[level]({ engine: 'llama' }, message),
+      log: (level, message) => {
+        if (said.has(message)) return;
+        said.add(message);
+        log[level]({ engine: 'llama' }, message);
+      },
+      onLoadProgress: loadProgressLogger(log, modelId, startedAt),
+    }).catch((error: unknown) => {
+      throw modelLoadFailure(error, model.path);
     });
-    log.info({ model: model.path, template: llama.chatTemplate, contextLength: llama.contextLength, sequences: config.sequences, threads: config.threads }, 'embedded engine ready');
+    const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
+    log.info(
+      { model: model.path, template: llama.chatTemplate, contextLength: llama.contextLength, sequences: config.sequences, threads: config.threads, loadSeconds: Number(seconds) },
+      `loaded ${modelId} in ${seconds} s (context ${llama.contextLength} tokens × ${config.sequences} sequences, template ${llama.chatTemplate})`,
+    );
     parts.add(llama);
   }
   if (config.scripted) parts.add(new ScriptedEngine({ tokenDelayMs: config.scriptedDelayMs }));
   if (config.upstreams.length > 0) parts.add(await startUpstreams(config, options.env ?? {}, log));
+}
+
+/** Logs a slow load at each quarter, so a terminal shows it moving; a load under a second says nothing until it is done. */
+function loadProgressLogger(log: Logger, modelId: string, startedAt: number): (fraction: number) => void {
+  let logged = 0;
+  return (fraction) => {
+    const quarter = Math.floor(fraction * 4);
+    if (quarter <= logged || quarter >= 4 || performance.now() - startedAt < 1000) return;
+    logged = quarter;
+    log.info({ progress: quarter / 4 }, `loading ${modelId}: ${quarter * 25}%`);
+  };
 }
 
 /**
@@ -178,7 +222,7 @@ async function loadEngines(config: Config, options: StartOptions, log: Logger, p
  * The promise resolves once everything is loaded, or rejects (the server closed) when loading fails.
  */
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
-  const log = options.logger ?? pino({ level: config.logLevel });
+  const log = options.logger ?? createLogger({ level: config.logLevel, format: chooseLogFormat(process.stdout) });
   const notices: ServiceNotice[] = [];
   let demo = false;
 
@@ -188,7 +232,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     log.warn(notice.message);
   }
   const instance = newInstanceId();
-  log.info({ instance, config: redactConfig(config) }, 'effective configuration');
+  log.info({ version: packageVersion, instance }, `Parlance ${packageVersion}`);
+  log.debug({ config: redactConfig(config) }, 'effective configuration');
 
   const store = await openConversationStore(config, log, instance);
   const registry = new EngineRegistry([], { loading: true });
@@ -234,9 +279,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       },
       { logger: log },
     );
-    const address = await app.listen({ host: config.host, port: config.port });
+    const listenText = (address: string): string => `listening on ${address.replace('[::1]', 'localhost')}; loading the engines`;
+    const address = await app.listen({ host: config.host, port: config.port, listenTextResolver: listenText }).catch(async (error: unknown) => {
+      throw await listenFailure(error, config.host, config.port);
+    });
     const url = address.replace('[::1]', 'localhost');
-    log.info({ url }, 'listening; loading the engines');
     options.onListening?.(url);
 
     await loadEngines(config, options, log, {
@@ -250,7 +297,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       void Promise.all(registry.engines.map((engine) => (engine instanceof BalancedEngine ? engine.discover() : undefined))).then(() => registry.refresh());
     }, 60_000);
     rediscovery.unref();
-    log.info({ url, models: registry.models().map(({ model }) => model.id) }, 'Parlance is serving');
+    const served = registry.models().map(({ model }) => model.id);
+    log.info({ url, models: served }, `serving ${served.join(', ') || 'no models yet'}: open ${url}`);
     return { url, app, config, close: closer(app, { conversations, chat, embeddings, registry, store, rediscovery }) };
   } catch (error) {
     clearInterval(rediscovery);

@@ -1,7 +1,7 @@
 import cors from '@fastify/cors';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { serializerCompiler } from 'fastify-type-provider-zod';
 import { ParlanceError } from '../errors.js';
 import { trackAllowedMethods } from './allowed-methods.js';
@@ -59,6 +59,19 @@ function answerClientError(this: FastifyInstance, error: NodeJS.ErrnoException, 
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
   }
   socket.destroy();
+}
+
+/** Probes and scrapes come every few seconds: their lines would bury the requests people make. */
+const quietRoutes = new Set(['/health', '/ready', '/metrics']);
+
+/** The request's one log line: method, path (never the query), status, duration, and whether the client left first. */
+function logRequest(request: FastifyRequest, reply: FastifyReply): void {
+  const path = request.url.split('?')[0] ?? request.url;
+  const status = reply.raw.statusCode;
+  const ms = Math.round(reply.elapsedTime);
+  const aborted = !reply.raw.writableFinished;
+  const level = quietRoutes.has(request.routeOptions.url ?? '') ? 'debug' : 'info';
+  request.log[level]({ method: request.method, path, status, ms, ...(aborted ? { aborted } : {}) }, `${request.method} ${path} ${status} ${ms} ms${aborted ? ' (client left)' : ''}`);
 }
 
 /** A lone surrogate (half of a UTF-16 pair) anywhere in a string. */
@@ -122,6 +135,8 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     genReqId: () => crypto.randomUUID(),
+    // One line per request, when it is done (below), instead of fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
     // Errors Node or the router raise before a route runs get the same OpenAI-shaped bodies as the rest.
     clientErrorHandler: answerClientError,
@@ -144,8 +159,11 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
       // The connection closes after this answer (fastify marks it so): the client retries elsewhere.
       throw new ParlanceError('engine_unavailable', 'The server is shutting down; retry on another instance or in a moment.', { retryAfterSeconds: 1 });
     }
-    // Counted when the response is done, streams (which bypass fastify's reply hooks) included.
-    reply.raw.once('close', () => deps.metrics.request(request.routeOptions.url ?? 'unmatched', request.method, reply.raw.statusCode));
+    // Counted and logged when the response is done, streams (which bypass fastify's reply hooks) included.
+    reply.raw.once('close', () => {
+      deps.metrics.request(request.routeOptions.url ?? 'unmatched', request.method, reply.raw.statusCode);
+      logRequest(request, reply);
+    });
     // Compressed bodies are refused rather than inflated: no decompression bomb can get past the body limit.
     const encoding = request.headers['content-encoding'];
     if (encoding !== undefined && encoding !== 'identity') {

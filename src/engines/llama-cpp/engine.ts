@@ -40,6 +40,8 @@ export interface LlamaCppEngineOptions {
   readonly queueLength: number;
   /** Receives llama.cpp's warnings and errors. */
   readonly log?: (level: 'warn' | 'error', message: string) => void;
+  /** Called as the model file loads, with the fraction loaded (0 to 1). */
+  readonly onLoadProgress?: (fraction: number) => void;
 }
 
 /**
@@ -182,7 +184,7 @@ export class LlamaCppEngine implements Engine {
         else if (level === LlamaLogLevel.warn) options.log?.('warn', text);
       },
     });
-    const model = await llama.loadModel({ modelPath: options.modelPath });
+    const model = await llama.loadModel({ modelPath: options.modelPath, ...(options.onLoadProgress ? { onLoadProgress: options.onLoadProgress } : {}) });
     const context = await model.createContext({
       contextSize: options.contextSize,
       sequences: options.sequences,

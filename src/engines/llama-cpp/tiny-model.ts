@@ -49,6 +49,9 @@ import { endianness } from "node:os";
 import { dirname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 
+/** The tiny model's training context (llama.context_length) unless its options say otherwise. */
+export const TINY_MODEL_CONTEXT_LENGTH = 2048;
+
 export interface TinyModelOptions {
     /** Value of llama.context_length (the model's training context). Default 2048. */
     contextLength?: number;
@@ -492,7 +495,7 @@ function resolveDims(opts: TinyModelOptions): Dims {
 
 /** Returns the whole GGUF file in memory. Same options → identical bytes. */
 export function tinyModelBytes(opts: TinyModelOptions = {}): Buffer {
-    const contextLength = opts.contextLength ?? 2048;
+    const contextLength = opts.contextLength ?? TINY_MODEL_CONTEXT_LENGTH;
     const seed = opts.seed ?? 1;
     const name = opts.name ?? "parlance-tiny";
     const dims = resolveDims(opts);

@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+// Builds what is stale, and nothing else: the server (tsc → dist/src) and the chat page (vite → dist/web).
+// Plain JavaScript on purpose: `npm start` runs it before anything is compiled, and starting tsx (or tsc)
+// just to find that nothing changed would cost more than the server's own start. Types: ensure-built.d.mts.
+import { spawn } from 'node:child_process';
+import { readdir, stat, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const lockfile = join(root, 'package-lock.json');
+
+/** What each part is built from, the file whose age stands for the build, and how to build it. */
+export const targets = {
+  server: {
+    label: 'the server',
+    sources: [join(root, 'src'), join(root, 'tsconfig.json'), join(root, 'tsconfig.build.json'), lockfile],
+    output: join(root, 'dist', 'src', 'cli.js'),
+    command: [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')],
+  },
+  web: {
+    label: 'the chat page',
+    sources: [join(root, 'web'), join(root, 'src', 'protocol'), lockfile],
+    output: join(root, 'dist', 'web', 'index.html'),
+    command: [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '-c', join(root, 'web', 'vite.config.ts'), '--logLevel', 'warn'],
+  },
+};
+
+/** The newest modification time under a path (0 when it does not exist); dot-folders and node_modules are skipped. */
+async function newestChange(path) {
+  const info = await stat(path).catch(() => undefined);
+  if (!info) return 0;
+  if (!info.isDirectory()) return info.mtimeMs;
+  let newest = info.mtimeMs;
+  for (const entry of await readdir(path)) {
+    if (entry === 'node_modules' || entry.startsWith('.')) continue;
+    newest = Math.max(newest, await newestChange(join(path, entry)));
+  }
+  return newest;
+}
+
+/** True when the part's output exists and nothing it is built from changed since. */
+export async function isCurrent(name) {
+  const target = targets[name];
+  const built = await stat(target.output).then((info) => info.mtimeMs, () => undefined);
+  if (built === undefined) return false;
+  const changes = await Promise.all(target.sources.map(newestChange));
+  return changes.every((changed) => changed <= built);
+}
+
+/** Runs the part's build; rejects with its output when it fails. */
+export function build(name) {
+  const target = targets[name];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, target.command, {
+      cwd: root,
+      // A production build whoever calls (vitest sets NODE_ENV=test, which would bundle React's development build).
+      env: { ...process.env, NODE_ENV: 'production' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk) => (output += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) return resolve();
+      // tsc writes its output even when it finds errors: date it back, so the next start builds again.
+      void utimes(target.output, 0, 0).catch(() => undefined).then(() => reject(new Error(`building ${target.label} failed (exit ${code}):\n${output}`)));
+    });
+  });
+}
+
+/** Builds the part when it is missing or stale. */
+export async function ensureBuilt(name) {
+  if (await isCurrent(name)) return 'current';
+  await build(name);
+  return 'built';
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const names = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(targets);
+  try {
+    for (const name of names) {
+      if (!(name in targets)) throw new Error(`unknown part '${name}': ${Object.keys(targets).join(', ')}`);
+      if (!(await isCurrent(name))) {
+        process.stderr.write(`building ${targets[name].label}…\n`);
+        await build(name);
+      }
+    }
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
+}
