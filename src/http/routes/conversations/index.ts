@@ -11,9 +11,12 @@ import {
   regenerateBodySchema,
   selectBranchBodySchema,
   sendMessageBodySchema,
+  parseReplyCursor,
   type NewConversationBody,
+  type ReplyCursor,
   type ReplyStart,
 } from '../../../protocol/conversations.js';
+import { startCursor } from '../../../core/reply-run.js';
 import type { ConversationExport, NewConversation } from '../../../store/contract.js';
 import { openSse, type HttpDeps } from '../../deps.js';
 import { toMarkdown } from './markdown-export.js';
@@ -35,12 +38,12 @@ function conversationFields(body: NewConversationBody): NewConversation {
 }
 
 /** Where a reconnecting client stopped: `Last-Event-ID` (what EventSource sends) or `?after=`. */
-function resumeOffset(request: FastifyRequest): number {
+function resumeCursor(request: FastifyRequest): ReplyCursor {
   const header = request.headers['last-event-id'];
   const raw = (Array.isArray(header) ? header[0] : header) ?? (request.query as { after?: string } | undefined)?.after ?? '0';
-  const offset = Number(raw);
-  if (!Number.isSafeInteger(offset) || offset < 0) throw new ParlanceError('invalid_request', 'Last-Event-ID must be the id of an event of this stream.', { param: 'Last-Event-ID' });
-  return offset;
+  const cursor = parseReplyCursor(raw);
+  if (cursor === undefined) throw new ParlanceError('invalid_request', 'Last-Event-ID must be the id of an event of this stream.', { param: 'Last-Event-ID' });
+  return cursor;
 }
 
 /** The chat page's API: conversations, their message trees, replies that outlive the connection. */
@@ -63,7 +66,7 @@ export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, de
     const start: ReplyStart = { assistantMessage: started.run.message, ...(started.userMessage ? { userMessage: started.userMessage } : {}) };
     const sse = openSse(deps, reply, sourceOf(started.run.message.model));
     sse.write(startFrame(start));
-    await relayRun(sse, started.run, 0, conversationOf(started.run.message.conversationId));
+    await relayRun(sse, started.run, startCursor, conversationOf(started.run.message.conversationId));
     return reply;
   }
 
@@ -108,13 +111,13 @@ export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, de
   });
 
   app.get('/api/messages/:messageId/events', { schema: { params: messageOnlyParams } }, async (request, reply) => {
-    const offset = resumeOffset(request);
+    const cursor = resumeCursor(request);
     const message = await store.getMessage(request.params.messageId);
     if (!message) throw new ParlanceError('not_found', `No message ${request.params.messageId}.`);
     const run = conversations.liveRun(message.id);
     const sse = openSse(deps, reply, run ? sourceOf(message.model) : undefined);
-    if (run) await relayRun(sse, run, offset, conversationOf(message.conversationId));
-    else await followStoredReply(sse, message, offset, () => store.getMessage(message.id), conversationOf(message.conversationId), 250);
+    if (run) await relayRun(sse, run, cursor, conversationOf(message.conversationId));
+    else await followStoredReply(sse, message, cursor, () => store.getMessage(message.id), conversationOf(message.conversationId), 250);
     return reply;
   });
 

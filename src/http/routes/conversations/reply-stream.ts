@@ -1,15 +1,17 @@
-import type { ReplyEvent, ReplyRun } from '../../../core/reply-run.js';
-import type { ConversationRecord, MessageRecord, ReplyDone, ReplyStart } from '../../../protocol/conversations.js';
+import { eventsBetween, startCursor, type ReplyEvent, type ReplyRun } from '../../../core/reply-run.js';
+import { formatReplyCursor, type ConversationRecord, type MessageRecord, type ReplyCursor, type ReplyDelta, type ReplyDone, type ReplyStart, type ReplyToolCalls } from '../../../protocol/conversations.js';
 import { SseStream, formatEvent } from '../../sse.js';
 
-/** A delta frame; its id is the reply's length after it, so a reconnect says exactly where it stopped. */
-function deltaFrame(text: string, offset: number): string {
-  return formatEvent(JSON.stringify({ text }), 'delta', String(offset));
+/** A frame of a reply's progress; its id is the reader's cursor once it has it, so a reconnect says exactly where it stopped. */
+function progressFrame(event: Exclude<ReplyEvent, { type: 'done' }>): string {
+  const id = formatReplyCursor(event.cursor);
+  if (event.type === 'tool-calls') return formatEvent(JSON.stringify({ toolCalls: event.toolCalls } satisfies ReplyToolCalls), 'tool-calls', id);
+  return formatEvent(JSON.stringify({ text: event.text } satisfies ReplyDelta), event.type, id);
 }
 
 /** Encodes one reply event (the final one needs the conversation record, so it may be a promise). */
 export function replyFrame(event: ReplyEvent, conversation: () => Promise<ConversationRecord | undefined>): Promise<string> | string {
-  if (event.type === 'delta') return deltaFrame(event.text, event.offset);
+  if (event.type !== 'done') return progressFrame(event);
   if (event.conversation !== undefined) return formatEvent(JSON.stringify({ message: event.message, conversation: event.conversation } satisfies ReplyDone), 'done');
   return conversation().then((record) => {
     const done: ReplyDone = { message: event.message, conversation: record as ConversationRecord };
@@ -18,14 +20,14 @@ export function replyFrame(event: ReplyEvent, conversation: () => Promise<Conver
 }
 
 export function startFrame(start: ReplyStart): string {
-  return formatEvent(JSON.stringify(start), 'start', '0');
+  return formatEvent(JSON.stringify(start), 'start', formatReplyCursor(startCursor));
 }
 
 /**
  * Relays a live reply to one client from `offset` on. The client leaving only
  * unsubscribes: the reply goes on and is stored.
  */
-export function relayRun(sse: SseStream, run: ReplyRun, offset: number, conversation: () => Promise<ConversationRecord | undefined>): Promise<void> {
+export function relayRun(sse: SseStream, run: ReplyRun, from: ReplyCursor, conversation: () => Promise<ConversationRecord | undefined>): Promise<void> {
   return new Promise((resolve) => {
     // Deltas are written as they come: the per-token path is one synchronous write. While the socket is
     // full, or the final frame is being prepared, later events wait in `waiting`, in order; once it is
@@ -42,8 +44,8 @@ export function relayRun(sse: SseStream, run: ReplyRun, offset: number, conversa
     };
     /** Writes one event; false when the caller must stop (waiting for the socket or the final frame). */
     const send = (event: ReplyEvent): boolean => {
-      if (event.type === 'delta') {
-        if (sse.write(deltaFrame(event.text, event.offset))) return true;
+      if (event.type !== 'done') {
+        if (sse.write(progressFrame(event))) return true;
         void sse.drained().then(pump);
         return false;
       }
@@ -64,7 +66,7 @@ export function relayRun(sse: SseStream, run: ReplyRun, offset: number, conversa
         if (!send(event)) return;
       }
     };
-    unsubscribe = run.subscribe(offset, (event) => {
+    unsubscribe = run.subscribe(from, (event) => {
       if (ended) return;
       if (busy) waiting.push(event);
       else busy = !send(event);
@@ -85,17 +87,18 @@ export function relayRun(sse: SseStream, run: ReplyRun, offset: number, conversa
 export async function followStoredReply(
   sse: SseStream,
   message: MessageRecord,
-  offset: number,
+  from: ReplyCursor,
   load: () => Promise<MessageRecord | undefined>,
   conversation: () => Promise<ConversationRecord | undefined>,
   intervalMs: number,
 ): Promise<void> {
   let current: MessageRecord | undefined = message;
-  let sent = offset;
+  let sent = from;
   while (current && !sse.closed) {
-    if (current.content.length > sent) {
-      sse.write(deltaFrame(current.content.slice(sent), current.content.length));
-      sent = current.content.length;
+    for (const event of eventsBetween(sent, current)) {
+      if (event.type === 'done') continue;
+      sse.write(progressFrame(event));
+      sent = event.cursor;
     }
     if (current.status !== 'streaming') {
       sse.end(await replyFrame({ type: 'done', message: current }, conversation));

@@ -9,9 +9,11 @@
  */
 import type { Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001_initial.js';
+import * as m0004 from './0004_message_parts.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_initial': m0001,
+  '0004_message_parts': m0004,
 };
 
 export const migrationProvider: MigrationProvider = {
