@@ -1,4 +1,4 @@
-import type { ReplyCursor } from '../protocol/conversations.js';
+import { toolCallsSize, type ReplyCursor } from '../protocol/conversations.js';
 import type { ConversationRecord, MessageRecord, MessageToolCall } from '../store/contract.js';
 
 /**
@@ -8,20 +8,9 @@ import type { ConversationRecord, MessageRecord, MessageToolCall } from '../stor
  * cursor is given exactly what it lacks of each: no gap, no duplicate.
  */
 export type { ReplyCursor };
+export { toolCallsSize };
 
 export const startCursor: ReplyCursor = { text: 0, reasoning: 0, tools: 0 };
-
-/**
- * A measure of a reply's tool calls that grows with every change to them (a
- * new call, more arguments, a result). Tool calls are sent whole, so a
- * reader whose measure is below the reply's lacks something and is sent the
- * list again; parallel calls that interleave need no finer bookkeeping.
- */
-export function toolCallsSize(calls: readonly MessageToolCall[]): number {
-  let size = 0;
-  for (const call of calls) size += 1 + call.id.length + call.name.length + call.arguments.length + (call.result === null ? 0 : 1 + call.result.length);
-  return size;
-}
 
 /** What a reply run tells its listeners; each event's cursor is where a reader is once it has it. */
 export type ReplyEvent =

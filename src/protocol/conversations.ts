@@ -116,26 +116,7 @@ export interface ReplyToolCalls {
   readonly toolCalls: readonly MessageToolCall[];
 }
 
-/** Where a reader is in a reply (see the stream's ids above). */
-export interface ReplyCursor {
-  readonly text: number;
-  readonly reasoning: number;
-  readonly tools: number;
-}
-
-export function formatReplyCursor(cursor: ReplyCursor): string {
-  return `${cursor.text}.${cursor.reasoning}.${cursor.tools}`;
-}
-
-/** Reads an event id back into a cursor; undefined when it is not one. */
-export function parseReplyCursor(id: string): ReplyCursor | undefined {
-  const parts = id.trim().split('.');
-  if (parts.length !== 1 && parts.length !== 3) return undefined;
-  const numbers = parts.map((part) => (/^\d{1,15}$/.test(part) ? Number(part) : NaN));
-  if (numbers.some((n) => !Number.isSafeInteger(n))) return undefined;
-  const [text = 0, reasoning = 0, tools = 0] = numbers;
-  return { text, reasoning, tools };
-}
+export { formatReplyCursor, parseReplyCursor, toolCallsSize, type ReplyCursor } from './reply-cursor.js';
 
 export interface ReplyDone {
   /** The reply as stored at the end: `complete`, `stopped` or `failed` (with `error`). */
