@@ -2,7 +2,7 @@ import type { ChatMessage, FinishReason, SamplingOptions, TokenUsage } from '../
 import type { ConversationRecord, ConversationSettings, ConversationStore, MessageOutcome, MessageRecord } from '../store/contract.js';
 import type { ChatService } from './chat-service.js';
 import { ParlanceError, isParlanceError } from '../errors.js';
-import { ReplyRun } from './reply-run.js';
+import { ReplyRun, type ReplyParts } from './reply-run.js';
 
 export interface ConversationServiceOptions {
   /** The model used when neither the request nor the conversation names one. */
@@ -64,8 +64,20 @@ function historyOf(conversation: ConversationRecord, path: readonly MessageRecor
   const messages: ChatMessage[] = [];
   if (conversation.systemPrompt) messages.push({ role: 'system', content: conversation.systemPrompt });
   for (const message of path) {
-    if (message.role === 'assistant' && (message.status === 'streaming' || message.content === '')) continue;
-    messages.push({ role: message.role, content: message.content });
+    if (message.role !== 'assistant') {
+      messages.push({ role: message.role, content: message.content });
+      continue;
+    }
+    // Calls the model made and got results for go back with their results; one left unanswered does not.
+    const answered = message.toolCalls.filter((call) => call.result !== null);
+    if (message.status === 'streaming' || (message.content === '' && answered.length === 0)) continue;
+    messages.push({
+      role: 'assistant',
+      content: message.content,
+      ...(message.reasoning === '' ? {} : { reasoning: message.reasoning }),
+      ...(answered.length === 0 ? {} : { toolCalls: answered.map(({ id, name, arguments: args }) => ({ id, name, arguments: args })) }),
+    });
+    for (const call of answered) messages.push({ role: 'tool', content: call.result ?? '', toolCallId: call.id, name: call.name });
   }
   return messages;
 }
@@ -266,13 +278,14 @@ export class ConversationService {
     this.saving = true;
     const runs = [...this.unsaved];
     this.unsaved.clear();
-    const texts = runs.map((run) => ({ messageId: run.message.id, content: run.text }));
+    const snapshots = runs.map((run) => run.parts());
     try {
-      const gone = await this.store.updateStreamingTexts(texts);
+      const gone = await this.store.updateStreamingTexts(runs.map((run, i) => ({ messageId: run.message.id, ...(snapshots[i] as ReplyParts) })));
       const ended = new Set(gone);
       // Stored, so now it may be shown: readers never see text a crash could take back.
       runs.forEach((run, i) => {
-        if (!ended.has(run.message.id)) run.markSaved(texts[i]?.content.length ?? 0);
+        const parts = snapshots[i];
+        if (parts !== undefined && !ended.has(run.message.id)) run.markSaved(parts);
       });
       for (const id of gone) {
         const run = this.runs.get(id);
@@ -299,15 +312,18 @@ export class ConversationService {
     try {
       const generation = await this.chat.open(request, run.stopSignal);
       for await (const event of generation) {
-        if (event.type === 'text-delta') {
+        if (event.type === 'text-delta' || event.type === 'reasoning-delta' || event.type === 'tool-call-start' || event.type === 'tool-call-delta') {
+          const first = firstTokenMs === null;
           firstTokenMs ??= Math.round(performance.now() - started);
-          const first = run.text === '';
-          run.append(event.text);
+          if (event.type === 'text-delta') run.append(event.text);
+          else if (event.type === 'reasoning-delta') run.appendReasoning(event.text);
+          else if (event.type === 'tool-call-start') run.startToolCall(event.index, event.id, event.name);
+          else run.appendToolArguments(event.index, event.argumentsDelta);
           this.unsaved.add(run); // saved by the next period's saveTexts, not here: nothing per token but this
-          // The first text is saved (and so shown) at once, not up to a period later.
+          // The first output is saved (and so shown) at once, not up to a period later.
           if (first) void this.saveTexts();
         } else if (event.type === 'usage') {
-          // What the store keeps (MessageUsage); the engine's extra counts (cached, reasoning) are not stored.
+          // What a message records of usage (an engine may report more, such as reasoning tokens).
           usage = { promptTokens: event.usage.promptTokens, completionTokens: event.usage.completionTokens };
         } else if (event.type === 'error') {
           failure = { code: event.code, message: event.message };
@@ -327,10 +343,9 @@ export class ConversationService {
     const shutDown = run.stoppedBy === 'shutdown' && statusOf(reason) === 'stopped';
     const status = shutDown ? 'failed' : statusOf(reason);
     const timings = { firstTokenMs, totalMs: Math.round(performance.now() - started) };
+    const parts = { ...run.parts(), finishReason: shutDown ? 'cancelled' : reason, usage, timings };
     const outcome: MessageOutcome =
-      status === 'failed'
-        ? { status, content: run.text, usage, timings, error: shutDown ? shutdownError : (failure ?? { code: 'generation_failed', message: 'The reply failed.' }) }
-        : { status, content: run.text, usage, timings };
+      status === 'failed' ? { status, ...parts, error: shutDown ? shutdownError : (failure ?? { code: 'generation_failed', message: 'The reply failed.' }) } : { status, ...parts };
     let final: MessageRecord;
     // The conversation as the finish left it, for the final frame; absent, listeners read it themselves.
     let conversation: ConversationRecord | undefined;

@@ -20,14 +20,20 @@ import { z } from 'zod';
  *   GET    /api/conversations/:id/export?format=json|markdown → the export (a download)
  *   POST   /api/conversations/import      ConversationExport → ConversationRecord (201)
  *
- * A reply stream (`text/event-stream`) carries these events, in order:
- *   event: start   data: ReplyStart          (once, first; not repeated on resume)
- *   event: delta   data: ReplyDelta          id: <length of the reply text after this delta, in UTF-16 code units>
- *   event: done    data: ReplyDone           (once, last)
- * A client that lost the connection reconnects to `/api/messages/:id/events`
- * with `Last-Event-ID` set to the last id it received, and gets exactly the
- * text it missed, then the live rest: ids are offsets into the text, so there
- * are no gaps and no duplicates. Deltas carry text once the server has stored
+ * A reply stream (`text/event-stream`) carries these events:
+ *   event: start       data: ReplyStart        (once, first; not repeated on resume)
+ *   event: reasoning   data: ReplyDelta        more of the model's reasoning
+ *   event: tool-calls  data: ReplyToolCalls    the reply's tool calls so far, whole (each replaces the last)
+ *   event: delta       data: ReplyDelta        more of the answer text
+ *   event: done        data: ReplyDone         (once, last)
+ * Every event but `done` has an id, the reader's cursor once it has the
+ * event: `<text>.<reasoning>.<tools>`, the lengths of the answer text and of
+ * the reasoning (UTF-16 code units), and the size of the tool calls (a
+ * measure that grows with every change to them). A client that lost the
+ * connection reconnects to `/api/messages/:id/events` with `Last-Event-ID`
+ * set to the last id it received, and gets exactly what it missed of each
+ * part, then the live rest: no gaps and no duplicates. (A bare number is a
+ * text length, with nothing had of the other parts.) Deltas carry text once the server has stored
  * it (the first text at once, then every save, a few times a second): text a
  * client was shown is never lost by a crash of the server. Generation of a conversation reply does not
  * stop when the client goes away; `/stop` stops it, from any tab or replica.
@@ -55,6 +61,15 @@ export interface ConversationRecord {
   readonly updatedAt: number;
 }
 
+export interface MessageToolCall {
+  readonly id: string;
+  readonly name: string;
+  /** JSON text, as the model wrote it. */
+  readonly arguments: string;
+  /** What the tool returned; `null` until there is a result. */
+  readonly result: string | null;
+}
+
 export interface MessageRecord {
   readonly id: string;
   readonly conversationId: string;
@@ -66,6 +81,11 @@ export interface MessageRecord {
   readonly usage: { readonly promptTokens: number; readonly completionTokens: number } | null;
   readonly timings: { readonly firstTokenMs: number | null; readonly totalMs: number } | null;
   readonly error: { readonly code: string; readonly message: string } | null;
+  /** The model's reasoning; `''` when it gave none. */
+  readonly reasoning: string;
+  readonly toolCalls: readonly MessageToolCall[];
+  /** Why generation ended (`stop`, `length`: cut at max tokens, `tool_calls`, `cancelled`, `error`); `null` while streaming. */
+  readonly finishReason: string | null;
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -91,6 +111,12 @@ export interface ReplyStart {
 export interface ReplyDelta {
   readonly text: string;
 }
+
+export interface ReplyToolCalls {
+  readonly toolCalls: readonly MessageToolCall[];
+}
+
+export { formatReplyCursor, parseReplyCursor, toolCallsSize, type ReplyCursor } from './reply-cursor.js';
 
 export interface ReplyDone {
   /** The reply as stored at the end: `complete`, `stopped` or `failed` (with `error`). */

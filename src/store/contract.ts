@@ -122,6 +122,16 @@ export interface MessageError {
   readonly message: string;
 }
 
+/** A tool call an assistant message made, and the tool's result once there is one. */
+export interface MessageToolCall {
+  readonly id: string;
+  readonly name: string;
+  /** The arguments as the model wrote them (JSON text, normally). */
+  readonly arguments: string;
+  /** What the tool returned; `null` until a result is recorded. */
+  readonly result: string | null;
+}
+
 export interface MessageRecord {
   readonly id: string;
   readonly conversationId: string;
@@ -139,6 +149,12 @@ export interface MessageRecord {
   readonly timings: MessageTimings | null;
   /** Set when, and only when, `status` is `failed`. */
   readonly error: MessageError | null;
+  /** The model's reasoning before (or between) its answer; `''` when it gave none. Saved as it grows, like `content`. */
+  readonly reasoning: string;
+  /** The tool calls of an assistant message, in order, with their results; empty when none. */
+  readonly toolCalls: readonly MessageToolCall[];
+  /** Why generation ended, as the engine said (`stop`, `length`, `tool_calls`, …); `null` while streaming or when unknown. */
+  readonly finishReason: string | null;
   readonly createdAt: number;
   /** The last write to the message, text updates while streaming included. */
   readonly updatedAt: number;
@@ -247,6 +263,10 @@ export interface StreamingText {
   readonly messageId: string;
   /** The whole text so far. */
   readonly content: string;
+  /** The whole reasoning so far; absent leaves it as it is. */
+  readonly reasoning?: string;
+  /** Every tool call so far; absent leaves them as they are. */
+  readonly toolCalls?: readonly MessageToolCall[];
 }
 
 /** A finished reply and its conversation as the same transaction left it. */
@@ -260,19 +280,23 @@ export interface FinishedReply {
  * of the last {@link ConversationStore.updateStreamingText} stays.
  */
 export type MessageOutcome =
-  | {
+  | (OutcomeParts & {
       readonly status: 'complete' | 'stopped';
-      readonly content?: string;
-      readonly usage?: MessageUsage | null;
-      readonly timings?: MessageTimings | null;
-    }
-  | {
+    })
+  | (OutcomeParts & {
       readonly status: 'failed';
-      readonly content?: string;
-      readonly usage?: MessageUsage | null;
-      readonly timings?: MessageTimings | null;
       readonly error: MessageError;
-    };
+    });
+
+/** What a finished message carries besides its status; absent text, reasoning or tool calls stay as last saved. */
+export interface OutcomeParts {
+  readonly content?: string;
+  readonly reasoning?: string;
+  readonly toolCalls?: readonly MessageToolCall[];
+  readonly finishReason?: string | null;
+  readonly usage?: MessageUsage | null;
+  readonly timings?: MessageTimings | null;
+}
 
 /** All the messages of a conversation, with its active branch. */
 export interface ConversationTree {

@@ -361,6 +361,36 @@ function storeContract(target: StoreTarget): void {
         await expect(store.getMessage(reply.id)).resolves.toEqual(done);
       });
 
+      it('keeps reasoning, tool calls with their results and the finish reason: saved while streaming, finished, exported, imported', async () => {
+        const { store } = await fresh();
+        const c = await store.createConversation();
+        const user = await store.appendMessage({ conversationId: c.id, parentId: null, role: 'user', content: 'hi' });
+        expect(user).toMatchObject({ reasoning: '', toolCalls: [], finishReason: null });
+        const reply = await store.startAssistantMessage({ conversationId: c.id, parentId: user.id, model: 'tiny' });
+        expect(reply).toMatchObject({ reasoning: '', toolCalls: [], finishReason: null });
+        const call = { id: 'call_1', name: 'lookup', arguments: '{"q":"x"}', result: null };
+        await expect(store.updateStreamingTexts([{ messageId: reply.id, content: 'so', reasoning: 'thinking ünï', toolCalls: [call] }])).resolves.toEqual([]);
+        expect(await store.getMessage(reply.id)).toMatchObject({ status: 'streaming', content: 'so', reasoning: 'thinking ünï', toolCalls: [call] });
+        // A text-only save leaves them as they were.
+        await store.updateStreamingText(reply.id, 'so far');
+        expect(await store.getMessage(reply.id)).toMatchObject({ content: 'so far', reasoning: 'thinking ünï', toolCalls: [call] });
+        await expect(store.updateStreamingTexts([{ messageId: reply.id, content: 'x', toolCalls: [{ id: '', name: 'n', arguments: '', result: null }] }])).rejects.toMatchObject({ code: 'invalid_request' });
+        const answered = { ...call, result: '42' };
+        const done = await store.finishMessage(reply.id, { status: 'complete', content: 'so far, done', reasoning: 'thinking ünï hard', toolCalls: [answered], finishReason: 'length' });
+        expect(done).toMatchObject({ status: 'complete', content: 'so far, done', reasoning: 'thinking ünï hard', toolCalls: [answered], finishReason: 'length' });
+        await expect(store.getMessage(reply.id)).resolves.toEqual(done);
+
+        const exported: unknown = JSON.parse(JSON.stringify(await store.exportConversation(c.id)));
+        const copy = await store.importConversation(exported);
+        const imported = (await store.getTree(copy.id))?.messages.find((m) => m.role === 'assistant');
+        expect(imported).toMatchObject({ reasoning: 'thinking ünï hard', toolCalls: [answered], finishReason: 'length' });
+        // An export made before messages had these parts imports with none of them.
+        const old = exported as { messages: Record<string, unknown>[] };
+        const before = { ...old, messages: old.messages.map(({ reasoning: _r, toolCalls: _t, finishReason: _f, ...rest }) => rest) };
+        const older = await store.importConversation(before);
+        expect((await store.getTree(older.id))?.messages.find((m) => m.role === 'assistant')).toMatchObject({ content: 'so far, done', reasoning: '', toolCalls: [], finishReason: null });
+      });
+
       it('keeps the partial text when stopped', async () => {
         const { store } = await fresh();
         const { conversation, user } = await conversationWithReplies(store);
@@ -771,6 +801,9 @@ function storeContract(target: StoreTarget): void {
           usage: null,
           timings: null,
           error: null,
+          reasoning: '',
+          toolCalls: [],
+          finishReason: null,
           createdAt: time + i,
           updatedAt: time + i,
         }));

@@ -93,7 +93,7 @@ describe('conversations', () => {
       const piece = (JSON.parse(delta.data) as { text: string }).text;
       offset += piece.length;
       text += piece;
-      expect(delta.id).toBe(String(offset));
+      expect(delta.id).toBe(`${offset}.0.0`); // the cursor: text, reasoning, tool calls
     }
     expect(text).toBe('hello brave new world');
     const done = doneOf(events)!;
@@ -149,6 +149,25 @@ describe('conversations', () => {
     expect(done.message.status).toBe('complete');
     expect(text).toBe(done.message.content);
     expect(text).toBe(words);
+  });
+
+  it('streams and stores the reasoning apart from the answer, and resumes each part from the cursor', async () => {
+    const conversation = await createConversation();
+    const events = await readEvents(await send(conversation.id, { content: '/think alpha beta gamma' }));
+    const reasoning = events.filter((e) => e.event === 'reasoning').map((e) => (JSON.parse(e.data) as { text: string }).text).join('');
+    expect(reasoning).toBe('Thinking about: alpha beta gamma');
+    expect(textOf(events)).toBe('alpha beta gamma');
+    const done = doneOf(events)!;
+    expect(done.message).toMatchObject({ content: 'alpha beta gamma', reasoning: 'Thinking about: alpha beta gamma', finishReason: 'stop' });
+    const tree = await api<ConversationTree>('GET', `/api/conversations/${conversation.id}`);
+    expect(tree.body.messages.find((m) => m.role === 'assistant')?.reasoning).toBe('Thinking about: alpha beta gamma');
+    // A reader that had 9 characters of the reasoning and none of the answer gets exactly the rest of both.
+    const id = done.message.id;
+    const again = await readEvents(await fetch(`${server.url}/api/messages/${id}/events`, { headers: { 'last-event-id': '0.9.0' } }));
+    expect(again.filter((e) => e.event === 'reasoning').map((e) => (JSON.parse(e.data) as { text: string }).text)).toEqual(['about: alpha beta gamma']);
+    expect(textOf(again)).toBe('alpha beta gamma');
+    const bad = await fetch(`${server.url}/api/messages/${id}/events`, { headers: { 'last-event-id': '1.x.2' } });
+    expect(bad.status).toBe(400);
   });
 
   it('replays a finished reply to a late reconnect', async () => {

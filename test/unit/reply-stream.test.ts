@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ReplyRun } from '../../src/core/reply-run.js';
+import { ReplyRun, startCursor } from '../../src/core/reply-run.js';
 import { relayRun } from '../../src/http/routes/conversations/reply-stream.js';
 import type { SseStream } from '../../src/http/sse.js';
 import type { ConversationRecord, MessageRecord } from '../../src/store/contract.js';
@@ -15,6 +15,9 @@ const message: MessageRecord = {
   usage: null,
   timings: null,
   error: null,
+  reasoning: '',
+  toolCalls: [],
+  finishReason: null,
   createdAt: 1,
   updatedAt: 1,
 };
@@ -55,26 +58,34 @@ function fakeSse() {
   return fake;
 }
 
-/** The `id:` of each delta frame and its text, in order. */
+/** The text cursor (`id:`'s first part) of each delta frame and its text, in order. */
 function deltas(frames: readonly string[]): [string, string][] {
   return frames.filter((f) => f.startsWith('event: delta')).map((f) => [/id: (\d+)/.exec(f)?.[1] ?? '', (JSON.parse(/data: (.*)/.exec(f)?.[1] ?? '{}') as { text: string }).text]);
 }
+
+/** Generated and stored at once: what a run relays. */
+function stored(run: ReplyRun, text: string): void {
+  run.append(text);
+  run.markSaved(run.parts());
+}
+
+const at = (text: number, reasoning = 0, tools = 0) => ({ text, reasoning, tools });
 
 describe('relayRun', () => {
   it('catches up through a full socket with one delta of what the client lacks, then writes directly again, and ends with the final frame', async () => {
     const run = new ReplyRun(message);
     const sse = fakeSse();
-    const relayed = relayRun(sse as unknown as SseStream, run, 0, () => Promise.reject(new Error('not read: the run knows the conversation')));
-    run.append('a');
+    const relayed = relayRun(sse as unknown as SseStream, run, at(0), () => Promise.reject(new Error('not read: the run knows the conversation')));
+    stored(run, 'a');
     sse.full = true;
-    run.append('b'); // written, but the socket is full now
-    run.append('c'); // not queued: taken from the run's text once the socket drains
-    run.append('d');
+    stored(run, 'b'); // written, but the socket is full now
+    stored(run, 'c'); // not queued: taken from the run's stored parts once the socket drains
+    stored(run, 'd');
     expect(deltas(sse.written)).toEqual([['1', 'a'], ['2', 'b']]);
     sse.release();
     await new Promise((resolve) => setImmediate(resolve));
     expect(deltas(sse.written)).toEqual([['1', 'a'], ['2', 'b'], ['4', 'cd']]);
-    run.append('e'); // the direct path again: written at once
+    stored(run, 'e'); // the direct path again: written at once
     expect(deltas(sse.written).at(-1)).toEqual(['5', 'e']);
     run.finish({ ...message, content: 'abcde', status: 'complete' }, conversation);
     await relayed;
@@ -87,9 +98,9 @@ describe('relayRun', () => {
   it('sends the final frame only after the text the client lacks, when the reply ends while the socket is full', async () => {
     const run = new ReplyRun(message);
     const sse = fakeSse();
-    const relayed = relayRun(sse as unknown as SseStream, run, 0, () => Promise.resolve(conversation));
+    const relayed = relayRun(sse as unknown as SseStream, run, startCursor, () => Promise.resolve(conversation));
+    stored(run, 'x');
     sse.full = true;
-    run.append('x');
     run.append('yz');
     run.finish({ ...message, content: 'xyz', status: 'complete' }, conversation);
     expect(sse.ended).toBe(false);
@@ -101,11 +112,11 @@ describe('relayRun', () => {
 
   it('resumes from an offset with exactly the missing text, and reads the conversation when the run does not know it', async () => {
     const run = new ReplyRun(message);
-    run.append('hello ');
-    run.append('world');
+    stored(run, 'hello ');
+    stored(run, 'world');
     const sse = fakeSse();
-    const relayed = relayRun(sse as unknown as SseStream, run, 6, () => Promise.resolve(conversation));
-    run.append('!');
+    const relayed = relayRun(sse as unknown as SseStream, run, at(6), () => Promise.resolve(conversation));
+    stored(run, '!');
     run.finish({ ...message, content: 'hello world!', status: 'complete' });
     await relayed;
     expect(deltas(sse.written)).toEqual([['11', 'world'], ['12', '!']]);
@@ -114,11 +125,57 @@ describe('relayRun', () => {
 
   it('subscribing after the end gives the rest and the final frame', async () => {
     const run = new ReplyRun(message);
-    run.append('done text');
+    stored(run, 'done text');
     run.finish({ ...message, content: 'done text', status: 'complete' }, conversation);
     const sse = fakeSse();
-    await relayRun(sse as unknown as SseStream, run, 4, () => Promise.resolve(undefined));
+    await relayRun(sse as unknown as SseStream, run, at(4), () => Promise.resolve(undefined));
     expect(deltas(sse.written)).toEqual([['9', ' text']]);
     expect(sse.written.at(-1)?.startsWith('event: done')).toBe(true);
+  });
+
+  it('relays only what is stored: text generated but not yet saved waits', () => {
+    const run = new ReplyRun(message);
+    const sse = fakeSse();
+    void relayRun(sse as unknown as SseStream, run, at(0), () => Promise.resolve(conversation));
+    run.append('not yet');
+    expect(deltas(sse.written)).toEqual([]);
+    run.markSaved(run.parts());
+    expect(deltas(sse.written)).toEqual([['7', 'not yet']]);
+  });
+
+  it('resumes reasoning, tool calls and text each from the cursor, with no gap or duplicate', async () => {
+    const run = new ReplyRun(message);
+    const sse = fakeSse();
+    void relayRun(sse as unknown as SseStream, run, at(0), () => Promise.resolve(conversation));
+    run.appendReasoning('think ');
+    run.startToolCall(0, 'call_1', 'lookup');
+    run.appendToolArguments(0, '{"q":');
+    run.markSaved(run.parts());
+    run.appendReasoning('more');
+    run.startToolCall(1, 'call_2', 'other');
+    run.appendToolArguments(0, '"x"}');
+    run.append('answer');
+    run.markSaved(run.parts());
+    const ids = sse.written.map((frame) => /event: (\S+)\nid: (\S+)/.exec(frame)?.slice(1, 3).join(' '));
+    const size0 = 1 + 'call_1'.length + 'lookup'.length + '{"q":'.length;
+    const size1 = 1 + 'call_1'.length + 'lookup'.length + '{"q":"x"}'.length + 1 + 'call_2'.length + 'other'.length;
+    expect(ids).toEqual([`reasoning 0.6.0`, `tool-calls 0.6.${size0}`, `reasoning 0.10.${size0}`, `tool-calls 0.10.${size1}`, `delta 6.10.${size1}`]);
+
+    // A reader that had the first reasoning and the first tool-call list gets the rest, each once.
+    const late = fakeSse();
+    void relayRun(late as unknown as SseStream, run, at(0, 6, size0), () => Promise.resolve(conversation));
+    const data = late.written.map((frame) => JSON.parse(/data: (.*)/.exec(frame)?.[1] ?? '{}') as Record<string, unknown>);
+    expect(data).toEqual([
+      { text: 'more' },
+      { toolCalls: [
+        { id: 'call_1', name: 'lookup', arguments: '{"q":"x"}', result: null },
+        { id: 'call_2', name: 'other', arguments: '', result: null },
+      ] },
+      { text: 'answer' },
+    ]);
+    // One that has everything gets nothing again.
+    const current = fakeSse();
+    void relayRun(current as unknown as SseStream, run, at(6, 10, size1), () => Promise.resolve(conversation));
+    expect(current.written).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@ import { uuidv7 } from './ids.js';
 import { messageRow } from './rows.js';
 import type { MessageInsert } from './schema.js';
 import { parentsFirst } from './tree.js';
-import { checkSettings, errorSchema, idSchema, invalid, millis, roleSchema, settingsSchema, statusSchema, timingsSchema, usageSchema } from './validation.js';
+import { checkSettings, errorSchema, idSchema, invalid, millis, roleSchema, settingsSchema, statusSchema, timingsSchema, toolCallsSchema, usageSchema } from './validation.js';
 
 export const exportSchema = z.strictObject({
   format: z.literal('parlance.conversation'),
@@ -33,6 +33,10 @@ export const exportSchema = z.strictObject({
       usage: usageSchema.nullable(),
       timings: timingsSchema.nullable(),
       error: errorSchema.nullable(),
+      // Exports made before 0004 have none of these: what such messages had.
+      reasoning: z.string().default(''),
+      toolCalls: toolCallsSchema.default([]),
+      finishReason: z.string().nullable().default(null),
       createdAt: millis,
       updatedAt: millis,
     }),

@@ -1,5 +1,5 @@
 /** Rows ↔ records: how the store's records are laid out in its tables. */
-import type { ConversationRecord, ConversationSettings, MessageError, MessageRecord, MessageRole, MessageStatus, MessageTimings, MessageUsage } from '../contract.js';
+import type { ConversationRecord, ConversationSettings, MessageError, MessageRecord, MessageRole, MessageStatus, MessageTimings, MessageToolCall, MessageUsage } from '../contract.js';
 import type { ConversationRow, ConversationsTable, MessageInsert, MessageRow, MessagesTable } from './schema.js';
 import type { Insertable } from 'kysely';
 
@@ -29,6 +29,10 @@ export function toMessage(row: MessageRow): MessageRecord {
     usage: row.prompt_tokens === null || row.completion_tokens === null ? null : { promptTokens: row.prompt_tokens, completionTokens: row.completion_tokens },
     timings: row.total_ms === null ? null : { firstTokenMs: row.first_token_ms, totalMs: row.total_ms },
     error: row.error_code === null ? null : { code: row.error_code, message: row.error_message ?? '' },
+    reasoning: row.reasoning,
+    // Trusted: tool calls are validated on the way in, as settings are.
+    toolCalls: row.tool_calls === null ? [] : (JSON.parse(row.tool_calls) as MessageToolCall[]),
+    finishReason: row.finish_reason,
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
   };
@@ -36,7 +40,15 @@ export function toMessage(row: MessageRow): MessageRecord {
 
 /** A reply as it is first stored: empty, `streaming`, nothing measured yet. */
 export function streamingReply(id: string, conversationId: string, parentId: string, model: string, time: number): MessageRecord {
-  return { id, conversationId, parentId, role: 'assistant', content: '', status: 'streaming', model, usage: null, timings: null, error: null, createdAt: time, updatedAt: time };
+  return { id, conversationId, parentId, role: 'assistant', content: '', status: 'streaming', model, ...noParts, createdAt: time, updatedAt: time };
+}
+
+/** The measured and generated parts of a message that has none yet. */
+export const noParts = { usage: null, timings: null, error: null, reasoning: '', toolCalls: [], finishReason: null } as const satisfies Partial<MessageRecord>;
+
+/** The tool calls column: `null` for none. */
+export function toolCallsColumn(calls: readonly MessageToolCall[]): string | null {
+  return calls.length === 0 ? null : JSON.stringify(calls);
 }
 
 export function usageColumns(usage: MessageUsage | null | undefined): Pick<MessagesTable, 'prompt_tokens' | 'completion_tokens'> {
@@ -64,6 +76,9 @@ export function messageRow(message: MessageRecord, lease: { readonly instanceId:
     ...usageColumns(message.usage),
     ...timingsColumns(message.timings),
     ...errorColumns(message.error),
+    reasoning: message.reasoning,
+    tool_calls: toolCallsColumn(message.toolCalls),
+    finish_reason: message.finishReason,
     instance_id: lease?.instanceId ?? null,
     lease_expires_at: lease?.expiresAt ?? null,
     stop_requested_at: null,

@@ -30,6 +30,12 @@ export interface MessagesTable {
   total_ms: number | null;
   error_code: string | null;
   error_message: string | null;
+  /** Since 0004. */
+  reasoning: string;
+  /** JSON of the {@link MessageToolCall} list; `null` when there are none. Since 0004. */
+  tool_calls: string | null;
+  /** Since 0004. */
+  finish_reason: string | null;
   instance_id: string | null;
   /** While streaming: when the generating replica's lease runs out (migration 0002). */
   lease_expires_at: Millis | null;

@@ -38,12 +38,12 @@ import { decodeCursor, encodeCursor } from './cursors.js';
 import { now, uuidv7, wallNow } from './ids.js';
 import { prepareImport } from './import.js';
 import { migrationProvider } from './migrations/index.js';
-import { conversationRow, errorColumns, messageRow, streamingReply, timingsColumns, toConversation, toMessage, usageColumns } from './rows.js';
+import { conversationRow, errorColumns, messageRow, noParts, streamingReply, timingsColumns, toConversation, toMessage, toolCallsColumn, usageColumns } from './rows.js';
 import type { ConversationRow, StoreDatabase } from './schema.js';
 import type { DirectSqlite, QueryRunner } from './sqlite-dialect.js';
 import { newestLeafUnder, parentsFirst, pathTo } from './tree.js';
 import { affected, first, turnQueries } from './turn-queries.js';
-import { checkChoice, checkSettings, checkString, checkWith, errorSchema, finalStatusSchema, invalid, notFound, roleSchema, timingsSchema, usageSchema } from './validation.js';
+import { checkChoice, checkSettings, checkString, checkWith, errorSchema, finalStatusSchema, invalid, notFound, roleSchema, timingsSchema, toolCallsSchema, usageSchema } from './validation.js';
 import { KyselyResponseStore, type ResponsesDatabase } from './responses.js';
 
 export { uuidv7 } from './ids.js';
@@ -294,9 +294,9 @@ export class KyselyConversationStore implements ConversationStore {
       content,
       status: 'complete',
       model: input.model ?? null,
+      ...noParts,
       usage,
       timings,
-      error: null,
       createdAt: time,
       updatedAt: time,
     }));
@@ -308,7 +308,7 @@ export class KyselyConversationStore implements ConversationStore {
   }
 
   async updateStreamingText(messageId: string, content: string): Promise<boolean> {
-    return (await affected(this.#run, this.#turn.streamingText({ id: messageId, content, time: wallNow() }))) > 0n;
+    return (await affected(this.#run, this.#turn.streamingText({ id: messageId, content, reasoning: null, toolCalls: null, time: wallNow() }))) > 0n;
   }
 
   async updateStreamingTexts(texts: readonly StreamingText[]): Promise<readonly string[]> {
@@ -316,6 +316,8 @@ export class KyselyConversationStore implements ConversationStore {
     for (const text of texts) {
       checkString(text.messageId, 'messageId');
       checkString(text.content, 'content');
+      if (text.reasoning !== undefined) checkString(text.reasoning, 'reasoning');
+      if (text.toolCalls !== undefined) checkWith(toolCallsSchema, text.toolCalls, 'toolCalls');
     }
     // One transaction: on SQLite one commit (one WAL append) for every stream's save instead of one each;
     // on PostgreSQL one fsync. The updates are the same as updateStreamingText's.
@@ -323,7 +325,8 @@ export class KyselyConversationStore implements ConversationStore {
       const time = wallNow();
       const gone: string[] = [];
       for (const text of texts) {
-        if ((await affected(trx, this.#turn.streamingText({ id: text.messageId, content: text.content, time }))) === 0n) gone.push(text.messageId);
+        const parts = { reasoning: text.reasoning ?? null, toolCalls: text.toolCalls === undefined ? null : toolCallsColumn(text.toolCalls) };
+        if ((await affected(trx, this.#turn.streamingText({ id: text.messageId, content: text.content, ...parts, time }))) === 0n) gone.push(text.messageId);
       }
       return gone;
     });
@@ -363,9 +366,7 @@ export class KyselyConversationStore implements ConversationStore {
         content: text,
         status: 'complete',
         model: null,
-        usage: null,
-        timings: null,
-        error: null,
+        ...noParts,
         createdAt: userTime,
         updatedAt: userTime,
       };
@@ -409,9 +410,12 @@ export class KyselyConversationStore implements ConversationStore {
     const usage = outcome.usage == null ? null : checkWith(usageSchema, outcome.usage, 'usage');
     const timings = outcome.timings == null ? null : checkWith(timingsSchema, outcome.timings, 'timings');
     const content = outcome.content === undefined ? null : checkString(outcome.content, 'content');
+    const reasoning = outcome.reasoning === undefined ? null : checkString(outcome.reasoning, 'reasoning');
+    const toolCalls = outcome.toolCalls === undefined ? null : toolCallsColumn(checkWith(toolCallsSchema, outcome.toolCalls, 'toolCalls'));
+    const finishReason = outcome.finishReason == null ? null : checkString(outcome.finishReason, 'finishReason');
     const finished = await this.#transaction(async (trx) => {
       const time = now();
-      const finish = { id: messageId, status, content, ...usageColumns(usage), ...timingsColumns(timings), ...errorColumns(error), time };
+      const finish = { id: messageId, status, content, reasoning, toolCalls, finish_reason: finishReason, ...usageColumns(usage), ...timingsColumns(timings), ...errorColumns(error), time };
       const row = await first(trx, this.#turn.finishMessage(finish));
       if (row === undefined) {
         const existing = await first(trx, this.#turn.messageStatus({ id: messageId }));

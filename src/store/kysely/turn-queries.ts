@@ -50,6 +50,9 @@ export function turnQueries(db: Kysely<StoreDatabase>, dialect: 'sqlite' | 'post
         total_ms: p.total_ms,
         error_code: p.error_code,
         error_message: p.error_message,
+        reasoning: p.reasoning,
+        tool_calls: p.tool_calls,
+        finish_reason: p.finish_reason,
         instance_id: p.instance_id,
         lease_expires_at: p.lease_expires_at,
         stop_requested_at: p.stop_requested_at,
@@ -98,15 +101,27 @@ export function turnQueries(db: Kysely<StoreDatabase>, dialect: 'sqlite' | 'post
         .where((eb) => eb.or([eb('active_leaf_id', 'is', null), eb('active_leaf_id', '<>', p.leaf)])),
     ),
     touchConversation: precompile((p: { id: string; time: number }) => db.updateTable('conversations').set({ updated_at: p.time }).where('id', '=', p.id).returningAll()),
-    streamingText: precompile((p: { id: string; content: string; time: number }) =>
-      db.updateTable('messages').set({ content: p.content, updated_at: p.time }).where('id', '=', p.id).where('status', '=', 'streaming'),
+    /** Saves a streaming reply's text; reasoning and tool calls too, unless `null` (left as they are: they only grow). */
+    streamingText: precompile((p: { id: string; content: string; reasoning: string | null; toolCalls: string | null; time: number }) =>
+      db
+        .updateTable('messages')
+        .set((eb) => ({
+          content: p.content,
+          reasoning: eb.fn.coalesce(eb.val(p.reasoning), eb.ref('reasoning')),
+          tool_calls: eb.fn.coalesce(eb.val(p.toolCalls), eb.ref('tool_calls')),
+          updated_at: p.time,
+        }))
+        .where('id', '=', p.id)
+        .where('status', '=', 'streaming'),
     ),
     finishMessage: precompile(
       (
-        p: Pick<MessageInsert, 'status' | 'prompt_tokens' | 'completion_tokens' | 'first_token_ms' | 'total_ms' | 'error_code' | 'error_message'> & {
+        p: Pick<MessageInsert, 'status' | 'prompt_tokens' | 'completion_tokens' | 'first_token_ms' | 'total_ms' | 'error_code' | 'error_message' | 'finish_reason'> & {
           id: string;
-          /** `null` keeps the text of the last update. */
+          /** `null` keeps the text of the last update; so for reasoning and tool calls. */
           content: string | null;
+          reasoning: string | null;
+          toolCalls: string | null;
           time: number;
         },
       ) =>
@@ -115,6 +130,9 @@ export function turnQueries(db: Kysely<StoreDatabase>, dialect: 'sqlite' | 'post
           .set((eb) => ({
             status: p.status,
             content: eb.fn.coalesce(eb.val(p.content), eb.ref('content')),
+            reasoning: eb.fn.coalesce(eb.val(p.reasoning), eb.ref('reasoning')),
+            tool_calls: eb.fn.coalesce(eb.val(p.toolCalls), eb.ref('tool_calls')),
+            finish_reason: p.finish_reason,
             prompt_tokens: p.prompt_tokens,
             completion_tokens: p.completion_tokens,
             first_token_ms: p.first_token_ms,

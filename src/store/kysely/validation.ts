@@ -16,6 +16,7 @@ export const settingsSchema = z.strictObject({
 
 export const usageSchema = z.strictObject({ promptTokens: nonNegativeInt, completionTokens: nonNegativeInt });
 export const timingsSchema = z.strictObject({ firstTokenMs: nonNegativeInt.nullable(), totalMs: nonNegativeInt });
+export const toolCallsSchema = z.array(z.strictObject({ id: z.string().min(1).max(200), name: z.string().min(1).max(200), arguments: z.string(), result: z.string().nullable() })).max(128);
 export const errorSchema = z.strictObject({ code: z.string().min(1), message: z.string() });
 export const roleSchema = z.enum(['system', 'user', 'assistant']);
 export const statusSchema = z.enum(['streaming', 'complete', 'stopped', 'failed']);

@@ -1,19 +1,25 @@
-import type { ReplyDelta, ReplyDone, ReplyStart } from '../../../src/protocol/conversations.js';
+import type { MessageToolCall, ReplyDelta, ReplyDone, ReplyStart, ReplyToolCalls } from '../../../src/protocol/conversations.js';
+import { formatReplyCursor, parseReplyCursor, type ReplyCursor } from '../../../src/protocol/reply-cursor.js';
 import { ApiError, errorFrom, isAbort, request } from './http.js';
 import { resumePath } from './conversations.js';
 import { SseParser, type SseEvent } from './sse.js';
 
 /**
- * Reads a reply stream (see src/protocol/conversations.ts): `start`, `delta`s
- * whose ids are offsets into the reply text, then `done`. When the connection
- * drops before `done`, it reconnects to `GET /api/messages/:id/events` with
- * `Last-Event-ID` set to the offset it has, so no text is lost or repeated;
- * after a page reload, `followReply` does the same from the stored text.
+ * Reads a reply stream (see src/protocol/conversations.ts): `start`, then
+ * `reasoning`, `tool-calls` and `delta` events whose ids are the reader's
+ * cursor (text, reasoning and tool-call progress), then `done`. When the
+ * connection drops before `done`, it reconnects to `GET /api/messages/:id/events`
+ * with `Last-Event-ID` set to the cursor it has, so nothing is lost or
+ * repeated; after a page reload, `followReply` does the same from the stored reply.
  */
 export interface ReplyCallbacks {
   onStart?(start: ReplyStart): void;
-  /** New text; `offset` is the reply's length after it. */
-  onDelta(text: string, offset: number): void;
+  /** More of the answer text. */
+  onDelta(text: string): void;
+  /** More of the reasoning. */
+  onReasoning?(text: string): void;
+  /** The reply's tool calls so far, whole. */
+  onToolCalls?(calls: readonly MessageToolCall[]): void;
   /** The connection dropped and is being re-established (`attempt` from 1), or is back (`attempt` 0). */
   onReconnect?(attempt: number): void;
 }
@@ -28,8 +34,14 @@ export interface ReplyStreamOptions {
 
 interface Progress {
   messageId: string | undefined;
-  offset: number;
+  cursor: ReplyCursor;
   done: ReplyDone | undefined;
+}
+
+/** The part of `text` that lies past `had`, given that it ends at `end`. */
+function fresh(text: string, end: number, had: number): string {
+  const begin = end - text.length;
+  return begin < had ? text.slice(had - begin) : text;
 }
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
@@ -54,19 +66,16 @@ function handle(event: SseEvent, progress: Progress, callbacks: ReplyCallbacks):
     const start = JSON.parse(event.data) as ReplyStart;
     progress.messageId = start.assistantMessage.id;
     callbacks.onStart?.(start);
-  } else if (event.event === 'delta') {
-    const { text } = JSON.parse(event.data) as ReplyDelta;
-    const end = Number(event.id);
-    if (!Number.isFinite(end)) {
-      progress.offset += text.length;
-      callbacks.onDelta(text, progress.offset);
-      return;
-    }
-    if (end <= progress.offset) return; // already had it
-    const begin = end - text.length;
-    const fresh = begin < progress.offset ? text.slice(progress.offset - begin) : text;
-    progress.offset = end;
-    callbacks.onDelta(fresh, end);
+  } else if (event.event === 'delta' || event.event === 'reasoning' || event.event === 'tool-calls') {
+    const next = event.id === undefined ? undefined : parseReplyCursor(event.id);
+    if (next === undefined) return; // not an event of this protocol
+    const had = progress.cursor;
+    progress.cursor = { text: Math.max(had.text, next.text), reasoning: Math.max(had.reasoning, next.reasoning), tools: Math.max(had.tools, next.tools) };
+    if (event.event === 'delta') {
+      if (next.text > had.text) callbacks.onDelta(fresh((JSON.parse(event.data) as ReplyDelta).text, next.text, had.text));
+    } else if (event.event === 'reasoning') {
+      if (next.reasoning > had.reasoning) callbacks.onReasoning?.(fresh((JSON.parse(event.data) as ReplyDelta).text, next.reasoning, had.reasoning));
+    } else if (next.tools > had.tools) callbacks.onToolCalls?.((JSON.parse(event.data) as ReplyToolCalls).toolCalls);
   } else if (event.event === 'done') {
     progress.done = JSON.parse(event.data) as ReplyDone;
   }
@@ -114,7 +123,7 @@ async function follow(first: Response | undefined, progress: Progress, callbacks
     response = undefined;
     try {
       const next = await request(resumePath(progress.messageId), {
-        headers: { accept: 'text/event-stream', 'last-event-id': String(progress.offset) },
+        headers: { accept: 'text/event-stream', 'last-event-id': formatReplyCursor(progress.cursor) },
         ...(options.signal ? { signal: options.signal } : {}),
       });
       if (next.ok) {
@@ -140,10 +149,10 @@ export async function startReply(path: string, body: unknown, callbacks: ReplyCa
     ...(options.signal ? { signal: options.signal } : {}),
   });
   if (!response.ok) throw await errorFrom(response);
-  return follow(response, { messageId: undefined, offset: 0, done: undefined }, callbacks, options);
+  return follow(response, { messageId: undefined, cursor: { text: 0, reasoning: 0, tools: 0 }, done: undefined }, callbacks, options);
 }
 
-/** Follows a reply already under way (after a reload, or from another tab) from `offset` on. */
-export function followReply(messageId: string, offset: number, callbacks: ReplyCallbacks, options: ReplyStreamOptions = {}): Promise<ReplyDone> {
-  return follow(undefined, { messageId, offset, done: undefined }, callbacks, options);
+/** Follows a reply already under way (after a reload, or from another tab) from `cursor` on. */
+export function followReply(messageId: string, cursor: ReplyCursor, callbacks: ReplyCallbacks, options: ReplyStreamOptions = {}): Promise<ReplyDone> {
+  return follow(undefined, { messageId, cursor, done: undefined }, callbacks, options);
 }

@@ -5,6 +5,7 @@ import { store, useAppState } from '../state/store.js';
 import { siblingsOf } from '../state/tree.js';
 import { Icon } from './icons.js';
 import { Markdown } from './Markdown.js';
+import { ReplyParts } from './ReplyParts.js';
 
 function formatMs(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
@@ -193,6 +194,7 @@ export function MessageView({ record }: { readonly record: MessageRecord }) {
         )
       ) : (
         <div className="assistant-body">
+          <ReplyParts record={record} streaming={active && !lost} />
           <Markdown text={record.content} streaming={active && !lost} messageId={record.id} />
         </div>
       )}

@@ -1,3 +1,5 @@
+import type { MessageToolCall } from '../../../src/protocol/conversations.js';
+
 /**
  * The text of replies streaming right now, kept outside React state: a delta
  * appends to a string and wakes only the one view that shows that reply
@@ -8,6 +10,8 @@ export interface LiveReply {
   readonly messageId: string;
   readonly conversationId: string;
   text: string;
+  reasoning: string;
+  toolCalls: readonly MessageToolCall[];
   /** When the request was sent (performance.now()). */
   readonly sentAt: number;
   /** When the first text arrived; null until then. */
@@ -30,8 +34,8 @@ export class LiveReplies {
     return this.replies.get(messageId);
   }
 
-  start(messageId: string, conversationId: string, text: string, sentAt: number, resumed = false): LiveReply {
-    const reply: LiveReply = { messageId, conversationId, text, sentAt, firstTextAt: null, deltas: 0, reconnecting: 0, resumed };
+  start(messageId: string, conversationId: string, parts: Pick<LiveReply, 'text' | 'reasoning' | 'toolCalls'>, sentAt: number, resumed = false): LiveReply {
+    const reply: LiveReply = { messageId, conversationId, ...parts, sentAt, firstTextAt: null, deltas: 0, reconnecting: 0, resumed };
     this.replies.set(messageId, reply);
     this.emit(messageId);
     return reply;
@@ -43,6 +47,21 @@ export class LiveReplies {
     reply.text += text;
     reply.deltas++;
     reply.firstTextAt ??= performance.now();
+    this.emit(messageId);
+  }
+
+  appendReasoning(messageId: string, text: string): void {
+    const reply = this.replies.get(messageId);
+    if (!reply) return;
+    reply.reasoning += text;
+    reply.firstTextAt ??= performance.now();
+    this.emit(messageId);
+  }
+
+  setToolCalls(messageId: string, calls: readonly MessageToolCall[]): void {
+    const reply = this.replies.get(messageId);
+    if (!reply) return;
+    reply.toolCalls = calls;
     this.emit(messageId);
   }
 

@@ -7,6 +7,7 @@ import type {
   MessageRecord,
   ReplyDone,
 } from '../../../src/protocol/conversations.js';
+import { toolCallsSize } from '../../../src/protocol/reply-cursor.js';
 import * as api from '../api/conversations.js';
 import { ApiError, checkApiKey, isAbort, setApiKey, whenUnauthorized, whenUnreachable } from '../api/http.js';
 import { followReply, startReply, type ReplyCallbacks } from '../api/reply-stream.js';
@@ -519,7 +520,7 @@ export class AppStore {
       onStart: (start) => {
         const id = start.assistantMessage.id;
         holder.id = id;
-        this.live.start(id, conversationId, '', sentAt);
+        this.live.start(id, conversationId, { text: '', reasoning: '', toolCalls: [] }, sentAt);
         this.set({ pending: null, streaming: withSet(this.state.streaming, id, true) });
         this.addMessages(conversationId, start.userMessage ? [start.userMessage, start.assistantMessage] : [start.assistantMessage], id);
         // The server titles a new conversation from its first message before replying: show that title now.
@@ -534,6 +535,12 @@ export class AppStore {
       },
       onDelta: (text) => {
         if (holder.id) this.live.append(holder.id, text);
+      },
+      onReasoning: (text) => {
+        if (holder.id) this.live.appendReasoning(holder.id, text);
+      },
+      onToolCalls: (calls) => {
+        if (holder.id) this.live.setToolCalls(holder.id, calls);
       },
       onReconnect: (attempt) => {
         if (holder.id) this.live.setReconnecting(holder.id, attempt);
@@ -560,18 +567,21 @@ export class AppStore {
     }
   }
 
-  /** Follows a reply another page load (or tab) started, from the text already stored. */
+  /** Follows a reply another page load (or tab) started, from what is already stored (or shown, if that is more). */
   follow(record: MessageRecord): void {
     if (this.state.streaming.has(record.id)) return;
     const existing = this.live.get(record.id);
-    const text = existing && existing.text.length >= record.content.length ? existing.text : record.content;
-    this.live.start(record.id, record.conversationId, text, performance.now(), true);
+    const longer = (shown: string | undefined, stored: string): string => (shown !== undefined && shown.length >= stored.length ? shown : stored);
+    const toolCalls = existing && toolCallsSize(existing.toolCalls) >= toolCallsSize(record.toolCalls) ? existing.toolCalls : record.toolCalls;
+    const parts = { text: longer(existing?.text, record.content), reasoning: longer(existing?.reasoning, record.reasoning), toolCalls };
+    this.live.start(record.id, record.conversationId, parts, performance.now(), true);
     const lost = new Map(this.state.lost);
     lost.delete(record.id);
     this.set({ streaming: withSet(this.state.streaming, record.id, true), lost });
     const holder = { id: record.id };
     const callbacks = this.callbacks(record.conversationId, holder, performance.now());
-    followReply(record.id, text.length, { onDelta: callbacks.onDelta, ...(callbacks.onReconnect ? { onReconnect: callbacks.onReconnect } : {}) }).then(
+    const { onStart: _ignored, ...following } = callbacks;
+    followReply(record.id, { text: parts.text.length, reasoning: parts.reasoning.length, tools: toolCallsSize(parts.toolCalls) }, following).then(
       (done) => this.finish(done),
       (error: unknown) => {
         if (!isAbort(error)) this.connectionLost(record.id, error);
@@ -588,7 +598,7 @@ export class AppStore {
   /** Reconnects a reply whose connection was lost. */
   retryLost(record: MessageRecord): void {
     const live = this.live.get(record.id);
-    this.follow(live ? { ...record, content: live.text } : record);
+    this.follow(live ? { ...record, content: live.text, reasoning: live.reasoning, toolCalls: live.toolCalls } : record);
   }
 
   private finish(done: ReplyDone): void {

@@ -12,9 +12,12 @@ import {
   regenerateBodySchema,
   selectBranchBodySchema,
   sendMessageBodySchema,
+  parseReplyCursor,
   type NewConversationBody,
+  type ReplyCursor,
   type ReplyStart,
 } from '../../../protocol/conversations.js';
+import { startCursor } from '../../../core/reply-run.js';
 import type { NewConversation } from '../../../store/contract.js';
 import { openSse, type HttpDeps } from '../../deps.js';
 import { toMarkdown } from './markdown-export.js';
@@ -36,18 +39,18 @@ function conversationFields(body: NewConversationBody): NewConversation {
 }
 
 /**
- * Where a reconnecting client stopped: `Last-Event-ID` (what EventSource sends) or `?after=`, a length of the
- * reply text in its canonical decimal form (the ids this server sends); anything else (`0x10`, `1e3`, `5.0`,
- * an empty value) is refused rather than read as some number.
+ * Where a reconnecting client stopped: `Last-Event-ID` (what EventSource sends) or `?after=`, a cursor in the
+ * canonical form this server's ids have (`text` or `text.reasoning.tools`, decimal integers without sign, point or
+ * leading zero); anything else (`0x10`, `1e3`, `5.0`, an empty value) is refused rather than read as some number.
  */
-function resumeOffset(request: FastifyRequest): { offset: number; param: string } {
+function resumeCursor(request: FastifyRequest): { cursor: ReplyCursor; param: string } {
   const header = request.headers['last-event-id'];
   const given = Array.isArray(header) ? header[0] : header;
   const after = (request.query as { after?: unknown } | undefined)?.after;
   const [raw, param] = given !== undefined ? [given, 'Last-Event-ID'] : after !== undefined ? [after, 'after'] : ['0', 'Last-Event-ID'];
-  const offset = typeof raw === 'string' && /^(?:0|[1-9]\d{0,15})$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!Number.isSafeInteger(offset)) throw new ParlanceError('invalid_request', `${param} must be the id of an event of this stream: a non-negative integer in decimal, without sign, point or leading zero.`, { param });
-  return { offset, param };
+  const cursor = typeof raw === 'string' ? parseReplyCursor(raw) : undefined;
+  if (cursor === undefined) throw new ParlanceError('invalid_request', `${param} must be the id of an event of this stream: decimal integers without sign, point or leading zero.`, { param });
+  return { cursor, param };
 }
 
 /** The chat page's API: conversations, their message trees, replies that outlive the connection. */
@@ -70,7 +73,7 @@ export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, de
     const start: ReplyStart = { assistantMessage: started.run.message, ...(started.userMessage ? { userMessage: started.userMessage } : {}) };
     const sse = openSse(deps, reply, sourceOf(started.run.message.model));
     sse.write(startFrame(start));
-    await relayRun(sse, started.run, 0, conversationOf(started.run.message.conversationId));
+    await relayRun(sse, started.run, startCursor, conversationOf(started.run.message.conversationId));
     return reply;
   }
 
@@ -115,17 +118,21 @@ export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, de
   });
 
   app.get('/api/messages/:messageId/events', { schema: { params: messageOnlyParams } }, async (request, reply) => {
-    const { offset, param } = resumeOffset(request);
+    const { cursor, param } = resumeCursor(request);
     const message = await store.getMessage(request.params.messageId);
     if (!message) throw new ParlanceError('not_found', `No message ${request.params.messageId}.`);
     const run = conversations.liveRun(message.id);
     // A client cannot have more of the reply than there is: it would be sent nothing it lacks, or text it has.
     // (A reply generating on another replica is saved a moment behind its stream, so there the client may be ahead.)
-    const known = run?.text.length ?? (message.status === 'streaming' ? Number.POSITIVE_INFINITY : message.content.length);
-    if (offset > known) throw new ParlanceError('invalid_request', `${param} ${offset} is beyond the ${known} characters of this reply.`, { param });
+    const elsewhere = message.status === 'streaming' ? Number.POSITIVE_INFINITY : undefined;
+    const knownText = run?.text.length ?? elsewhere ?? message.content.length;
+    const knownReasoning = run?.reasoning.length ?? elsewhere ?? message.reasoning.length;
+    if (cursor.text > knownText || cursor.reasoning > knownReasoning) {
+      throw new ParlanceError('invalid_request', `${param} is beyond this reply (${knownText} characters of text, ${knownReasoning} of reasoning).`, { param });
+    }
     const sse = openSse(deps, reply, run ? sourceOf(message.model) : undefined);
-    if (run) await relayRun(sse, run, offset, conversationOf(message.conversationId));
-    else await followStoredReply(sse, message, offset, () => store.getMessage(message.id), conversationOf(message.conversationId), 250);
+    if (run) await relayRun(sse, run, cursor, conversationOf(message.conversationId));
+    else await followStoredReply(sse, message, cursor, () => store.getMessage(message.id), conversationOf(message.conversationId), 250);
     return reply;
   });
 

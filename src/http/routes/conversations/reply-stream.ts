@@ -1,15 +1,17 @@
-import type { ReplyEvent, ReplyRun } from '../../../core/reply-run.js';
-import type { ConversationRecord, MessageRecord, ReplyDone, ReplyStart } from '../../../protocol/conversations.js';
+import { eventsBetween, startCursor, type ReplyEvent, type ReplyRun } from '../../../core/reply-run.js';
+import { formatReplyCursor, type ConversationRecord, type MessageRecord, type ReplyCursor, type ReplyDelta, type ReplyDone, type ReplyStart, type ReplyToolCalls } from '../../../protocol/conversations.js';
 import { SseStream, formatEvent } from '../../sse.js';
 
-/** A delta frame; its id is the reply's length after it, so a reconnect says exactly where it stopped. */
-function deltaFrame(text: string, offset: number): string {
-  return formatEvent(JSON.stringify({ text }), 'delta', String(offset));
+/** A frame of a reply's progress; its id is the reader's cursor once it has it, so a reconnect says exactly where it stopped. */
+function progressFrame(event: Exclude<ReplyEvent, { type: 'done' }>): string {
+  const id = formatReplyCursor(event.cursor);
+  if (event.type === 'tool-calls') return formatEvent(JSON.stringify({ toolCalls: event.toolCalls } satisfies ReplyToolCalls), 'tool-calls', id);
+  return formatEvent(JSON.stringify({ text: event.text } satisfies ReplyDelta), event.type, id);
 }
 
 /** Encodes one reply event (the final one needs the conversation record, so it may be a promise). */
 export function replyFrame(event: ReplyEvent, conversation: () => Promise<ConversationRecord | undefined>): Promise<string> | string {
-  if (event.type === 'delta') return deltaFrame(event.text, event.offset);
+  if (event.type !== 'done') return progressFrame(event);
   if (event.conversation !== undefined) return formatEvent(JSON.stringify({ message: event.message, conversation: event.conversation } satisfies ReplyDone), 'done');
   return conversation().then((record) => {
     const done: ReplyDone = { message: event.message, conversation: record as ConversationRecord };
@@ -18,21 +20,20 @@ export function replyFrame(event: ReplyEvent, conversation: () => Promise<Conver
 }
 
 export function startFrame(start: ReplyStart): string {
-  return formatEvent(JSON.stringify(start), 'start', '0');
+  return formatEvent(JSON.stringify(start), 'start', formatReplyCursor(startCursor));
 }
 
 /**
  * Relays a live reply to one client from `offset` on. The client leaving only
  * unsubscribes: the reply goes on and is stored.
  */
-export function relayRun(sse: SseStream, run: ReplyRun, offset: number, conversation: () => Promise<ConversationRecord | undefined>): Promise<void> {
+export function relayRun(sse: SseStream, run: ReplyRun, from: ReplyCursor, conversation: () => Promise<ConversationRecord | undefined>): Promise<void> {
   return new Promise((resolve) => {
-    // Deltas are written as they come: the per-token path is one synchronous write. While the socket is
-    // full nothing is queued per token: once it drains, everything the client lacks goes out as one delta
-    // cut from the run's text (a queue of one event per token, shifted one by one, made a long reply to a
-    // slow reader cost quadratic time). The final frame waits for that.
-    /** The length of the reply text this client has been sent. */
-    let sent = offset;
+    // A reader is given what the run has stored and it lacks, computed from its cursor: the per-save path is
+    // one synchronous write. While the socket is full nothing is queued: once it drains, everything the
+    // client lacks goes out as one event per part, cut from the run's stored parts (a queue of one event per
+    // save, shifted one by one, made a long reply to a slow reader cost quadratic time). `done` waits for that.
+    let sent = from;
     let busy = false;
     let ended = false;
     let final: Extract<ReplyEvent, { type: 'done' }> | undefined;
@@ -50,30 +51,25 @@ export function relayRun(sse: SseStream, run: ReplyRun, offset: number, conversa
       // is stored; this client's stream ends, and a reconnect reads the outcome from the store.
       else frame.then(end, () => end());
     };
-    /** Writes `text`, which ends at `until`; when the socket is full, waits for it to drain, then catches up. */
-    const write = (text: string, until: number): void => {
-      sent = until;
-      if (sse.write(deltaFrame(text, until))) return;
-      busy = true;
-      void sse.drained().then(catchUp);
-    };
+    /** Writes what the client lacks of the stored parts; when the socket fills, waits for it to drain. */
     const catchUp = (): void => {
       busy = false;
       if (ended) return;
-      const text = run.text;
-      if (text.length > sent) write(text.slice(sent), text.length);
-      if (!busy && final !== undefined) finish(final);
-    };
-    unsubscribe = run.subscribe(offset, (event) => {
-      if (ended) return;
-      if (event.type === 'done') {
-        if (busy) final = event;
-        else finish(event);
-        return;
+      for (const event of eventsBetween(sent, run.savedParts)) {
+        if (event.type === 'done') continue;
+        sent = event.cursor;
+        if (!sse.write(progressFrame(event))) {
+          busy = true;
+          void sse.drained().then(catchUp);
+          return;
+        }
       }
-      if (busy || event.offset <= sent) return; // caught up from the run's text once the socket drains
-      const start = event.offset - event.text.length;
-      write(start >= sent ? event.text : event.text.slice(sent - start), event.offset);
+      if (final !== undefined) finish(final);
+    };
+    unsubscribe = run.subscribe(from, (event) => {
+      if (ended) return;
+      if (event.type === 'done') final = event;
+      if (!busy) catchUp();
     });
     if (ended) unsubscribe(); // ended while subscribing (a finished reply): nothing more will come
     sse.signal.addEventListener(
@@ -91,17 +87,18 @@ export function relayRun(sse: SseStream, run: ReplyRun, offset: number, conversa
 export async function followStoredReply(
   sse: SseStream,
   message: MessageRecord,
-  offset: number,
+  from: ReplyCursor,
   load: () => Promise<MessageRecord | undefined>,
   conversation: () => Promise<ConversationRecord | undefined>,
   intervalMs: number,
 ): Promise<void> {
   let current: MessageRecord | undefined = message;
-  let sent = offset;
+  let sent = from;
   while (current && !sse.closed) {
-    if (current.content.length > sent) {
-      sse.write(deltaFrame(current.content.slice(sent), current.content.length));
-      sent = current.content.length;
+    for (const event of eventsBetween(sent, current)) {
+      if (event.type === 'done') continue;
+      sse.write(progressFrame(event));
+      sent = event.cursor;
     }
     if (current.status !== 'streaming') {
       sse.end(await replyFrame({ type: 'done', message: current }, conversation));
