@@ -1,21 +1,19 @@
 /**
- * How late the event loop runs, measured as `@fastify/under-pressure` does (the mean lateness of a timer over
- * each second), but from one unref'd timer that fires every `maxDelayMs / 2` (at most every 500 ms, at least
- * every 10 ms) instead of every 10 ms. under-pressure (and prom-client's lag metric) wake the loop 100 times a
+ * Whether the event loop is overloaded, from how late one unref'd timer fires: every `maxDelayMs / 2` (at most
+ * every 500 ms, at least every 10 ms), where `@fastify/under-pressure` samples every 10 ms. under-pressure (and prom-client's lag metric) wake the loop 100 times a
  * second, 5–10 ms of CPU per second on a server that does nothing; this costs next to nothing.
  *
- * A stall of B ms makes the timer due within it fire at least B − interval ms late, so a loop that stays
- * behind by more than 1.5 × `maxDelayMs` is always seen; one short stall (a collection, a moment without a
- * core on a busy machine) is averaged with the second's other samples, as under-pressure's is.
+ * Overloaded means the loop stayed behind: two samples in a row each more than `maxDelayMs` late. A loop kept
+ * busy makes every timer late, so it is seen within two intervals; one stall, however long (a model load, a
+ * collection, a moment without a core on a busy machine), makes only the timer due within it late, and is
+ * not taken for overload. (Averaging two samples a second let a single start-up stall shed the first
+ * requests after `/ready`.)
  */
-const windowMs = 1000;
 
 export class EventLoopLag {
   private readonly intervalMs: number;
   private expectedAt = 0;
-  private windowStart = 0;
-  private lagSumMs = 0;
-  private samples = 0;
+  private previousLate = false;
   private lagging = false;
   private timer: NodeJS.Timeout | undefined;
 
@@ -25,7 +23,6 @@ export class EventLoopLag {
 
   start(): void {
     if (this.timer) return;
-    this.windowStart = performance.now();
     this.schedule();
   }
 
@@ -34,7 +31,7 @@ export class EventLoopLag {
     this.timer = undefined;
   }
 
-  /** True from the end of a second whose mean lateness passed `maxDelayMs` to the end of the next calm one. */
+  /** True from the second of two late samples in a row to the next sample on time. */
   get overloaded(): boolean {
     return this.lagging;
   }
@@ -42,15 +39,9 @@ export class EventLoopLag {
   private schedule(): void {
     this.expectedAt = performance.now() + this.intervalMs;
     this.timer = setTimeout(() => {
-      const now = performance.now();
-      this.lagSumMs += Math.max(0, now - this.expectedAt);
-      this.samples++;
-      if (now - this.windowStart >= windowMs) {
-        this.lagging = this.lagSumMs / this.samples > this.maxDelayMs;
-        this.windowStart = now;
-        this.lagSumMs = 0;
-        this.samples = 0;
-      }
+      const late = performance.now() - this.expectedAt > this.maxDelayMs;
+      this.lagging = late && this.previousLate;
+      this.previousLate = late;
       this.schedule();
     }, this.intervalMs);
     this.timer.unref();

@@ -238,6 +238,17 @@ export const conversationExportSchema = z
           usage: z.object({ promptTokens: count, completionTokens: count }).strict().nullable(),
           timings: z.object({ firstTokenMs: count.nullable(), totalMs: count }).strict().nullable(),
           error: z.object({ code: z.string().min(1).max(100), message: z.string().max(10_000) }).strict().nullable(),
+          // Absent in exports made before reasoning and tool calls were kept.
+          reasoning: z.string().max(10_000_000).optional(),
+          toolCalls: z
+            .array(
+              z
+                .object({ id: idSchema, name: z.string().min(1).max(256), arguments: z.string().max(1_000_000), result: z.string().max(10_000_000).nullable() })
+                .strict(),
+            )
+            .max(128)
+            .optional(),
+          finishReason: z.enum(['stop', 'length', 'tool_calls', 'cancelled', 'error']).nullable().optional(),
           createdAt: pastMillis,
           updatedAt: pastMillis,
         })
