@@ -118,7 +118,8 @@ function tracked(generation: Generation, release: () => void, watch: { engine: s
         if (event.type === 'finish') release();
         if (!watch) return result;
         const { engine, model, observer } = watch;
-        if (event.type === 'text-delta') {
+        // Reasoning and tool-call arguments are generated tokens too: a reply of only calls still has a first token.
+        if (event.type === 'text-delta' || event.type === 'reasoning-delta' || event.type === 'tool-call-delta') {
           const now = performance.now();
           if (last === 0) observer.firstToken(engine, (now - started) / 1000);
           else observer.interToken(engine, (now - last) / 1000);

@@ -109,6 +109,12 @@ describe('OpenAICompatibleEngine: relaying', () => {
     expect((await collect(await engine.open(chat(), new AbortController().signal))).at(-1)).toEqual({ type: 'finish', reason: 'stop' });
   });
 
+  it("reports the stop string that ended the reply where the upstream names it (vLLM's stop_reason)", async () => {
+    const upstream = await fakeWith({ steps: [...streamSteps(['a'], { tail: [] }), { write: sse({ choices: [{ index: 0, delta: {}, finish_reason: 'stop', stop_reason: 'END' }] }) }, { write: 'data: [DONE]\n\n' }] });
+    const events = await collect(await engineFor(upstream).open(chat('hi', { stop: ['END'] }), new AbortController().signal));
+    expect(events.at(-1)).toEqual({ type: 'finish', reason: 'stop', stopSequence: 'END' });
+  });
+
   it('reassembles a UTF-8 character split across two TCP writes', async () => {
     const bytes = Buffer.from(sse(contentChunk('é🙂 ok')), 'utf8');
     // Cut inside the emoji's four bytes.

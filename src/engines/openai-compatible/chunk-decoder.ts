@@ -29,6 +29,8 @@ interface UpstreamChoice {
   readonly message?: UpstreamDelta | null;
   readonly text?: unknown;
   readonly finish_reason?: unknown;
+  /** vLLM's: the stop string that ended the reply (a token id when a stop token did). */
+  readonly stop_reason?: unknown;
   readonly logprobs?: unknown;
 }
 
@@ -86,6 +88,8 @@ export class ChunkDecoder {
   usage: TokenUsage | undefined;
   sawDone = false;
   failure: string | undefined;
+  /** The stop string that ended the reply, where the upstream says (vLLM's `stop_reason`). */
+  stopSequence: string | undefined;
   private reason: FinishReason | undefined;
   private readonly chat: boolean;
   private readonly calls: ToolCallAssembler;
@@ -143,6 +147,7 @@ export class ChunkDecoder {
       const reason = choice.finish_reason;
       if (typeof reason === 'string') {
         this.reason = toFinishReason(reason);
+        if (this.reason === 'stop' && isNonEmptyString(choice.stop_reason)) this.stopSequence = choice.stop_reason;
         this.end();
       }
     }

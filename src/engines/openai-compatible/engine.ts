@@ -216,7 +216,7 @@ export class OpenAICompatibleEngine implements Engine {
     }
     chunks.onChunk(answer);
     if (chunks.failure !== undefined) throw new ParlanceError('upstream_error', `${this.label} ${chunks.failure}`);
-    const events: ChatEvent[] = [...chunks.pending, { type: 'usage', usage: chunks.finalUsage() }, { type: 'finish', reason: chunks.finishReason ?? 'stop' }];
+    const events: ChatEvent[] = [...chunks.pending, { type: 'usage', usage: chunks.finalUsage() }, finishEvent(chunks)];
     return new UpstreamGeneration(async function* () {
       yield* events;
     });
@@ -430,7 +430,7 @@ async function* relay(flight: Flight, body: BodyReader, input: GenerationInput, 
       return;
     }
     yield { type: 'usage', usage: chunks.finalUsage() };
-    yield { type: 'finish', reason: chunks.finishReason ?? 'stop' };
+    yield finishEvent(chunks);
   } finally {
     if (!ended || (!eof && !chunks.sawDone)) {
       // The consumer left early (return()), something threw, or the upstream erred mid-stream: it must stop generating for nobody.
@@ -440,6 +440,12 @@ async function* relay(flight: Flight, body: BodyReader, input: GenerationInput, 
     }
     flight.release();
   }
+}
+
+/** The normal end of a reply: the upstream's finish reason, and its stop string where it said which. */
+function finishEvent(chunks: ChunkDecoder): ChatEvent {
+  const reason = chunks.finishReason ?? 'stop';
+  return reason === 'stop' && chunks.stopSequence !== undefined ? { type: 'finish', reason, stopSequence: chunks.stopSequence } : { type: 'finish', reason };
 }
 
 /**
