@@ -56,8 +56,44 @@ const scripted: EngineTarget = {
   },
 };
 
-/** The pieces a well-behaved upstream streams: words, then its finish reason, usage and [DONE], as vLLM does. */
+/** Arguments a real model might give the suite's tools, valid for their schemas. */
+const upstreamArguments: Readonly<Record<string, string>> = { get_weather: '{"city":"Paris","days":3,"unit":"celsius"}', get_time: '{"zone":"UTC"}' };
+
+/** A forced call as vLLM streams it: id, type and name first, then the arguments in fragments split mid-string. */
+function upstreamToolCall(name: string): Step[] {
+  const args = upstreamArguments[name] ?? '{}';
+  const chunk = (delta: Record<string, unknown>, finish: string | null = null): Step => ({
+    write: sse({ id: 'up-2', object: 'chat.completion.chunk', created: 0, model: 'fake-model', choices: [{ index: 0, delta, finish_reason: finish }] }),
+  });
+  const fragments = [args.slice(0, 5), args.slice(5, 12), args.slice(12)];
+  return [
+    chunk({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: 'call_up1', type: 'function', function: { name, arguments: '' } }] }),
+    ...fragments.map((fragment) => chunk({ tool_calls: [{ index: 0, function: { arguments: fragment } }] })),
+    chunk({}, 'tool_calls'),
+    { write: sse({ id: 'up-2', object: 'chat.completion.chunk', created: 0, model: 'fake-model', choices: [], usage: { prompt_tokens: 7, completion_tokens: 12, total_tokens: 19 } }) },
+    { write: 'data: [DONE]\n\n' },
+  ];
+}
+
+/** The name a request forces a call to, when it does: the named function, or the first tool for `required`. */
+function forcedTool(body: Record<string, unknown>): string | undefined {
+  const choice = body['tool_choice'];
+  const tools = Array.isArray(body['tools']) ? (body['tools'] as { function?: { name?: unknown } }[]) : [];
+  if (typeof choice === 'object' && choice !== null) {
+    const name = (choice as { function?: { name?: unknown } }).function?.name;
+    return typeof name === 'string' ? name : undefined;
+  }
+  const first = tools[0]?.function?.name;
+  return choice === 'required' && typeof first === 'string' ? first : undefined;
+}
+
+/**
+ * What a well-behaved upstream streams, as vLLM does: words (honouring max_tokens and stop), then its finish
+ * reason, usage and [DONE]; or, when the request forces a tool call, that call.
+ */
 function upstreamReply(body: Record<string, unknown>): Plan {
+  const forced = forcedTool(body);
+  if (forced !== undefined) return { steps: upstreamToolCall(forced) };
   const maxTokens = typeof body['max_tokens'] === 'number' ? body['max_tokens'] : 500;
   const stops = Array.isArray(body['stop']) ? body['stop'].filter((s): s is string => typeof s === 'string') : [];
   const chunk = (delta: Record<string, unknown>, finish: string | null = null): Step => ({
