@@ -260,7 +260,7 @@ describe('embedded engine: sampling controls change the output at a fixed seed',
     for (const capability of ['tools', 'tool_choice', 'parallel_tool_calls', 'json_object', 'json_schema', 'top_k', 'min_p', 'seed', 'presence_penalty', 'frequency_penalty', 'repeat_penalty', 'logit_bias'] as const) {
       expect(capabilities?.has(capability), capability).toBe(true);
     }
-    for (const capability of ['logprobs', 'images', 'reasoning', 'reasoning_effort', 'embeddings', 'rerank'] as const) expect(capabilities?.has(capability), capability).toBe(false);
+    for (const capability of ['logprobs', 'images', 'reasoning', 'reasoning_effort'] as const) expect(capabilities?.has(capability), capability).toBe(false);
   });
 });
 

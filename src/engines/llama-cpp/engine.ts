@@ -46,7 +46,7 @@ export interface LlamaCppEngineOptions {
  * What this engine honours for every model, each with the code and the test that honour it
  * (test/integration/embedded-agents.test.ts, test/conformance/engine.contract.test.ts). Not here: `logprobs`
  * (node-llama-cpp 3.21 exposes token probabilities only on a bare sequence evaluation, not through LlamaChat's
- * generation), `images`, `embeddings`, `rerank`.
+ * generation) and `images`; `embeddings` and `rerank` come from embeddings.ts, for models that have them.
  */
 const llamaCapabilities: readonly Capability[] = [
   'tools', 'tool_choice', 'parallel_tool_calls', 'json_object', 'json_schema',
