@@ -118,6 +118,22 @@ describe('embedded engine: tool calls', () => {
     expect(bare).toEqual([{ id: expect.stringMatching(/^call_/), name: 'clock', arguments: '{}' }]);
   });
 
+  it('auto: the model chooses; whatever it chose is well formed', async () => {
+    for (const seed of [1, 2, 3]) {
+      const events = await run(engine, chat({ tools: [search, clock], toolChoice: 'auto' }, { seed, maxTokens: 60 }));
+      const calls = callsOf(events);
+      if (calls.length === 0) {
+        expect(events.some((e) => e.type === 'tool-call-delta')).toBe(false);
+        expect(finishOf(events)).not.toBe('tool_calls');
+        continue;
+      }
+      for (const call of calls) expect(['search', 'clock']).toContain(call.name);
+      if (finishOf(events) === 'tool_calls' && calls[0]?.name === 'search') expect(ajv.validate(search.parameters ?? {}, JSON.parse(calls[0].arguments))).toBe(true);
+    }
+    // Offered either way: the prompt documents the tools in the template's format.
+    expect(await engine.countTokens(chat({ tools: [search, clock] }))).toBeGreaterThan(await engine.countTokens(chat()));
+  });
+
   it('none: no calls, though the tools are still in the prompt', async () => {
     const plain = await engine.countTokens(chat());
     const withTools = await engine.countTokens(chat({ tools: [search], toolChoice: 'none' }));
