@@ -319,6 +319,16 @@ describe('embedded engine: a reasoning model (the tiny model with a thinking Cha
     expect(textOf(events).length).toBeGreaterThan(0);
   });
 
+  it('max_tokens bounds thinking and answer together: exactly that many, finish length', async () => {
+    for (const reasoning of [undefined, { budgetTokens: 3 }]) {
+      const events = await run(engine, { ...think(reasoning), sampling: { seed: 2, maxTokens: 7 } });
+      const usage = events.find((e) => e.type === 'usage');
+      expect(usage?.type === 'usage' ? usage.usage.completionTokens : undefined).toBe(7);
+      expect(events.filter((e) => e.type === 'text-delta' || e.type === 'reasoning-delta').length).toBe(7);
+      expect(finishOf(events)).toBe('length');
+    }
+  });
+
   it('enabled: false answers without thinking', async () => {
     const events = await run(engine, think({ enabled: false }));
     expect(reasoningOf(events)).toBe('');
