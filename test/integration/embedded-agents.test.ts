@@ -118,6 +118,22 @@ describe('embedded engine: tool calls', () => {
     expect(bare).toEqual([{ id: expect.stringMatching(/^call_/), name: 'clock', arguments: '{}' }]);
   });
 
+  it('auto: the model chooses; whatever it chose is well formed', async () => {
+    for (const seed of [1, 2, 3]) {
+      const events = await run(engine, chat({ tools: [search, clock], toolChoice: 'auto' }, { seed, maxTokens: 60 }));
+      const calls = callsOf(events);
+      if (calls.length === 0) {
+        expect(events.some((e) => e.type === 'tool-call-delta')).toBe(false);
+        expect(finishOf(events)).not.toBe('tool_calls');
+        continue;
+      }
+      for (const call of calls) expect(['search', 'clock']).toContain(call.name);
+      if (finishOf(events) === 'tool_calls' && calls[0]?.name === 'search') expect(ajv.validate(search.parameters ?? {}, JSON.parse(calls[0].arguments))).toBe(true);
+    }
+    // Offered either way: the prompt documents the tools in the template's format.
+    expect(await engine.countTokens(chat({ tools: [search, clock] }))).toBeGreaterThan(await engine.countTokens(chat()));
+  });
+
   it('none: no calls, though the tools are still in the prompt', async () => {
     const plain = await engine.countTokens(chat());
     const withTools = await engine.countTokens(chat({ tools: [search], toolChoice: 'none' }));
@@ -260,7 +276,7 @@ describe('embedded engine: sampling controls change the output at a fixed seed',
     for (const capability of ['tools', 'tool_choice', 'parallel_tool_calls', 'json_object', 'json_schema', 'top_k', 'min_p', 'seed', 'presence_penalty', 'frequency_penalty', 'repeat_penalty', 'logit_bias'] as const) {
       expect(capabilities?.has(capability), capability).toBe(true);
     }
-    for (const capability of ['logprobs', 'images', 'reasoning', 'reasoning_effort', 'embeddings', 'rerank'] as const) expect(capabilities?.has(capability), capability).toBe(false);
+    for (const capability of ['logprobs', 'images', 'reasoning', 'reasoning_effort'] as const) expect(capabilities?.has(capability), capability).toBe(false);
   });
 });
 
@@ -301,6 +317,16 @@ describe('embedded engine: a reasoning model (the tiny model with a thinking Cha
     const kinds = events.filter((e) => e.type === 'text-delta' || e.type === 'reasoning-delta').map((e) => e.type);
     expect(kinds.indexOf('text-delta')).toBeGreaterThan(kinds.lastIndexOf('reasoning-delta'));
     expect(textOf(events).length).toBeGreaterThan(0);
+  });
+
+  it('max_tokens bounds thinking and answer together: exactly that many, finish length', async () => {
+    for (const reasoning of [undefined, { budgetTokens: 3 }]) {
+      const events = await run(engine, { ...think(reasoning), sampling: { seed: 2, maxTokens: 7 } });
+      const usage = events.find((e) => e.type === 'usage');
+      expect(usage?.type === 'usage' ? usage.usage.completionTokens : undefined).toBe(7);
+      expect(events.filter((e) => e.type === 'text-delta' || e.type === 'reasoning-delta').length).toBe(7);
+      expect(finishOf(events)).toBe('length');
+    }
   });
 
   it('enabled: false answers without thinking', async () => {

@@ -48,7 +48,7 @@ export interface LlamaCppEngineOptions {
  * What this engine honours for every model, each with the code and the test that honour it
  * (test/integration/embedded-agents.test.ts, test/conformance/engine.contract.test.ts). Not here: `logprobs`
  * (node-llama-cpp 3.21 exposes token probabilities only on a bare sequence evaluation, not through LlamaChat's
- * generation), `images`, `embeddings`, `rerank`.
+ * generation) and `images`; `embeddings` and `rerank` come from embeddings.ts, for models that have them.
  */
 const llamaCapabilities: readonly Capability[] = [
   'tools', 'tool_choice', 'parallel_tool_calls', 'json_object', 'json_schema',
@@ -333,8 +333,11 @@ export class LlamaCppEngine implements Engine {
     const calls = new ToolCallEvents(push);
     let stopSequence: string | undefined;
     const inputTokensBefore = slot.sequence.tokenMeter.usedInputTokens;
+    // node-llama-cpp generates one token past maxTokens when a template opens the thought on the reply's first
+    // token; the chat path counts tokens itself and stops there (finish `length`, never more than asked).
+    const limit = new AbortController();
     const common = {
-      signal,
+      signal: AbortSignal.any([signal, limit.signal]),
       stopOnAbortSignal: true,
       maxTokens,
       ...sampling,
@@ -361,11 +364,19 @@ export class LlamaCppEngine implements Engine {
           ...common,
           ...(plan.thoughtBudget === undefined ? {} : { budgets: { thoughtTokens: plan.thoughtBudget } }),
           onResponseChunk: (chunk: LlamaChatResponseChunk) => {
-            completionTokens += chunk.tokens.length;
+            if (limit.signal.aborted) return;
+            let { tokens, text } = chunk;
+            const room = maxTokens - completionTokens;
+            if (tokens.length > room) {
+              tokens = tokens.slice(0, room);
+              text = this.model.detokenize(tokens);
+              limit.abort();
+            }
+            completionTokens += tokens.length;
             // Thought (and gpt-oss's commentary) segments are the model thinking, never part of the answer.
-            if (chunk.type === 'segment') reasoningTokens += chunk.tokens.length;
-            if (!chunk.text) return;
-            push(chunk.type === 'segment' ? { type: 'reasoning-delta', text: chunk.text } : { type: 'text-delta', text: chunk.text });
+            if (chunk.type === 'segment') reasoningTokens += tokens.length;
+            if (!text) return;
+            push(chunk.type === 'segment' ? { type: 'reasoning-delta', text } : { type: 'text-delta', text });
           },
         };
         const functions = plan.functions;
@@ -380,7 +391,7 @@ export class LlamaCppEngine implements Engine {
                 onFunctionCallParamsChunk: (chunk) => calls.onParamsChunk(chunk),
                 onFunctionCall: (call) => calls.onCall(call.functionName),
               });
-        reason = finishReasonOf(result.metadata.stopReason);
+        reason = limit.signal.aborted && !signal.aborted ? 'length' : finishReasonOf(result.metadata.stopReason);
         // node-llama-cpp reports no tokens for calls; their text is what the model generated for them.
         if (calls.count > 0) completionTokens += this.model.tokenize(calls.text()).length;
         stopSequence = stopSequenceOf(result.metadata);
@@ -388,6 +399,8 @@ export class LlamaCppEngine implements Engine {
     } catch (error) {
       if (signal.aborted) {
         reason = 'cancelled';
+      } else if (limit.signal.aborted) {
+        reason = 'length';
       } else {
         reason = 'error';
         push({ type: 'error', code: 'generation_failed', message: `the model failed while generating: ${(error as Error).message}` });
