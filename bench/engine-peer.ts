@@ -4,7 +4,7 @@
  *
  *   bench/peers/build-llama-server.sh            # once: builds .cache/peers/llama.cpp/build/bin/llama-server
  *   npx tsx bench/engine-peer.ts [--size bench|tiny] [--model file.gguf] [--threads 1,2] [--streams 1,4]
- *                                [--tokens N] [--runs R] [--prompt-words W] [--conversations 2,4] [--turns K]
+ *                                [--tokens N] [--runs R] [--prompt-words W] [--conversations 2,4] [--turns K] [--turn-words W]
  *                                [--conversation-threads T] [--llama-server PATH] [--timeout S]
  *
  * Without a built llama-server it says so and exits 0; it never builds or downloads anything itself.
@@ -22,11 +22,12 @@
  *   5 s idle (/proc/PID/stat) and resident memory, all and private (RssAnon: without the mapped model);
  * - decode tok/s with 1 and with K streams at once: (tokens − 1) / (end − first text) per stream, and the
  *   aggregate (all tokens / wall time); each run's prompts start with the run's index so no cache is reused;
- * - TTFT for a long prompt (~500 tokens of words, new each run), 4 tokens asked;
+ * - TTFT for a long prompt (95 words, ~500 tokens with the random model's small vocabulary; new each run),
+ *   4 tokens asked;
  * - CPU ms per 1,000 generated tokens: the server's utime + stime over the decode runs.
  * Then, at --conversation-threads (default the first of --threads), fresh servers and C conversations
  * (2, then 4) taking turns for K turns (8): each turn resends the conversation's whole history plus a new
- * ~100-word message and asks for 32 tokens, turn by turn across the conversations, on both servers
+ * 26-word message (~140 tokens) and asks for 32 tokens, turn by turn across the conversations, on both servers
  * alternately. TTFT by turn shows whether a conversation's history comes from the cache (flat) or is
  * evaluated again (growing).
  *
@@ -62,7 +63,8 @@ const { values: flags } = parseArgs({
     'context-size': { type: 'string', default: '2048' },
     tokens: { type: 'string', default: '128' },
     runs: { type: 'string', default: '6' },
-    'prompt-words': { type: 'string', default: '400' },
+    'prompt-words': { type: 'string', default: '95' },
+    'turn-words': { type: 'string', default: '26' },
     conversations: { type: 'string', default: '2,4' },
     turns: { type: 'string', default: '8' },
     'conversation-threads': { type: 'string' },
@@ -90,6 +92,7 @@ const contextSize = positiveInt('context-size', flags['context-size']);
 const tokens = positiveInt('tokens', flags.tokens);
 const runs = positiveInt('runs', flags.runs);
 const promptWords = positiveInt('prompt-words', flags['prompt-words']);
+const turnWords = positiveInt('turn-words', flags['turn-words']);
 const conversationCounts = intList('conversations', flags.conversations);
 const turns = positiveInt('turns', flags.turns);
 const conversationThreads = positiveInt('conversation-threads', flags['conversation-threads'] ?? String(threadCounts[0]));
@@ -423,7 +426,7 @@ async function interleaved(servers: readonly [Server, Server], count: number): P
       for (const server of order) {
         const conversation = conversations.get(server.name)?.[c];
         if (!conversation) continue;
-        conversation.messages.push({ role: 'user', content: `Turn ${turn}. ${words(100, turn * 31 + c)}` });
+        conversation.messages.push({ role: 'user', content: `Turn ${turn}. ${words(turnWords, turn * 31 + c)}` });
         const result = await streamChat(server, conversation.messages, 32, seed + c);
         conversation.messages.push({ role: 'assistant', content: result.text });
         ttft.set(server.name, [...(ttft.get(server.name) ?? []), result.ttftMs]);
@@ -537,7 +540,7 @@ async function main(): Promise<void> {
   console.log(`1-min load average ${loadBefore.toFixed(2)} at the start, ${loadAfter.toFixed(2)} at the end\n`);
   console.log(
     JSON.stringify(
-      roundDeep({ bench: 'engine-peer', model: modelName, modelBytes, sequences, contextSize, tokens, runs, promptWords, turns, conversationThreads, llamaServer: peerVersion, node: process.version, cpus: availableParallelism(), loadAverage: [loadBefore, loadAfter], ...report }),
+      roundDeep({ bench: 'engine-peer', model: modelName, modelBytes, sequences, contextSize, tokens, runs, promptWords, turnWords, turns, conversationThreads, llamaServer: peerVersion, node: process.version, cpus: availableParallelism(), loadAverage: [loadBefore, loadAfter], ...report }),
     ),
   );
 }
