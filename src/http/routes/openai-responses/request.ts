@@ -91,6 +91,7 @@ export function toChatMessages(instructions: string | null | undefined, items: r
       callNames.set(item.call_id, item.name);
     } else if (item.type === 'function_call_output') {
       closeTurn();
+      reasoning = '';
       const name = callNames.get(item.call_id);
       messages.push({ role: 'tool', content: textOfParts(item.output), toolCallId: item.call_id, ...(name === undefined ? {} : { name }) });
     } else if (item.role === 'assistant') {
@@ -100,6 +101,8 @@ export function toChatMessages(instructions: string | null | undefined, items: r
       open.content += textOfParts(item.content);
     } else {
       closeTurn();
+      // Reasoning that no assistant turn followed belongs to none.
+      reasoning = '';
       if (item.role === 'user') messages.push(userMessage(item, where));
       else messages.push({ role: 'system', content: textOfParts(item.content) });
     }
