@@ -124,18 +124,26 @@ async function embeddingsRate(dataDir: string): Promise<void> {
   const context = await model.createEmbeddingContext({ contextSize: 512, batchSize: 512, threads: 1 });
   const texts = Array.from({ length: batch }, (_, i) => `the quick brown fox ${i} jumps over the lazy dog number ${i * 7}`);
   const rates: Record<'http' | 'direct', number[]> = { http: [], direct: [] };
+  /** CPU ms per 1,000 inputs: the server's (all threads) for HTTP, this process's for the binding. */
+  const cpu: Record<'http' | 'direct', number[]> = { http: [], direct: [] };
+  const serverPid = child.pid ?? 0;
   const http = async (): Promise<number> => {
     const started = performance.now();
+    const cpuBefore = cpuMs(serverPid);
     for (let i = 0; i < embedRequests; i++) {
       const response = await fetch(`${url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'parlance-tiny', input: texts, encoding_format: 'float' }) });
       const answer = (await response.json()) as { data: unknown[] };
       if (answer.data.length !== batch) throw new Error('short answer');
     }
+    cpu.http.push(((cpuMs(serverPid) - cpuBefore) / (embedRequests * batch)) * 1000);
     return (embedRequests * batch) / ((performance.now() - started) / 1000);
   };
   const direct = async (): Promise<number> => {
     const started = performance.now();
+    const cpuBefore = process.cpuUsage();
     for (let i = 0; i < embedRequests; i++) for (const text of texts) await context.getEmbeddingFor(text);
+    const used = process.cpuUsage(cpuBefore);
+    cpu.direct.push(((used.user + used.system) / 1000 / (embedRequests * batch)) * 1000);
     return (embedRequests * batch) / ((performance.now() - started) / 1000);
   };
   try {
@@ -161,7 +169,11 @@ async function embeddingsRate(dataDir: string): Promise<void> {
   console.log(`embeddings: inputs/s, tiny model, batches of ${batch}, ${embedRequests} requests per round, medians of ${rounds} rounds`);
   console.log(`  HTTP /v1/embeddings ${h.toFixed(0)}   runs: ${rates.http.map((v) => v.toFixed(0)).join(' ')}`);
   console.log(`  binding directly    ${d.toFixed(0)}   runs: ${rates.direct.map((v) => v.toFixed(0)).join(' ')}`);
-  console.log(`  ratio HTTP/direct   ${(h / d).toFixed(3)}`);
+  console.log(`  ratio HTTP/direct   ${(h / d).toFixed(3)} (paired: ${rates.http.map((v, i) => (v / (rates.direct[i] ?? v)).toFixed(2)).join(' ')})`);
+  // The warm-up rounds are left out of the CPU figures too.
+  const cpuHttp = median(cpu.http.slice(1));
+  const cpuDirect = median(cpu.direct.slice(1));
+  console.log(`  CPU ms per 1k inputs: HTTP (server) ${cpuHttp.toFixed(0)}, binding ${cpuDirect.toFixed(0)}, ratio ${(cpuHttp / cpuDirect).toFixed(3)}`);
 }
 
 const dataDir = await mkdtemp(join(tmpdir(), 'parlance-bench-doors-'));

@@ -1,5 +1,6 @@
 import type { ChatEvent, Engine, FinishReason, Generation, GenerationRequest, TokenUsage } from '../engines/contract.js';
 import { ParlanceError, isParlanceError, type ErrorCode } from '../errors.js';
+import { BoundedRuns } from './bounded-runs.js';
 import { assertSupported } from './capabilities.js';
 
 /** What the chat service needs from the engine registry. */
@@ -28,70 +29,46 @@ export interface ChatServiceOptions {
  * shutdown can stop them all.
  */
 export class ChatService {
-  private stopping: ParlanceError | undefined;
-  /** The generations admitted or waiting for admission, each with its own controller (aborted by stopAll). */
-  private readonly live = new Set<AbortController>();
+  /** The generations admitted or waiting for admission (aborted by stopAll). */
+  private readonly runs: BoundedRuns;
 
   constructor(
     private readonly engines: EngineLookup,
     private readonly options: ChatServiceOptions = {},
-  ) {}
+  ) {
+    this.runs = new BoundedRuns(options.deadlineMs, 'The generation reached its deadline.');
+  }
 
   async open(request: GenerationRequest, signal: AbortSignal): Promise<Generation> {
-    if (this.stopping) throw this.stopping;
+    this.runs.assertOpen();
     const engine = this.engines.engineFor(request.model);
     const model = engine.models().find((candidate) => candidate.id === request.model);
     if (model) assertSupported(request, model);
-    // One controller per generation, aborted by the caller's signal, the deadline or shutdown. Not
-    // AbortSignal.any([signal, shutdown, deadline]): on Node 20 every call leaves a trace behind in the
-    // server-long shutdown signal that is never collected, a leak per request (~40 bytes, forever).
-    const controller = new AbortController();
-    const onCallerAbort = (): void => controller.abort(signal.reason);
-    if (signal.aborted) controller.abort(signal.reason);
-    else signal.addEventListener('abort', onCallerAbort, { once: true });
-    let deadlineReached = false;
-    const deadline =
-      this.options.deadlineMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            deadlineReached = true;
-            controller.abort(new ParlanceError('upstream_timeout', 'The generation reached its deadline.'));
-          }, this.options.deadlineMs);
-    deadline?.unref();
-    this.live.add(controller);
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      signal.removeEventListener('abort', onCallerAbort);
-      if (deadline) clearTimeout(deadline);
-      this.live.delete(controller);
-    };
+    const run = this.runs.start(signal);
 
     const observer = this.options.observer;
     let generation: Generation;
     try {
-      generation = await engine.open(request, controller.signal);
+      generation = await engine.open(request, run.signal);
     } catch (error) {
-      release();
+      run.release();
       // Aborted before admission (while queued): the caller left, the server is stopping, or the deadline came.
       // The first is no rejection; the others get their own codes instead of the abort's bare reason.
       if (signal.aborted && !isParlanceError(error)) throw error;
       const cause =
-        deadlineReached && !(isParlanceError(error) && error.code !== 'upstream_timeout')
+        run.deadlineReached && !(isParlanceError(error) && error.code !== 'upstream_timeout')
           ? new ParlanceError('upstream_timeout', `The request reached its deadline (${Math.round((this.options.deadlineMs ?? 0) / 1000)} s) before the engine could take it.`, { cause: error })
           : error;
       observer?.rejected(engine.name, isParlanceError(cause) ? cause.code : 'internal_error');
       throw cause;
     }
     observer?.admitted(engine.name, request.model);
-    return tracked(generation, release, observer === undefined ? undefined : { engine: engine.name, model: request.model, observer });
+    return tracked(generation, run.release, observer === undefined ? undefined : { engine: engine.name, model: request.model, observer });
   }
 
   /** Refuses new generations and cancels the running ones (and those waiting); each still ends with its `finish` event. */
   stopAll(): void {
-    this.stopping ??= new ParlanceError('engine_unavailable', 'the server is shutting down');
-    for (const controller of [...this.live]) controller.abort(this.stopping);
+    this.runs.stopAll();
   }
 }
 

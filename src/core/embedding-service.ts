@@ -1,5 +1,6 @@
 import type { Capability, EmbeddingRequest, EmbeddingResult, Engine, ModelInfo, RerankRequest, RerankResult, TokenUsage } from '../engines/contract.js';
 import { ParlanceError, isParlanceError } from '../errors.js';
+import { BoundedRuns } from './bounded-runs.js';
 import type { EngineLookup } from './chat-service.js';
 
 /** Most texts in one embeddings request (OpenAI's limit) and most documents in one rerank request. */
@@ -27,13 +28,14 @@ function cannot(model: string, what: string, param: string): ParlanceError {
  * request as it admits a generation (its queue bound answers `queue_full`, a 429).
  */
 export class EmbeddingService {
-  private stopping: ParlanceError | undefined;
-  private readonly live = new Set<AbortController>();
+  private readonly runs: BoundedRuns;
 
   constructor(
     private readonly engines: EngineLookup,
     private readonly options: EmbeddingServiceOptions = {},
-  ) {}
+  ) {
+    this.runs = new BoundedRuns(options.deadlineMs, `The request reached its deadline (${Math.round((options.deadlineMs ?? 0) / 1000)} s).`);
+  }
 
   async embed(request: EmbeddingRequest, signal: AbortSignal): Promise<EmbeddingResult> {
     if (request.inputs.length === 0) throw new ParlanceError('invalid_request', 'input must hold at least one text.', { param: 'input' });
@@ -69,40 +71,29 @@ export class EmbeddingService {
 
   /** Cancels the running requests (and those queued) and refuses new ones. */
   stopAll(): void {
-    this.stopping ??= new ParlanceError('engine_unavailable', 'the server is shutting down');
-    for (const controller of [...this.live]) controller.abort(this.stopping);
+    this.runs.stopAll();
   }
 
   private engineWith(modelId: string, capability: Capability): Engine {
-    if (this.stopping) throw this.stopping;
+    this.runs.assertOpen();
     const engine = this.engines.engineFor(modelId);
     const model: ModelInfo | undefined = engine.models().find((candidate) => candidate.id === modelId);
     if (model && !model.capabilities.has(capability)) throw cannot(modelId, capability === 'rerank' ? 'rerank' : 'embed text', 'model');
     return engine;
   }
 
-  /** Runs one call under its own controller: aborted by the caller, the deadline or shutdown. */
+  /** Runs one call under its own bounds: aborted by the caller, the deadline or shutdown. */
   private async run<T>(engine: Engine, call: (signal: AbortSignal) => Promise<T>, signal: AbortSignal): Promise<T> {
-    const controller = new AbortController();
-    const onCallerAbort = (): void => controller.abort(signal.reason);
-    if (signal.aborted) controller.abort(signal.reason);
-    else signal.addEventListener('abort', onCallerAbort, { once: true });
-    const deadlineMs = this.options.deadlineMs;
-    const deadline =
-      deadlineMs === undefined ? undefined : setTimeout(() => controller.abort(new ParlanceError('upstream_timeout', `The request reached its deadline (${Math.round(deadlineMs / 1000)} s).`)), deadlineMs);
-    deadline?.unref();
-    this.live.add(controller);
+    const run = this.runs.start(signal);
     try {
-      return await call(controller.signal);
+      return await call(run.signal);
     } catch (error) {
       // The engine's own error wins; a bare abort is told by the reason it was aborted for.
-      const reason: unknown = controller.signal.aborted && !isParlanceError(error) ? controller.signal.reason : error;
+      const reason: unknown = run.signal.aborted && !isParlanceError(error) ? run.signal.reason : error;
       if (isParlanceError(reason)) this.options.onRejected?.(engine.name, reason);
       throw reason;
     } finally {
-      signal.removeEventListener('abort', onCallerAbort);
-      if (deadline) clearTimeout(deadline);
-      this.live.delete(controller);
+      run.release();
     }
   }
 }

@@ -160,6 +160,8 @@ describe.each(setups)('the Responses API through $name', (setup) => {
       [{ temperature: 3 }, 'temperature'],
       [{ max_output_tokens: 0 }, 'max_output_tokens'],
       [{ input: [{ role: 'user', content: [{ type: 'input_file', file_id: 'f' }] }] }, 'input[0].content[0]'],
+      [{ tool_choice: 'required' }, 'tool_choice'],
+      [{ tools: [{ type: 'function', name: 'a' }], tool_choice: { type: 'function', name: 'b' } }, 'tool_choice'],
     ];
     for (const [extra, param] of cases) {
       const response = await post({ model: setup.model, input: 'x', ...extra });

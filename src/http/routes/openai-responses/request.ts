@@ -29,6 +29,10 @@ function refuseUnsupported(body: ResponsesRequest): void {
   }
   const choice = body.tool_choice;
   if (typeof choice === 'object' && choice.type !== 'function') throw refuse('tool_choice', `tool_choice of type '${choice.type}' is not supported; use none, auto, required or a function.`);
+  const names = (body.tools ?? []).map((tool) => ('name' in tool ? String(tool.name) : ''));
+  if (choice === 'required' && names.length === 0) throw new ParlanceError('invalid_request', "tool_choice 'required' needs at least one tool in tools.", { param: 'tool_choice' });
+  const named = chosenName(choice);
+  if (named !== undefined && !names.includes(named)) throw new ParlanceError('invalid_request', `tool_choice names a function that is not in tools: ${JSON.stringify(named)}.`, { param: 'tool_choice' });
 }
 
 function textOfParts(content: string | readonly { type: string; text?: string; refusal?: string }[]): string {
@@ -87,6 +91,7 @@ export function toChatMessages(instructions: string | null | undefined, items: r
       callNames.set(item.call_id, item.name);
     } else if (item.type === 'function_call_output') {
       closeTurn();
+      reasoning = '';
       const name = callNames.get(item.call_id);
       messages.push({ role: 'tool', content: textOfParts(item.output), toolCallId: item.call_id, ...(name === undefined ? {} : { name }) });
     } else if (item.role === 'assistant') {
@@ -96,6 +101,8 @@ export function toChatMessages(instructions: string | null | undefined, items: r
       open.content += textOfParts(item.content);
     } else {
       closeTurn();
+      // Reasoning that no assistant turn followed belongs to none.
+      reasoning = '';
       if (item.role === 'user') messages.push(userMessage(item, where));
       else messages.push({ role: 'system', content: textOfParts(item.content) });
     }
@@ -139,10 +146,15 @@ function toolsOf(body: ResponsesRequest): ToolDefinition[] | undefined {
   });
 }
 
+/** The function a `tool_choice` object names. */
+function chosenName(choice: ResponsesRequest['tool_choice']): string | undefined {
+  return typeof choice === 'object' && 'name' in choice ? String(choice.name) : undefined;
+}
+
 function toolChoiceOf(choice: ResponsesRequest['tool_choice']): ToolChoice | undefined {
   if (choice === undefined) return undefined;
   if (typeof choice === 'string') return choice;
-  return { name: String((choice as { name?: unknown }).name) };
+  return { name: chosenName(choice) ?? '' };
 }
 
 function formatOf(format: NonNullable<ResponsesRequest['text']>['format']): ResponseFormat | undefined {
