@@ -5,7 +5,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineLoad, metricValue, waitFor } from '../adversarial/helpers.js';
-import { startTestServer, type TestServer } from '../fixtures/server.js';
+import { noShedding, startTestServer, type TestServer } from '../fixtures/server.js';
 
 const key = 'anthropic-test-key-0123456789';
 const tiny = 'parlance-tiny';
@@ -13,11 +13,13 @@ const scripted = 'parlance-scripted';
 let server: TestServer;
 let client: Anthropic;
 const auth = { 'x-api-key': key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
+/** The whole prompt: Anthropic counts the tokens read from the prompt cache apart from `input_tokens`. */
+const promptTokens = (usage: Anthropic.Usage): number => usage.input_tokens + (usage.cache_read_input_tokens ?? 0);
 const post = (path: string, body: unknown, headers: Record<string, string> = auth, signal?: AbortSignal) =>
   fetch(`${server.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body), ...(signal ? { signal } : {}) });
 
 beforeAll(async () => {
-  server = await startTestServer({ scripted: true, apiKeys: [{ name: 'test', key }] });
+  server = await startTestServer({ scripted: true, apiKeys: [{ name: 'test', key }], ...noShedding });
   client = new Anthropic({ baseURL: server.url, apiKey: key, maxRetries: 0 });
 });
 afterAll(async () => server.stop());
@@ -42,7 +44,7 @@ describe('messages.create', () => {
     const ask = (system: Anthropic.TextBlockParam[]) => client.messages.create({ model: tiny, max_tokens: 1, system, messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }] });
     const short = await ask([{ type: 'text', text: 'Be brief.' }]);
     const long = await ask([{ type: 'text', text: 'Be brief.' }, { type: 'text', text: 'Answer in English, with short words, and never more than ten of them.' }]);
-    expect(long.usage.input_tokens).toBeGreaterThan(short.usage.input_tokens);
+    expect(promptTokens(long.usage)).toBeGreaterThan(promptTokens(short.usage));
   });
 
   it('stops at a stop sequence and names it (scripted echo)', async () => {
@@ -104,7 +106,7 @@ describe('messages.stream', () => {
         'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"red"}}\n\n' +
         'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" green"}}\n\n' +
         'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n' +
-        'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":2}}\n\n' +
+        'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"input_tokens":6,"output_tokens":2}}\n\n' +
         'event: message_stop\ndata: {"type":"message_stop"}\n\n',
     );
   });
@@ -124,11 +126,11 @@ describe('messages.stream', () => {
 });
 
 describe('count_tokens', () => {
-  it("counts what messages.create reports as input tokens, system and tools' absence included (embedded model)", async () => {
+  it('counts what messages.create reports as its prompt (embedded model)', async () => {
     const request = { model: tiny, system: 'You are terse.', messages: [{ role: 'user' as const, content: 'How many tokens is this?' }] };
     const counted = await client.messages.countTokens(request);
     const created = await client.messages.create({ ...request, max_tokens: 1 });
-    expect(counted.input_tokens).toBe(created.usage.input_tokens);
+    expect(counted.input_tokens).toBe(promptTokens(created.usage));
     const longer = await client.messages.countTokens({ ...request, messages: [{ role: 'user', content: 'How many tokens is this longer question, then?' }] });
     expect(longer.input_tokens).toBeGreaterThan(counted.input_tokens);
   });

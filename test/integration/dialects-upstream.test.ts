@@ -6,7 +6,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentSteps, contentChunk, errorPlan, sse, startFakeUpstream, streamPlan, streamSteps, type FakeToolCall, type FakeUpstream } from '../fixtures/fake-upstream.js';
-import { parseSse, startTestServer, type TestServer } from '../fixtures/server.js';
+import { noShedding, parseSse, startTestServer, type TestServer } from '../fixtures/server.js';
 
 const model = 'up-model';
 let upstream: FakeUpstream;
@@ -16,7 +16,7 @@ let ollama: Ollama;
 
 beforeAll(async () => {
   upstream = await startFakeUpstream({ models: [model] });
-  front = await startTestServer({ embedded: false, upstreams: [`fake=${upstream.url}`] });
+  front = await startTestServer({ embedded: false, upstreams: [`fake=${upstream.url}`], ...noShedding });
   anthropic = new Anthropic({ baseURL: front.url, apiKey: 'unused', maxRetries: 0 });
   ollama = new Ollama({ host: front.url });
 });

@@ -6,7 +6,7 @@
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineLoad, metricValue, waitFor } from '../adversarial/helpers.js';
-import { startTestServer, type TestServer } from '../fixtures/server.js';
+import { noShedding, startTestServer, type TestServer } from '../fixtures/server.js';
 
 const key = 'ollama-test-key-0123456789';
 const tiny = 'parlance-tiny';
@@ -18,7 +18,7 @@ const post = (path: string, body: unknown, headers: Record<string, string> = aut
   fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), ...(signal ? { signal } : {}) });
 
 beforeAll(async () => {
-  server = await startTestServer({ scripted: true, apiKeys: [{ name: 'test', key }] });
+  server = await startTestServer({ scripted: true, apiKeys: [{ name: 'test', key }], ...noShedding });
   ollama = new Ollama({ host: server.url, headers: auth });
 });
 afterAll(async () => server.stop());
