@@ -4,7 +4,8 @@ import { cancelledByServer } from './errors.js';
 
 /** A piece of a reply as dialects with content blocks show it (Anthropic's blocks, Ollama's message fields). */
 export type CollectedBlock =
-  | { readonly kind: 'text' | 'thinking'; text: string }
+  | { readonly kind: 'text'; text: string }
+  | { readonly kind: 'thinking'; text: string }
   | { readonly kind: 'tool'; readonly id: string; readonly name: string; json: string };
 
 export interface CollectedReply {
@@ -29,7 +30,8 @@ export async function collectBlocks(generation: Generation): Promise<CollectedRe
   const append = (kind: 'text' | 'thinking', text: string): void => {
     const last = blocks.at(-1);
     if (last !== undefined && last.kind === kind) last.text += text;
-    else blocks.push({ kind, text });
+    // Spelled twice so that each literal is its own variant of the union.
+    else blocks.push(kind === 'text' ? { kind, text } : { kind, text });
   };
   for await (const event of generation) {
     if (event.type === 'text-delta') {
@@ -55,13 +57,18 @@ export async function collectBlocks(generation: Generation): Promise<CollectedRe
   return { blocks, usage, reason, stopSequence, logprobs };
 }
 
-/** A tool call's arguments as the object dialects without JSON text (Anthropic's `input`, Ollama's `arguments`) send. */
-export function toolArguments(json: string): Record<string, unknown> {
+/**
+ * A tool call's arguments as the object dialects without JSON text (Anthropic's `input`, Ollama's `arguments`)
+ * send. `undefined` when the reply was cut by its token limit mid-arguments: the call is incomplete, and is left
+ * out (the stop reason says the reply was cut). Arguments that do not parse otherwise are the engine's failure.
+ */
+export function toolArguments(json: string, reason: FinishReason): Record<string, unknown> | undefined {
   if (json.trim() === '') return {};
   let value: unknown;
   try {
     value = JSON.parse(json);
   } catch {
+    if (reason === 'length') return undefined;
     throw new ParlanceError('generation_failed', 'The model produced tool-call arguments that are not JSON.');
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ParlanceError('generation_failed', 'The model produced tool-call arguments that are not a JSON object.');

@@ -5,7 +5,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineLoad, metricValue, waitFor } from '../adversarial/helpers.js';
-import { startTestServer, type TestServer } from '../fixtures/server.js';
+import { noShedding, startTestServer, type TestServer } from '../fixtures/server.js';
 
 const key = 'anthropic-test-key-0123456789';
 const tiny = 'parlance-tiny';
@@ -13,11 +13,13 @@ const scripted = 'parlance-scripted';
 let server: TestServer;
 let client: Anthropic;
 const auth = { 'x-api-key': key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
+/** The whole prompt: Anthropic counts the tokens read from the prompt cache apart from `input_tokens`. */
+const promptTokens = (usage: Anthropic.Usage): number => usage.input_tokens + (usage.cache_read_input_tokens ?? 0);
 const post = (path: string, body: unknown, headers: Record<string, string> = auth, signal?: AbortSignal) =>
   fetch(`${server.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body), ...(signal ? { signal } : {}) });
 
 beforeAll(async () => {
-  server = await startTestServer({ scripted: true, apiKeys: [{ name: 'test', key }] });
+  server = await startTestServer({ scripted: true, apiKeys: [{ name: 'test', key }], ...noShedding });
   client = new Anthropic({ baseURL: server.url, apiKey: key, maxRetries: 0 });
 });
 afterAll(async () => server.stop());
@@ -42,7 +44,7 @@ describe('messages.create', () => {
     const ask = (system: Anthropic.TextBlockParam[]) => client.messages.create({ model: tiny, max_tokens: 1, system, messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }] });
     const short = await ask([{ type: 'text', text: 'Be brief.' }]);
     const long = await ask([{ type: 'text', text: 'Be brief.' }, { type: 'text', text: 'Answer in English, with short words, and never more than ten of them.' }]);
-    expect(long.usage.input_tokens).toBeGreaterThan(short.usage.input_tokens);
+    expect(promptTokens(long.usage)).toBeGreaterThan(promptTokens(short.usage));
   });
 
   it('stops at a stop sequence and names it (scripted echo)', async () => {
@@ -104,7 +106,7 @@ describe('messages.stream', () => {
         'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"red"}}\n\n' +
         'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" green"}}\n\n' +
         'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n' +
-        'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":2}}\n\n' +
+        'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"input_tokens":6,"output_tokens":2}}\n\n' +
         'event: message_stop\ndata: {"type":"message_stop"}\n\n',
     );
   });
@@ -124,38 +126,82 @@ describe('messages.stream', () => {
 });
 
 describe('count_tokens', () => {
-  it("counts what messages.create reports as input tokens, system and tools' absence included (embedded model)", async () => {
+  it('counts what messages.create reports as its prompt (embedded model)', async () => {
     const request = { model: tiny, system: 'You are terse.', messages: [{ role: 'user' as const, content: 'How many tokens is this?' }] };
     const counted = await client.messages.countTokens(request);
     const created = await client.messages.create({ ...request, max_tokens: 1 });
-    expect(counted.input_tokens).toBe(created.usage.input_tokens);
+    expect(counted.input_tokens).toBe(promptTokens(created.usage));
     const longer = await client.messages.countTokens({ ...request, messages: [{ role: 'user', content: 'How many tokens is this longer question, then?' }] });
     expect(longer.input_tokens).toBeGreaterThan(counted.input_tokens);
   });
 });
 
 describe('tool use', () => {
-  // The scripted engine calls tools once the agents work (tool calls through the engines) is merged.
-  it.skip('answers tool_choice {type: "tool"} with a tool_use block whose input fits the schema (enable after agents merge)', async () => {
-    const tools: Anthropic.Tool[] = [
-      { name: 'get_weather', description: 'The weather in a city', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
-      { name: 'get_time', input_schema: { type: 'object', properties: {} } },
-    ];
-    const message = await client.messages.create({ model: scripted, max_tokens: 50, tools, tool_choice: { type: 'tool', name: 'get_weather' }, messages: [{ role: 'user', content: 'What is it like in Paris?' }] });
+  const tools: Anthropic.Tool[] = [
+    // An enum keeps the random-weight model's grammar-bound answer short.
+    { name: 'get_weather', description: 'The weather in a city', input_schema: { type: 'object', properties: { city: { type: 'string', enum: ['Paris', 'Rome'] } }, required: ['city'] } },
+    { name: 'get_time', input_schema: { type: 'object', properties: {} } },
+  ];
+
+  it.each([scripted, tiny])('answers tool_choice {type: "tool"} with a tool_use block whose input fits the schema (%s)', async (model) => {
+    const message = await client.messages.create({ model, max_tokens: 60, tools, tool_choice: { type: 'tool', name: 'get_weather' }, messages: [{ role: 'user', content: 'What is it like in Paris?' }] });
     expect(message.stop_reason).toBe('tool_use');
     const use = message.content.find((block) => block.type === 'tool_use');
-    expect(use).toMatchObject({ type: 'tool_use', name: 'get_weather' });
+    expect(use).toMatchObject({ type: 'tool_use', name: 'get_weather', id: expect.any(String) });
     expect(typeof (use?.type === 'tool_use' ? (use.input as { city?: unknown }).city : undefined)).toBe('string');
 
-    const stream = client.messages.stream({ model: scripted, max_tokens: 50, tools, tool_choice: { type: 'tool', name: 'get_weather' }, messages: [{ role: 'user', content: 'Paris?' }] });
+    const stream = client.messages.stream({ model, max_tokens: 60, tools, tool_choice: { type: 'tool', name: 'get_weather' }, messages: [{ role: 'user', content: 'Paris?' }] });
     const final = await stream.finalMessage();
+    expect(final.stop_reason).toBe('tool_use');
     expect(final.content.find((block) => block.type === 'tool_use')).toMatchObject({ name: 'get_weather', input: { city: expect.any(String) } });
   });
 
-  it('refuses tools on a model that cannot call them, naming the field, as BadRequestError', async () => {
-    const refused = client.messages.create({ model: tiny, max_tokens: 5, tools: [{ name: 'f', input_schema: { type: 'object' } }], tool_choice: { type: 'any' }, messages: [{ role: 'user', content: 'x' }] });
-    await expect(refused).rejects.toBeInstanceOf(Anthropic.BadRequestError);
-    await expect(refused).rejects.toMatchObject({ status: 400, error: { type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining("'tools'") } } });
+  it('calls several tools in parallel, one block each, and none with tool_choice none (scripted)', async () => {
+    const both = await client.messages.create({ model: scripted, max_tokens: 60, tools, messages: [{ role: 'user', content: 'use get_weather and get_time' }] });
+    expect(both.content.filter((block) => block.type === 'tool_use').map((block) => (block.type === 'tool_use' ? block.name : ''))).toEqual(['get_weather', 'get_time']);
+    const one = await client.messages.create({ model: scripted, max_tokens: 60, tools, tool_choice: { type: 'auto', disable_parallel_tool_use: true }, messages: [{ role: 'user', content: 'use get_weather and get_time' }] });
+    expect(one.content.filter((block) => block.type === 'tool_use')).toHaveLength(1);
+    const none = await client.messages.create({ model: scripted, max_tokens: 60, tools, tool_choice: { type: 'none' }, messages: [{ role: 'user', content: 'use get_weather and get_time' }] });
+    expect(none.content).toEqual([{ type: 'text', text: 'use get_weather and get_time' }]);
+    expect(none.stop_reason).toBe('end_turn');
+  });
+
+  it('sends tool results back, and the model answers from them (scripted)', async () => {
+    const message = await client.messages.create({
+      model: scripted,
+      max_tokens: 60,
+      tools,
+      messages: [
+        { role: 'user', content: 'weather in Paris?' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'sunny' }] },
+      ],
+    });
+    expect(message.content).toEqual([{ type: 'text', text: 'get_weather returned sunny.' }]);
+  });
+});
+
+describe('structured output and thinking', () => {
+  it.each([scripted, tiny])('output_config.format makes the text JSON that fits the schema (%s)', async (model) => {
+    const schema = { type: 'object', properties: { answer: { type: 'string', enum: ['yes', 'no'] }, sure: { type: 'boolean' } }, required: ['answer', 'sure'], additionalProperties: false };
+    const message = await client.messages.create({ model, max_tokens: 200, output_config: { format: { type: 'json_schema', schema } }, messages: [{ role: 'user', content: 'Answer in JSON.' }] });
+    const [block] = message.content;
+    const value = JSON.parse(block?.type === 'text' ? block.text : '') as { answer: unknown; sure: unknown };
+    expect(['yes', 'no']).toContain(value.answer);
+    expect(typeof value.sure).toBe('boolean');
+    expect(message.stop_reason).toBe('end_turn');
+  });
+
+  it('streams thinking as a thinking block before the text (scripted)', async () => {
+    const stream = client.messages.stream({ model: scripted, max_tokens: 60, messages: [{ role: 'user', content: '/think the answer' }] });
+    const thinking: string[] = [];
+    stream.on('thinking', (delta) => thinking.push(delta));
+    const final = await stream.finalMessage();
+    expect(final.content).toEqual([
+      { type: 'thinking', thinking: 'Thinking about: the answer', signature: '' },
+      { type: 'text', text: 'the answer' },
+    ]);
+    expect(thinking.join('')).toBe('Thinking about: the answer');
   });
 });
 
@@ -166,23 +212,23 @@ describe('errors in Anthropic shape', () => {
     await expect(refused).rejects.toMatchObject({ error: { type: 'error', error: { type: 'not_found_error', message: expect.stringContaining("'no-such-model'") } } });
   });
 
-  it('a parameter the model cannot honour is BadRequestError naming it: top_k, thinking', async () => {
+  it('a parameter the model cannot honour is BadRequestError naming it: top_k, thinking, output_config.effort', async () => {
     // Sampling fields are no longer in the SDK's types, but clients still send them.
-    const topK = await post('/v1/messages', { model: tiny, max_tokens: 5, top_k: 3, messages: [{ role: 'user', content: 'x' }] });
+    const topK = await post('/v1/messages', { model: scripted, max_tokens: 5, top_k: 3, messages: [{ role: 'user', content: 'x' }] });
     expect(topK.status).toBe(400);
     expect(((await topK.json()) as { error: { message: string } }).error.message).toContain("'top_k'");
-    await expect(client.messages.create({ model: tiny, max_tokens: 5, output_config: { effort: 'low' }, messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({
-      status: 400,
-      message: expect.stringContaining("'output_config.effort'"),
-    });
-    await expect(client.messages.create({ model: tiny, max_tokens: 5, output_config: { format: { type: 'json_schema', schema: { type: 'object' } } }, messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({
-      status: 400,
-      message: expect.stringContaining("'output_config.format'"),
-    });
+    // The tiny model's template separates no thinking, so it has no budget to honour.
     await expect(client.messages.create({ model: tiny, max_tokens: 2000, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({
       status: 400,
       message: expect.stringContaining("'thinking'"),
     });
+    await expect(client.messages.create({ model: tiny, max_tokens: 5, output_config: { effort: 'low' }, messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({
+      status: 400,
+      message: expect.stringContaining("'output_config.effort'"),
+    });
+    await expect(client.messages.create({ model: scripted, max_tokens: 5, tool_choice: { type: 'tool', name: 'absent' }, tools: [{ name: 'present', input_schema: { type: 'object' } }], messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(
+      Anthropic.BadRequestError,
+    );
   });
 
   it('a missing max_tokens, a bad block and a server tool are 400s that name the field', async () => {
@@ -217,7 +263,7 @@ describe('errors in Anthropic shape', () => {
   });
 
   it('is documented in /docs', async () => {
-    const spec = (await (await fetch(`${server.url}/docs/json`)).json()) as { paths: Record<string, unknown> };
+    const spec = (await (await fetch(`${server.url}/docs/json`, { headers: auth })).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(['/v1/messages', '/v1/messages/count_tokens']));
   });
 });

@@ -5,8 +5,8 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorPlan, sse, startFakeUpstream, streamPlan, streamSteps, contentChunk, type FakeUpstream } from '../fixtures/fake-upstream.js';
-import { parseSse, startTestServer, type TestServer } from '../fixtures/server.js';
+import { agentSteps, contentChunk, errorPlan, sse, startFakeUpstream, streamPlan, streamSteps, type FakeToolCall, type FakeUpstream } from '../fixtures/fake-upstream.js';
+import { noShedding, parseSse, startTestServer, type TestServer } from '../fixtures/server.js';
 
 const model = 'up-model';
 let upstream: FakeUpstream;
@@ -16,7 +16,7 @@ let ollama: Ollama;
 
 beforeAll(async () => {
   upstream = await startFakeUpstream({ models: [model] });
-  front = await startTestServer({ embedded: false, upstreams: [`fake=${upstream.url}`] });
+  front = await startTestServer({ embedded: false, upstreams: [`fake=${upstream.url}`], ...noShedding });
   anthropic = new Anthropic({ baseURL: front.url, apiKey: 'unused', maxRetries: 0 });
   ollama = new Ollama({ host: front.url });
 });
@@ -24,6 +24,15 @@ afterAll(async () => {
   await front.stop();
   await upstream.close();
 });
+
+const calls: FakeToolCall[] = [
+  { id: 'call_w', name: 'get_weather', arguments: '{"city":"Paris","unit":"°C"}' },
+  { id: 'call_t', name: 'get_time', arguments: '{"zone":"Europe/Paris"}' },
+];
+const tools = [
+  { name: 'get_weather', input_schema: { type: 'object' as const, properties: { city: { type: 'string' }, unit: { type: 'string' } } } },
+  { name: 'get_time', input_schema: { type: 'object' as const, properties: { zone: { type: 'string' } } } },
+];
 
 /** A stream that sends two pieces, then the upstream dies. */
 const dyingStream = () => ({ steps: [...streamSteps(['Hello', ' there'], { tail: [] }), { delayMs: 20 }, { destroy: true as const }] });
@@ -43,6 +52,20 @@ describe('Anthropic Messages through an upstream', () => {
     const final = await stream.finalMessage();
     expect(steps).toEqual(['Hello', ' from', ' fake']);
     expect(final.content).toEqual([{ type: 'text', text: 'Hello from fake' }]);
+  });
+
+  it.each(['interleaved', 'llama-server', 'vllm'] as const)('serialises parallel tool calls streamed %s as whole tool_use blocks, after the thinking', async (shape) => {
+    upstream.script = () => ({ steps: agentSteps({ reasoning: ['Two ', 'tools.'], content: ['Checking.'], toolCalls: calls, toolCallShape: shape }) });
+    const stream = anthropic.messages.stream({ model, max_tokens: 100, tools, messages: [{ role: 'user', content: 'weather and time in Paris' }] });
+    const final = await stream.finalMessage();
+    expect(final.content).toEqual([
+      { type: 'thinking', thinking: 'Two tools.', signature: '' },
+      { type: 'text', text: 'Checking.' },
+      { type: 'tool_use', id: 'call_w', name: 'get_weather', input: { city: 'Paris', unit: '°C' } },
+      { type: 'tool_use', id: 'call_t', name: 'get_time', input: { zone: 'Europe/Paris' } },
+    ]);
+    expect(final.stop_reason).toBe('tool_use');
+    expect(upstream.generations().at(-1)?.body).toMatchObject({ tools: [{ type: 'function', function: { name: 'get_weather' } }, { type: 'function', function: { name: 'get_time' } }] });
   });
 
   it("passes the upstream's refusal through as the SDK's typed error", async () => {
@@ -90,6 +113,22 @@ describe('Ollama through an upstream', () => {
 
     upstream.script = () => streamPlan(['Once', ' more']);
     expect((await ollama.generate({ model, prompt: 'go' })).response).toBe('Once more');
+  });
+
+  it('relays parallel tool calls (interleaved upstream) as parsed arguments, and thinking', async () => {
+    upstream.script = () => ({ steps: agentSteps({ reasoning: ['Two ', 'tools.'], toolCalls: calls, toolCallShape: 'interleaved' }) });
+    const parts = await ollama.chat({ model, messages: [{ role: 'user', content: 'weather and time' }], stream: true, tools: tools.map((tool) => ({ type: 'function', function: { name: tool.name, parameters: tool.input_schema } })) });
+    let thinking = '';
+    const toolCalls = [];
+    for await (const part of parts) {
+      thinking += part.message.thinking ?? '';
+      toolCalls.push(...(part.message.tool_calls ?? []));
+    }
+    expect(thinking).toBe('Two tools.');
+    expect(toolCalls).toEqual([
+      { function: { name: 'get_weather', arguments: { city: 'Paris', unit: '°C' } } },
+      { function: { name: 'get_time', arguments: { zone: 'Europe/Paris' } } },
+    ]);
   });
 
   it('sends a failure after the first byte as an {"error"} line, which ollama-js throws', async () => {

@@ -6,7 +6,7 @@
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineLoad, metricValue, waitFor } from '../adversarial/helpers.js';
-import { startTestServer, type TestServer } from '../fixtures/server.js';
+import { noShedding, startTestServer, type TestServer } from '../fixtures/server.js';
 
 const key = 'ollama-test-key-0123456789';
 const tiny = 'parlance-tiny';
@@ -18,7 +18,7 @@ const post = (path: string, body: unknown, headers: Record<string, string> = aut
   fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), ...(signal ? { signal } : {}) });
 
 beforeAll(async () => {
-  server = await startTestServer({ scripted: true, apiKeys: [{ name: 'test', key }] });
+  server = await startTestServer({ scripted: true, apiKeys: [{ name: 'test', key }], ...noShedding });
   ollama = new Ollama({ host: server.url, headers: auth });
 });
 afterAll(async () => server.stop());
@@ -35,7 +35,8 @@ describe('models', () => {
     expect(running.models.find((model) => model.name === tiny)).toMatchObject({ model: tiny, context_length: 1024 });
 
     const shown = await ollama.show({ model: tiny });
-    expect(shown.capabilities).toEqual(['completion']);
+    expect(shown.capabilities).toEqual(expect.arrayContaining(['completion', 'tools', 'embedding']));
+    expect(shown.capabilities).not.toContain('thinking'); // the tiny model's template separates no thinking
     const info = shown.model_info as unknown as Record<string, unknown>;
     expect(info[`${String(info['general.architecture'])}.context_length`]).toBe(1024);
 
@@ -129,17 +130,54 @@ describe('generate', () => {
   });
 });
 
+describe('tools and formats', () => {
+  const weather = { type: 'function', function: { name: 'get_weather', description: 'The weather in a city', parameters: { type: 'object', properties: { city: { type: 'string', enum: ['Paris', 'Rome'] } }, required: ['city'] } } };
+
+  it('answers with tool calls, their arguments parsed, streamed and not (scripted)', async () => {
+    const request = { model: scripted, tools: [weather], messages: [{ role: 'user', content: 'call get_weather please' }] };
+    const whole = await ollama.chat(request);
+    expect(whole.message.tool_calls).toEqual([{ function: { name: 'get_weather', arguments: { city: expect.stringMatching(/^(Paris|Rome)$/) } } }]);
+    expect(whole.done_reason).toBe('stop');
+    const parts = await ollama.chat({ ...request, stream: true });
+    const calls = [];
+    for await (const part of parts) calls.push(...(part.message.tool_calls ?? []));
+    expect(calls).toEqual(whole.message.tool_calls);
+  });
+
+  it('sends tool results back by tool name, and the model answers from them (scripted)', async () => {
+    const answer = await ollama.chat({
+      model: scripted,
+      tools: [weather],
+      messages: [
+        { role: 'user', content: 'weather?' },
+        { role: 'assistant', content: '', tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }] },
+        { role: 'tool', content: 'sunny', tool_name: 'get_weather' },
+      ],
+    });
+    expect(answer.message.content).toBe('get_weather returned sunny.');
+  });
+
+  it('format: a schema makes the reply JSON that fits it, and "json" makes it a JSON object (embedded model)', async () => {
+    const schema = { type: 'object', properties: { answer: { type: 'string', enum: ['yes', 'no'] }, sure: { type: 'boolean' } }, required: ['answer', 'sure'] };
+    const fitted = JSON.parse((await ollama.chat({ model: tiny, format: schema, messages: [{ role: 'user', content: 'Answer in JSON.' }], options: { num_predict: 200 } })).message.content) as Record<string, unknown>;
+    expect(['yes', 'no']).toContain(fitted['answer']);
+    expect(typeof fitted['sure']).toBe('boolean');
+    const object = await ollama.generate({ model: scripted, format: 'json', prompt: 'hello' });
+    expect(JSON.parse(object.response ?? '')).toEqual({ echo: 'hello' });
+  });
+});
+
 describe('what cannot be honoured is refused by name, readably', () => {
   it.each([
-    [{ options: { top_k: 5 } }, 'options.top_k'],
-    [{ options: { mirostat: 2 } }, 'options.mirostat'],
-    [{ options: { num_ctx: 1_000_000 } }, 'options.num_ctx'],
-    [{ format: 'json' }, 'format'],
-    [{ format: { type: 'object', properties: { a: { type: 'string' } } } }, 'format'],
-    [{ think: true }, 'think'],
-    [{ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }] }, 'tools'],
-  ])('%j', async (extra, field) => {
-    const refused = ollama.chat({ model: tiny, messages: [{ role: 'user', content: 'x' }], ...extra } as Parameters<typeof ollama.chat>[0] & { stream?: false });
+    [scripted, { options: { top_k: 5 } }, 'options.top_k'],
+    [scripted, { options: { repeat_penalty: 1.3 } }, 'options.repeat_penalty'],
+    [tiny, { options: { mirostat: 2 } }, 'options.mirostat'],
+    [tiny, { options: { num_ctx: 1_000_000 } }, 'options.num_ctx'],
+    [tiny, { think: true }, 'think'],
+    [tiny, { think: 'high' }, 'think'],
+    [tiny, { logprobs: true }, 'logprobs'],
+  ])('%s %j', async (model, extra, field) => {
+    const refused = ollama.chat({ model, messages: [{ role: 'user', content: 'x' }], ...extra } as Parameters<typeof ollama.chat>[0] & { stream?: false });
     await expect(refused).rejects.toMatchObject({ name: 'ResponseError', status_code: 400, message: expect.stringContaining(field) });
   });
 
@@ -151,8 +189,7 @@ describe('what cannot be honoured is refused by name, readably', () => {
 });
 
 describe('embed', () => {
-  // The embedded engine embeds once the embeddings work (EmbeddingService, the binding's embedding context) is merged.
-  it.skip('embeds one text or several, deterministically (enable after responses merge)', async () => {
+  it('embeds one text or several, deterministically (embedded model)', async () => {
     const one = await ollama.embed({ model: tiny, input: 'hello world' });
     expect(one.embeddings).toHaveLength(1);
     const width = one.embeddings[0]?.length ?? 0;
@@ -197,7 +234,7 @@ describe('keys, routes, metrics and docs', () => {
   });
 
   it('documents the dialect and the prefixed API in /docs, not the aliases', async () => {
-    const spec = (await (await fetch(`${server.url}/docs/json`)).json()) as { paths: Record<string, unknown> };
+    const spec = (await (await fetch(`${server.url}/docs/json`, { headers: auth })).json()) as { paths: Record<string, unknown> };
     const paths = Object.keys(spec.paths);
     expect(paths).toEqual(expect.arrayContaining(['/api/chat', '/api/generate', '/api/tags', '/api/show', '/api/ps', '/api/version', '/api/embed', '/parlance/api/conversations']));
     expect(paths).not.toContain('/api/conversations');

@@ -59,7 +59,7 @@ describe('MessageStreamEncoder', () => {
         'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}\n\n' +
         'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"lo \\"x\\"\\n"}}\n\n' +
         'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n' +
-        'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":9}}\n\n' +
+        'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"input_tokens":5,"output_tokens":9}}\n\n' +
         'event: message_stop\ndata: {"type":"message_stop"}\n\n',
     );
   });

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Generation, TokenUsage } from '../../../engines/contract.js';
+import type { FinishReason, Generation, TokenUsage } from '../../../engines/contract.js';
 import { ParlanceError } from '../../../errors.js';
 import { clientDisconnectSignal } from '../../client-signal.js';
 import { collectBlocks, toolArguments, type CollectedBlock } from '../../collect-blocks.js';
@@ -17,9 +17,17 @@ function messageId(): string {
   return `msg_${crypto.randomUUID().replaceAll('-', '')}`;
 }
 
-function toContentBlock(block: CollectedBlock): ContentBlockOut {
-  if (block.kind === 'tool') return { type: 'tool_use', id: block.id, name: block.name, input: toolArguments(block.json) };
-  return block.kind === 'text' ? { type: 'text', text: block.text } : { type: 'thinking', thinking: block.text, signature: '' };
+function toContentBlocks(blocks: readonly CollectedBlock[], reason: FinishReason): ContentBlockOut[] {
+  const out: ContentBlockOut[] = [];
+  for (const block of blocks) {
+    if (block.kind === 'text') out.push({ type: 'text', text: block.text });
+    else if (block.kind === 'thinking') out.push({ type: 'thinking', thinking: block.text, signature: '' });
+    else {
+      const input = toolArguments(block.json, reason);
+      if (input !== undefined) out.push({ type: 'tool_use', id: block.id, name: block.name, input });
+    }
+  }
+  return out;
 }
 
 /** Relays a generation as Anthropic's event stream, waiting on the socket when it is full. */
@@ -75,7 +83,7 @@ export const anthropicRoutes: FastifyPluginAsync<HttpDeps> = async (plain, deps)
       type: 'message',
       role: 'assistant',
       model: body.model,
-      content: result.blocks.map(toContentBlock),
+      content: toContentBlocks(result.blocks, result.reason),
       stop_reason: stopReason,
       stop_sequence: stopReason === 'stop_sequence' ? (result.stopSequence ?? null) : null,
       usage: toAnthropicUsage(result.usage),

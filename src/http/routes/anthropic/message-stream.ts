@@ -85,7 +85,9 @@ export class MessageStreamEncoder {
     for (const block of this.held.splice(0)) out += this.whole(block);
     const stop = toStopReason(reason, stopSequence, this.madeToolCalls);
     const delta = { stop_reason: stop, stop_sequence: stop === 'stop_sequence' ? (stopSequence ?? null) : null };
-    out += frame('message_delta', `{"type":"message_delta","delta":${JSON.stringify(delta)},"usage":{"output_tokens":${usage?.completionTokens ?? 0}}}`);
+    // The whole usage, as Anthropic's own streams now send it: cached prompt tokens are only known at the end.
+    const totals = usage === undefined ? { output_tokens: 0 } : toAnthropicUsage(usage);
+    out += frame('message_delta', `{"type":"message_delta","delta":${JSON.stringify(delta)},"usage":${JSON.stringify(totals)}}`);
     return out + frame('message_stop', '{"type":"message_stop"}');
   }
 

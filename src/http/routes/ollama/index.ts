@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { EmbeddingResult, GenerationRequest } from '../../../engines/contract.js';
+import type { GenerationRequest } from '../../../engines/contract.js';
 import { ParlanceError } from '../../../errors.js';
 import { clientDisconnectSignal } from '../../client-signal.js';
 import { collectBlocks, toolArguments } from '../../collect-blocks.js';
@@ -69,9 +69,13 @@ export const ollamaRoutes: FastifyPluginAsync<OllamaRouteOptions> = async (plain
     clock.output();
     let text = '';
     let thinking = '';
+    // A call cut off by the token limit is left out: done_reason says the reply was cut.
     const calls: OllamaToolCallOut[] = [];
     for (const block of result.blocks) {
-      if (block.kind === 'tool') calls.push({ function: { name: block.name, arguments: toolArguments(block.json) } });
+      if (block.kind === 'tool') {
+        const args = toolArguments(block.json, result.reason);
+        if (args !== undefined) calls.push({ function: { name: block.name, arguments: args } });
+      }
       else if (block.kind === 'text') text += block.text;
       else thinking += block.text;
     }
@@ -116,9 +120,10 @@ export const ollamaRoutes: FastifyPluginAsync<OllamaRouteOptions> = async (plain
   app.post('/embed', { schema: { body: embedRequestSchema, tags, summary: 'Embed one text or several (Ollama API)' } }, async (request, reply) => {
     const clock = new RequestClock();
     const body = request.body;
-    const model = ollamaModel(deps.engines, body.model);
+    ollamaModel(deps.engines, body.model); // Ollama's own 404 for a model nobody serves
     const inputs = typeof body.input === 'string' ? [body.input] : body.input;
-    const result = await embed(model, body.model, inputs, clientDisconnectSignal(reply));
+    // The core path every embeddings dialect takes: capability, batch and time bounds, the engine's queue.
+    const result = await deps.embeddings.embed({ model: body.model, inputs }, clientDisconnectSignal(reply));
     const width = result.vectors[0]?.length ?? 0;
     if (body.dimensions !== undefined && body.dimensions !== width) {
       throw new ParlanceError('unsupported_parameter', `The model '${body.model}' makes vectors of ${width} dimensions and cannot shorten them; leave dimensions out or set it to ${width}.`, { param: 'dimensions' });
@@ -127,12 +132,3 @@ export const ollamaRoutes: FastifyPluginAsync<OllamaRouteOptions> = async (plain
     return { model: body.model, embeddings: result.vectors.map((vector) => Array.from(vector)), total_duration: stats.total_duration, load_duration: stats.load_duration, prompt_eval_count: result.promptTokens };
   });
 };
-
-/** Embeds through the model's engine, refusing a model without the capability as `/v1/embeddings` does. */
-async function embed(model: ServedModel, id: string, inputs: readonly string[], signal: AbortSignal): Promise<EmbeddingResult> {
-  const run = model.engine.embed?.bind(model.engine);
-  if (run === undefined || (model.info !== undefined && !model.info.capabilities.has('embeddings'))) {
-    throw new ParlanceError('unsupported_parameter', `The model '${id}' cannot embed text; pick a model that can (GET /api/tags).`, { param: 'model' });
-  }
-  return run({ model: id, inputs }, signal);
-}

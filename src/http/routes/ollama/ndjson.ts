@@ -144,8 +144,13 @@ function finalLines(head: () => string, shape: OllamaShape, calls: ReadonlyMap<n
   let out = '';
   if (calls.size > 0 && shape.toolCalls) {
     try {
-      const parsed = [...calls.values()].map((call): OllamaToolCallOut => ({ function: { name: call.name, arguments: toolArguments(call.json) } }));
-      out += `${head()}${shape.content('', '', undefined, parsed)},"done":false}\n`;
+      const parsed: OllamaToolCallOut[] = [];
+      for (const call of calls.values()) {
+        // Cut off by the token limit: left out, as done_reason `length` says.
+        const args = toolArguments(call.json, reason);
+        if (args !== undefined) parsed.push({ function: { name: call.name, arguments: args } });
+      }
+      if (parsed.length > 0) out += `${head()}${shape.content('', '', undefined, parsed)},"done":false}\n`;
     } catch (error) {
       if (!isParlanceError(error)) throw error;
       return `${JSON.stringify(ollamaErrorBody(error))}\n`;
