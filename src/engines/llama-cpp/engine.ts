@@ -168,12 +168,13 @@ export class LlamaCppEngine implements Engine {
     private readonly chatWrapper: LlamaChat['chatWrapper'],
     /** See {@link longestTokenChars}. */
     private readonly maxTokenChars: number,
-    private readonly tokenizer: TokenizerThread,
   ) {
     this.capabilities = new Set([...llamaCapabilities, ...(templateThinks(chatWrapper) ? reasoningCapabilities : [])]);
   }
 
   private readonly capabilities: ReadonlySet<Capability>;
+  /** Started by the first long prompt (which is still tokenized here while the thread loads). */
+  private tokenizer: TokenizerThread | undefined;
 
   static async create(options: LlamaCppEngineOptions): Promise<LlamaCppEngine> {
     const llama = await getLlama({
@@ -202,7 +203,7 @@ export class LlamaCppEngine implements Engine {
     }
     const first = slots[0];
     if (!first) throw new Error('at least one sequence is required');
-    return new LlamaCppEngine(options, llama, model, context, new SlotPool(slots, options.queueLength), first.chat.chatWrapper, longestTokenChars(model), new TokenizerThread(options.modelPath, (error) => options.log?.('warn', `${error.message}; long prompts are tokenized on the event loop`)));
+    return new LlamaCppEngine(options, llama, model, context, new SlotPool(slots, options.queueLength), first.chat.chatWrapper, longestTokenChars(model));
   }
 
   /** Tokens each sequence can hold (llama.cpp may round the requested size up). */
@@ -282,7 +283,9 @@ export class LlamaCppEngine implements Engine {
    * when the thread cannot serve.
    */
   private async tokenize(input: TokenizerInput, chars: number, here: () => Token[]): Promise<Token[]> {
-    if (!this.tokenizer.usable || chars < offThreadChars) return here();
+    if (chars < offThreadChars) return here();
+    this.tokenizer ??= new TokenizerThread(this.options.modelPath, (error) => this.options.log?.('warn', `${error.message}; long prompts are tokenized on the event loop`));
+    if (!this.tokenizer.usable) return here();
     return this.tokenizer.tokenize(input).then((ids) => Array.from(ids, (id) => id as Token), here);
   }
 
@@ -415,7 +418,7 @@ export class LlamaCppEngine implements Engine {
 
   async close(): Promise<void> {
     this.pool.close();
-    await this.tokenizer.close();
+    await this.tokenizer?.close();
     await Promise.allSettled([...this.running]);
     await this.embeddingsPart?.close();
     await this.context.dispose();
