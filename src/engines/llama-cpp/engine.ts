@@ -21,6 +21,7 @@ import { skipThinking, templateThinks, thoughtBudget } from './reasoning.js';
 import { LlamaEmbeddings } from './embeddings.js';
 import { samplingFor, type LlamaSampling } from './sampling.js';
 import { SlotPool } from './sequence-pool.js';
+import { TokenizerThread, type TokenizerInput } from './tokenizer-thread.js';
 import { forcingCalls, planFunctions, toFunctions, ToolCallEvents, type FunctionsPlan } from './tool-calls.js';
 
 export interface LlamaCppEngineOptions {
@@ -88,6 +89,9 @@ function longestTokenChars(model: LlamaModel): number {
   for (const token of tokens) if (token.length > longest) longest = token.length;
   return longest + 1;
 }
+
+/** Prompts of at least this many characters are tokenized on the tokenizer thread (~10 ms of work and more). */
+const offThreadChars = 16_384;
 
 /** The characters of a request's text: every token covers at most `longestTokenChars` of them. */
 function promptChars(input: GenerationRequest['input']): number {
@@ -169,6 +173,8 @@ export class LlamaCppEngine implements Engine {
   }
 
   private readonly capabilities: ReadonlySet<Capability>;
+  /** Started by the first long prompt (which is still tokenized here while the thread loads). */
+  private tokenizer: TokenizerThread | undefined;
 
   static async create(options: LlamaCppEngineOptions): Promise<LlamaCppEngine> {
     const llama = await getLlama({
@@ -236,14 +242,14 @@ export class LlamaCppEngine implements Engine {
    * Checks the request and turns it into what node-llama-cpp takes, counting the templated prompt (tools
    * included). Everything a client can get wrong fails here, with a 400 naming the field, before admission.
    */
-  private plan(request: GenerationRequest): Plan {
+  private async plan(request: GenerationRequest): Promise<Plan> {
     const input = request.input;
     checkResponseFormat(request.responseFormat);
     if (input.kind === 'text') {
       if (request.tools !== undefined && request.tools.length > 0) {
         throw new ParlanceError('unsupported_parameter', 'Tools need a chat: a text completion cannot call them.', { param: 'tools' });
       }
-      const tokens = this.model.tokenize(input.prompt);
+      const tokens = await this.tokenize({ text: input.prompt }, input.prompt.length, () => this.model.tokenize(input.prompt));
       return { kind: 'text', prompt: input.prompt, tokens, promptTokens: tokens.length };
     }
     const functions = planFunctions(request.tools, request.toolChoice, request.parallelToolCalls);
@@ -263,16 +269,24 @@ export class LlamaCppEngine implements Engine {
       chatHistory: history,
       ...(functions === undefined ? {} : { availableFunctions: functions.functions, documentFunctionParams: true }),
     });
-    const tokens = contextText.tokenize(this.model.tokenizer);
+    const tokens = await this.tokenize({ json: contextText.toJSON() }, promptChars(input), () => contextText.tokenize(this.model.tokenizer));
     return { kind: 'chat', history, functions, thoughtBudget: thoughtBudget(request.reasoning), tokens, promptTokens: tokens.length };
   }
 
-  countTokens(request: GenerationRequest): Promise<number> {
-    try {
-      return Promise.resolve(this.plan(request).promptTokens);
-    } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
-    }
+  async countTokens(request: GenerationRequest): Promise<number> {
+    return (await this.plan(request)).promptTokens;
+  }
+
+  /**
+   * A long prompt is tokenized on the tokenizer thread, so the event loop serves other requests meanwhile (the
+   * same vocabulary, so the same tokens); a short one here, where it takes less than the round trip, and any
+   * when the thread cannot serve.
+   */
+  private async tokenize(input: TokenizerInput, chars: number, here: () => Token[]): Promise<Token[]> {
+    if (chars < offThreadChars) return here();
+    this.tokenizer ??= new TokenizerThread(this.options.modelPath, (error) => this.options.log?.('warn', `${error.message}; long prompts are tokenized on the event loop`));
+    if (!this.tokenizer.usable) return here();
+    return this.tokenizer.tokenize(input).then((ids) => Array.from(ids, (id) => id as Token), here);
   }
 
   /**
@@ -296,7 +310,7 @@ export class LlamaCppEngine implements Engine {
     // Tokenizing runs on the event loop (~0.5 s per MB): what cannot fit whatever its tokens are is refused
     // from its length alone, so that no prompt costs more than the context's worth of tokenizing.
     this.checkFits(Math.ceil(promptChars(request.input) / this.maxTokenChars), request.sampling, true);
-    const plan = this.plan(request);
+    const plan = await this.plan(request);
     const promptTokens = plan.promptTokens;
     const maxTokens = this.checkFits(promptTokens, request.sampling);
     const sampling = samplingFor(this.model, request.sampling);
@@ -417,6 +431,7 @@ export class LlamaCppEngine implements Engine {
 
   async close(): Promise<void> {
     this.pool.close();
+    await this.tokenizer?.close();
     await Promise.allSettled([...this.running]);
     await this.embeddingsPart?.close();
     await this.context.dispose();
