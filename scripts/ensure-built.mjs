@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { readdir, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const lockfile = join(root, 'package-lock.json');
@@ -77,8 +77,13 @@ export async function ensureBuilt(name) {
   return 'built';
 }
 
+// `ensure-built.mjs [part…]` builds what is stale; `ensure-built.mjs --run <command…>` then runs the CLI in
+// this same process (one Node start, not two, before the server's own).
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const names = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(targets);
+  const args = process.argv.slice(2);
+  const runAt = args.indexOf('--run');
+  const parts = runAt < 0 ? args : args.slice(0, runAt);
+  const names = parts.length > 0 ? parts : Object.keys(targets);
   try {
     for (const name of names) {
       if (!(name in targets)) throw new Error(`unknown part '${name}': ${Object.keys(targets).join(', ')}`);
@@ -90,5 +95,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
+  }
+  if (runAt >= 0) {
+    process.argv = [process.argv[0] ?? process.execPath, targets.server.output, ...args.slice(runAt + 1)];
+    await import(pathToFileURL(targets.server.output).href);
   }
 }

@@ -30,6 +30,7 @@ export function createLogger(options: LoggerOptions): Logger {
     sync: true,
     colorize: options.colour ?? !process.env['NO_COLOR'],
     translateTime: 'SYS:HH:MM:ss',
+    ignore: 'pid,hostname',
     // The message says it in words; the fields are for machines. An error's own message joins the line.
     hideObject: true,
     messageFormat: (log, messageKey) => {

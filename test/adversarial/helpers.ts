@@ -201,10 +201,14 @@ export interface ChildServer {
   exited(timeoutMs: number): Promise<number | string | undefined>;
 }
 
-/** Starts `parlance serve` as `node --import tsx src/cli.ts …` from the repository root, and waits for /ready (engines loaded). */
-export async function startChild(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<ChildServer> {
+/**
+ * Starts `parlance serve` as `node --import tsx src/cli.ts …` from the repository root (or a built `cli.js`
+ * given as `entry`), and waits for /ready (engines loaded).
+ */
+export async function startChild(args: readonly string[], env: Readonly<Record<string, string>> = {}, entry?: string): Promise<ChildServer> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--port', String(port), ...args], {
+  const command = entry === undefined ? ['--import', 'tsx', 'src/cli.ts'] : [entry];
+  const child = spawn(process.execPath, [...command, '--port', String(port), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
   });

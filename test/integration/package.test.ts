@@ -1,0 +1,63 @@
+/**
+ * What `npm pack` ships is what `npx parlance` and `npm i -g` run: the built server and the built page,
+ * nothing to compile. The tarball is packed here and unpacked in an empty folder; its dependencies are
+ * this checkout's (installing them again would need the registry, which tests never touch).
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from '../../scripts/ensure-built.mjs';
+import { startChild, type ChildServer } from '../adversarial/helpers.js';
+import { repoRoot } from '../fixtures/cli.js';
+
+const run = promisify(execFile);
+let dir = '';
+let files: string[] = [];
+let packageDir = '';
+const children: ChildServer[] = [];
+
+beforeAll(async () => {
+  await ensureBuilt('server');
+  await ensureBuilt('web');
+  dir = await mkdtemp(join(tmpdir(), 'parlance-pack-'));
+  // --ignore-scripts: prepack would build again; the build is current (above).
+  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: repoRoot });
+  const [packed] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
+  files = packed?.files.map((file) => file.path) ?? [];
+  packageDir = join(dir, 'empty', 'parlance');
+  await mkdir(packageDir, { recursive: true });
+  await run('tar', ['xzf', join(dir, packed?.filename ?? ''), '-C', packageDir, '--strip-components', '1']);
+  await symlink(join(repoRoot, 'node_modules'), join(packageDir, 'node_modules'));
+}, 180_000);
+afterAll(async () => {
+  for (const child of children) if (child.child.exitCode === null) child.child.kill('SIGKILL');
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('the npm package', () => {
+  it('holds the built server and page, and no sources or tests', () => {
+    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/src/cli.js', 'dist/src/main.js', 'dist/web/index.html']));
+    expect(files.some((file) => /^dist\/web\/assets\/index-[\w-]+\.js$/.test(file))).toBe(true);
+    expect(files.filter((file) => /^(src|test|web|bench)\//.test(file) || file.endsWith('.ts') || file.endsWith('.map'))).toEqual([]);
+  });
+
+  it('its bin runs from an empty folder: --version', async () => {
+    const manifest = JSON.parse(await readFile(join(packageDir, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
+    const bin = join(packageDir, manifest.bin['parlance'] ?? '');
+    expect((await readFile(bin, 'utf8')).startsWith('#!/usr/bin/env node\n')).toBe(true);
+    const { stdout } = await run(process.execPath, [bin, '--version'], { cwd: join(dir, 'empty') });
+    expect(stdout).toBe(`${manifest.version}\n`);
+  });
+
+  it('serves the prebuilt chat page from the package', async () => {
+    const child = await startChild(['--no-embedded', '--scripted', '--data-dir', join(dir, 'data')], {}, join(packageDir, 'dist', 'src', 'cli.js'));
+    children.push(child);
+    const page = await (await fetch(`${child.url}/`)).text();
+    expect(page).toBe(await readFile(join(packageDir, 'dist', 'web', 'index.html'), 'utf8'));
+    child.child.kill('SIGTERM');
+    expect(await child.exited(10_000)).toBe(0);
+  });
+});
