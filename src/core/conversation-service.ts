@@ -178,6 +178,20 @@ export class ConversationService {
     return { run: this.startRun(conversation, assistant, path, model, undefined) };
   }
 
+  /** Generates more of a finished reply (one cut at max tokens, or stopped), into the same message. */
+  async continueReply(conversationId: string, messageId: string): Promise<StartedReply> {
+    const conversation = await this.requireConversation(conversationId);
+    const target = await this.requireMessage(conversationId, messageId, 'messageId');
+    if (target.role !== 'assistant') throw new ParlanceError('invalid_request', 'Only a reply can be continued.', { param: 'messageId' });
+    const model = target.model ?? conversation.model ?? this.options.defaultModel();
+    this.options.checkModel(model);
+    // The model sees the branch down to the reply, which ends the history: the engine continues it.
+    const branch = await this.store.selectBranch(conversation.id, target.id);
+    const path = branch.slice(0, branch.findIndex((message) => message.id === target.id) + 1);
+    const reopened = await this.store.continueMessage(target.id);
+    return { run: this.startRun(conversation, reopened, path, model, undefined) };
+  }
+
   /** Stops a reply wherever it runs; answers the stored message. Stopping a finished reply changes nothing. */
   async stop(messageId: string): Promise<MessageRecord> {
     const run = this.runs.get(messageId);
@@ -293,7 +307,10 @@ export class ConversationService {
     const shutDown = run.stoppedBy === 'shutdown' && statusOf(reason) === 'stopped';
     const status = shutDown ? 'failed' : statusOf(reason);
     const timings = { firstTokenMs, totalMs: Math.round(performance.now() - started) };
-    const parts = { ...run.parts(), finishReason: shutDown ? 'cancelled' : reason, usage, timings };
+    // A continued reply counts the tokens of all its generations.
+    const before = run.message.usage;
+    const total = usage !== null && before !== null ? { promptTokens: usage.promptTokens, completionTokens: before.completionTokens + usage.completionTokens } : usage;
+    const parts = { ...run.parts(), finishReason: shutDown ? 'cancelled' : reason, usage: total, timings };
     const outcome: MessageOutcome =
       status === 'failed' ? { status, ...parts, error: shutDown ? shutdownError : (failure ?? { code: 'generation_failed', message: 'The reply failed.' }) } : { status, ...parts };
     let final: MessageRecord;

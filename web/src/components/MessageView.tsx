@@ -199,6 +199,16 @@ export function MessageView({ record }: { readonly record: MessageRecord }) {
         </div>
       )}
       {record.status === 'stopped' ? <p className="note">Stopped.</p> : null}
+      {record.status === 'complete' && record.finishReason === 'length' && !active ? (
+        <div className="note-box" role="status">
+          <p>
+            <strong>Cut at the length limit.</strong> The reply reached its maximum number of tokens before it was done.
+          </p>
+          <button type="button" className="button small" onClick={() => void store.continueReply(record)} disabled={busy}>
+            Continue
+          </button>
+        </div>
+      ) : null}
       {record.status === 'failed' && record.error?.code === 'server_stopped' ? (
         <div className="note-box" role="status">
           <p>

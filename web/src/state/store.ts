@@ -465,6 +465,19 @@ export class AppStore {
     await this.run(conversationId, api.regeneratePath(conversationId, assistant.id), {}, { conversationId, content: null, parentId: assistant.parentId });
   }
 
+  /** Generates more of a reply cut at max tokens, into the same message (it shows as streaming at once). */
+  async continueReply(assistant: MessageRecord): Promise<void> {
+    if (this.busy()) return;
+    const conversationId = assistant.conversationId;
+    this.live.start(assistant.id, conversationId, { text: assistant.content, reasoning: assistant.reasoning, toolCalls: assistant.toolCalls }, performance.now(), true);
+    this.set({ streaming: withSet(this.state.streaming, assistant.id, true) });
+    await this.run(conversationId, api.continuePath(conversationId, assistant.id), {}, null);
+    if (this.state.failure !== null) {
+      this.live.end(assistant.id);
+      this.set({ streaming: withSet(this.state.streaming, assistant.id, false) });
+    }
+  }
+
   async switchBranch(messageId: string): Promise<void> {
     const tree = this.state.tree;
     if (!tree) return;
@@ -549,7 +562,8 @@ export class AppStore {
     };
   }
 
-  private async run(conversationId: string, path: string, body: unknown, pending: PendingTurn): Promise<void> {
+  /** Sends a reply-starting request; `pending` is the optimistic turn shown meanwhile (none when continuing a shown reply). */
+  private async run(conversationId: string, path: string, body: unknown, pending: PendingTurn | null): Promise<void> {
     const holder: { id?: string } = {};
     this.stopRequested = false;
     this.set({ pending, failure: null });
@@ -561,7 +575,7 @@ export class AppStore {
       if (holder.id === undefined) {
         this.set({
           pending: null,
-          failure: { conversationId, message: message(error), restore: pending.content, retry: () => void this.run(conversationId, path, body, pending) },
+          failure: { conversationId, message: message(error), restore: pending?.content ?? null, retry: () => void this.run(conversationId, path, body, pending) },
         });
       } else this.connectionLost(holder.id, error);
     }
