@@ -20,10 +20,25 @@ export interface ConversationServiceOptions {
 /** The title a new conversation has until its first exchange names it. */
 const placeholderTitle = 'New conversation';
 
+/** Text without Markdown's inline markup: a title is shown as plain text, so `**bold**` is just "bold". */
+export function plainText(text: string): string {
+  return text
+    .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1') // links and images: their text
+    .replace(/`+([^`]*)`+/g, '$1')
+    .replace(/(\*\*|\*|~~)(?=\S)([^]*?\S)\1/g, '$2')
+    .replace(/(?<!\w)(__?)(?=\S)([^]*?\S)\1(?!\w)/g, '$2') // underscores only outside words: snake_case stays
+    .replace(/\$\$?([^$]+)\$\$?/g, '$1');
+}
+
+/** Markdown's markers at the start of a line: headings, quotes, list items, task boxes. */
+const lineMarkers = /^(?:#{1,6}\s*|>\s*|[*+-]\s+|\d+[.)]\s+|\[[ xX]\]\s*)+/;
+
 /** A plain title from the user's first message: its first words, on one line. */
 export function fallbackTitle(text: string): string {
   // Markdown markers at the start (a heading, a quote, a list item) are not part of the subject.
-  const line = text.replace(/\s+/g, ' ').trim().replace(/^(?:[#>*+-]+\s*)+/, '');
+  // Markers at the start of each line (a heading, a quote, a list item, a task box) are not part of the subject.
+  const lines = text.split('\n').map((part) => part.trim().replace(lineMarkers, ''));
+  const line = plainText(lines.join(' ').replace(/\s+/g, ' ').trim());
   if (line.length <= 60) return line || placeholderTitle;
   const cut = line.slice(0, 60);
   const space = cut.lastIndexOf(' ');
@@ -33,7 +48,7 @@ export function fallbackTitle(text: string): string {
 /** Cleans what a model answered when asked for a title: one line, no quotes or trailing period. */
 export function cleanTitle(raw: string): string | undefined {
   const line = raw.split('\n').map((part) => part.trim()).find(Boolean) ?? '';
-  const title = line.replace(/^(title:\s*)/i, '').replace(/^["'“”«»]+|["'“”«».]+$/g, '').trim();
+  const title = plainText(line.replace(/^(title:\s*)/i, '')).replace(/^[#\s]+/, '').replace(/^["'“”«»]+|["'“”«».]+$/g, '').trim();
   // Titles of replacement characters or stray symbols are worse than the plain fallback.
   if (title.length < 2 || title.length > 80 || !/\p{L}/u.test(title) || title.includes('\uFFFD')) return undefined;
   return title;

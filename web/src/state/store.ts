@@ -80,6 +80,11 @@ export interface AppState {
 }
 
 const UNDO_MS = 6000;
+/** How stale the list may be before a tab coming back into view asks for it again. */
+const LIST_REFRESH_MS = 30_000;
+
+/** What tabs of the page tell each other. */
+type TabMessage = { readonly type: 'conversation'; readonly record: ConversationRecord } | { readonly type: 'deleted'; readonly id: string };
 /** How often the page asks whether a loading server is ready. */
 const HEALTH_POLL_MS = 2000;
 
@@ -145,6 +150,9 @@ export class AppStore {
   private readonly pendingDeletes = new Map<string, ReturnType<typeof setTimeout>>();
   private stopRequested = false;
   private watchingConnection = false;
+  /** This browser's other tabs of the page: conversations created, renamed or deleted in one show in all. */
+  private readonly tabs = typeof BroadcastChannel === 'undefined' ? null : new BroadcastChannel('parlance-conversations');
+  private listLoadedAt = 0;
 
   readonly getState = (): AppState => this.state;
 
@@ -166,6 +174,11 @@ export class AppStore {
     });
     whenUnreachable(() => void this.watchConnection());
     window.addEventListener('popstate', () => this.route());
+    if (this.tabs) this.tabs.onmessage = (event: MessageEvent<TabMessage>) => this.fromOtherTab(event.data);
+    // Back to this tab after a while: the list may have changed elsewhere (another browser, the API).
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible' && Date.now() - this.listLoadedAt > LIST_REFRESH_MS) void this.refreshList();
+    });
     window.addEventListener('pagehide', () => {
       for (const id of this.pendingDeletes.keys()) api.deleteConversationOnUnload(id);
     });
@@ -312,7 +325,25 @@ export class AppStore {
 
   // ── the conversation list ──────────────────────────────────────────────
 
+  private fromOtherTab(message: TabMessage): void {
+    if (message.type === 'conversation') this.upsertConversation(message.record, true);
+    else this.set({ conversations: this.state.conversations.filter((conversation) => conversation.id !== message.id) });
+  }
+
+  /** Merges the first page of the list into what is shown (quietly: no loading state). */
+  private async refreshList(): Promise<void> {
+    this.listLoadedAt = Date.now();
+    try {
+      const page = await api.listConversations();
+      const fresh = new Set(page.conversations.map((conversation) => conversation.id));
+      this.set({ conversations: sortConversations([...page.conversations, ...this.state.conversations.filter((conversation) => !fresh.has(conversation.id))]) });
+    } catch {
+      // The next visit tries again; a failure here is not worth a message.
+    }
+  }
+
   async loadList(): Promise<void> {
+    this.listLoadedAt = Date.now();
     this.set({ listState: 'loading', listError: null });
     try {
       const page = await api.listConversations();
@@ -334,7 +365,11 @@ export class AppStore {
     }
   }
 
-  private upsertConversation(record: ConversationRecord): void {
+  /** Shows a conversation as the server answered it, and tells this browser's other tabs (unless it came from one). */
+  private upsertConversation(record: ConversationRecord, fromOtherTab = false): void {
+    if (!fromOtherTab) this.tabs?.postMessage({ type: 'conversation', record } satisfies TabMessage);
+    const known = this.state.conversations.find((conversation) => conversation.id === record.id);
+    if (fromOtherTab && known && known.updatedAt > record.updatedAt) return;
     const rest = this.state.conversations.filter((conversation) => conversation.id !== record.id);
     const tree = this.state.tree?.conversation.id === record.id ? { ...this.state.tree, conversation: record } : this.state.tree;
     this.set({ conversations: sortConversations([record, ...rest]), tree });
@@ -372,6 +407,7 @@ export class AppStore {
     this.pendingDeletes.delete(id);
     try {
       await api.deleteConversation(id);
+      this.tabs?.postMessage({ type: 'deleted', id } satisfies TabMessage);
       this.set({ conversations: this.state.conversations.filter((conversation) => conversation.id !== id), hidden: withSet(this.state.hidden, id, false) });
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) {
