@@ -30,10 +30,24 @@ const placeholderTitle = 'New conversation';
 /** Control and bidirectional formatting characters, which a title (one line of plain text) may not hold; as the API's title schema. */
 const controlOrBidi = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
+/** Text without Markdown's inline markup: a title is shown as plain text, so `**bold**` is just "bold". */
+export function plainText(text: string): string {
+  return text
+    .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1') // links and images: their text
+    .replace(/`+([^`]*)`+/g, '$1')
+    .replace(/(\*\*|\*|~~)(?=\S)([^]*?\S)\1/g, '$2')
+    .replace(/(?<!\w)(__?)(?=\S)([^]*?\S)\1(?!\w)/g, '$2') // underscores only outside words: snake_case stays
+    .replace(/\$\$?([^$]+)\$\$?/g, '$1');
+}
+
+/** Markdown's markers at the start of a line: headings, quotes, list items, task boxes. */
+const lineMarkers = /^(?:#{1,6}\s*|>\s*|[*+-]\s+|\d+[.)]\s+|\[[ xX]\]\s*)+/;
+
 /** A plain title from the user's first message: its first words, on one line. */
 export function fallbackTitle(text: string): string {
-  // Markdown markers at the start (a heading, a quote, a list item) are not part of the subject.
-  const line = text.replace(/\s+/g, ' ').replace(controlOrBidi, '').trim().replace(/^(?:[#>*+-]+\s*)+/, '');
+  // Markers at the start of each line (a heading, a quote, a list item, a task box) are not part of the subject.
+  const lines = text.split('\n').map((part) => part.trim().replace(lineMarkers, ''));
+  const line = plainText(lines.join(' ').replace(/\s+/g, ' ').replace(controlOrBidi, '').trim());
   if (line.length <= 60) return line || placeholderTitle;
   const cut = line.slice(0, 60);
   const space = cut.lastIndexOf(' ');
@@ -43,7 +57,7 @@ export function fallbackTitle(text: string): string {
 /** Cleans what a model answered when asked for a title: one line, no quotes or trailing period. */
 export function cleanTitle(raw: string): string | undefined {
   const line = raw.split('\n').map((part) => part.trim()).find(Boolean) ?? '';
-  const title = line.replace(controlOrBidi, '').replace(/^(title:\s*)/i, '').replace(/^["'“”«»]+|["'“”«».]+$/g, '').trim();
+  const title = plainText(line.replace(controlOrBidi, '').replace(/^(title:\s*)/i, '')).replace(/^[#\s]+/, '').replace(/^["'“”«»]+|["'“”«».]+$/g, '').trim();
   // Titles of replacement characters or stray symbols are worse than the plain fallback.
   if (title.length < 2 || title.length > 80 || !/\p{L}/u.test(title) || title.includes('\uFFFD')) return undefined;
   return title;
@@ -215,6 +229,20 @@ export class ConversationService {
     return { run: this.startRun(conversation, assistant, path, model, undefined) };
   }
 
+  /** Generates more of a finished reply (one cut at max tokens, or stopped), into the same message. */
+  async continueReply(conversationId: string, messageId: string): Promise<StartedReply> {
+    const conversation = await this.requireConversation(conversationId);
+    const target = await this.requireMessage(conversationId, messageId, 'messageId');
+    if (target.role !== 'assistant') throw new ParlanceError('invalid_request', 'Only a reply can be continued.', { param: 'messageId' });
+    const model = target.model ?? conversation.model ?? this.options.defaultModel();
+    this.options.checkModel(model);
+    // The model sees the branch down to the reply, which ends the history: the engine continues it.
+    const branch = await this.store.selectBranch(conversation.id, target.id);
+    const path = branch.slice(0, branch.findIndex((message) => message.id === target.id) + 1);
+    const reopened = await this.store.continueMessage(target.id);
+    return { run: this.startRun(conversation, reopened, path, model, undefined) };
+  }
+
   /** Stops a reply wherever it runs; answers the stored message. Stopping a finished reply changes nothing. */
   async stop(messageId: string): Promise<MessageRecord> {
     const run = this.runs.get(messageId);
@@ -343,7 +371,10 @@ export class ConversationService {
     const shutDown = run.stoppedBy === 'shutdown' && statusOf(reason) === 'stopped';
     const status = shutDown ? 'failed' : statusOf(reason);
     const timings = { firstTokenMs, totalMs: Math.round(performance.now() - started) };
-    const parts = { ...run.parts(), finishReason: shutDown ? 'cancelled' : reason, usage, timings };
+    // A continued reply counts the tokens of all its generations.
+    const before = run.message.usage;
+    const total = usage !== null && before !== null ? { promptTokens: usage.promptTokens, completionTokens: before.completionTokens + usage.completionTokens } : usage;
+    const parts = { ...run.parts(), finishReason: shutDown ? 'cancelled' : reason, usage: total, timings };
     const outcome: MessageOutcome =
       status === 'failed' ? { status, ...parts, error: shutDown ? shutdownError : (failure ?? { code: 'generation_failed', message: 'The reply failed.' }) } : { status, ...parts };
     let final: MessageRecord;

@@ -70,10 +70,10 @@ export function eventsBetween(from: ReplyCursor, parts: ReplyParts): ReplyEvent[
 export class ReplyRun {
   private text_ = '';
   private reasoning_ = '';
-  private readonly toolCalls_: { id: string; name: string; arguments: string }[] = [];
+  private readonly toolCalls_: { id: string; name: string; arguments: string }[];
   /** What is stored, and so may be shown. */
-  private saved: ReplyParts = { content: '', reasoning: '', toolCalls: [] };
-  private savedCursor: ReplyCursor = startCursor;
+  private saved: ReplyParts;
+  private savedCursor: ReplyCursor;
   private stoppedBy_: 'user' | 'shutdown' | undefined;
   private final: Extract<ReplyEvent, { type: 'done' }> | undefined;
   private readonly listeners = new Set<ReplyListener>();
@@ -81,7 +81,13 @@ export class ReplyRun {
   private readonly finished: Promise<MessageRecord>;
   private resolveFinished!: (message: MessageRecord) => void;
 
+  /** Starts from what `message` already holds: nothing for a new reply, the text so far for a continued one. */
   constructor(readonly message: MessageRecord) {
+    this.text_ = message.content;
+    this.reasoning_ = message.reasoning;
+    this.toolCalls_ = message.toolCalls.map(({ id, name, arguments: args }) => ({ id, name, arguments: args }));
+    this.saved = { content: message.content, reasoning: message.reasoning, toolCalls: message.toolCalls };
+    this.savedCursor = cursorOf(this.saved);
     this.finished = new Promise((resolve) => {
       this.resolveFinished = resolve;
     });

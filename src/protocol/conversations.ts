@@ -14,6 +14,8 @@ import { z } from 'zod';
  *   DELETE /api/conversations/:id                   → 204
  *   POST   /api/conversations/:id/messages    SendMessageBody → SSE reply stream (see below)
  *   POST   /api/conversations/:id/messages/:messageId/regenerate  RegenerateBody → SSE reply stream
+ *   POST   /api/conversations/:id/messages/:messageId/continue    (no body) → SSE reply stream of the same
+ *          message, generating more of it (after `finishReason: "length"`); its text so far comes first
  *   PUT    /api/conversations/:id/branch      SelectBranchBody → ConversationTree
  *   GET    /api/messages/:messageId/events    (header Last-Event-ID) → SSE reply stream, resumed
  *   POST   /api/messages/:messageId/stop              → MessageRecord (the stopped reply)
@@ -182,6 +184,8 @@ export type SendMessageBody = z.infer<typeof sendMessageBodySchema>;
 
 export const regenerateBodySchema = z.object({ model: z.string().min(1).max(256).optional() }).strict();
 export type RegenerateBody = z.infer<typeof regenerateBodySchema>;
+
+export const continueBodySchema = z.object({}).strict();
 
 export const selectBranchBodySchema = z.object({ messageId: z.string().min(1).max(64) }).strict();
 export type SelectBranchBody = z.infer<typeof selectBranchBodySchema>;

@@ -450,6 +450,15 @@ export interface ConversationStore {
   /** Adds an assistant message with status `streaming` and empty text, and makes it the active leaf. */
   startAssistantMessage(input: NewStreamingMessage): Promise<MessageRecord>;
   /**
+   * Makes a finished assistant message `streaming` again, to generate more of
+   * it ("Continue" after a reply cut at max tokens): its text, reasoning, tool
+   * calls and usage stay; its error and finish reason are cleared; this
+   * instance streams it (crash recovery as for any streaming reply). Throws
+   * `not_found` (param `messageId`), or `invalid_request` when it is not an
+   * assistant message or is streaming already, writing nothing.
+   */
+  continueMessage(messageId: string): Promise<MessageRecord>;
+  /**
    * A chat turn's writes, in one transaction: adds the user's message (as
    * {@link appendMessage} would) and, answering it, a `streaming` assistant
    * message (as {@link startAssistantMessage} would), which becomes the active

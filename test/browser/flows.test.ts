@@ -152,4 +152,28 @@ describe.skipIf(!haveChromium)('the chat page, flows that used to mislead', () =
     expect(await box.inputValue()).toBe('');
     await context.close();
   });
+
+  it('says when a reply was cut at max tokens, and Continue generates more of the same reply', async () => {
+    const { page, context } = await newPage();
+    await page.getByRole('button', { name: 'Conversation settings' }).click();
+    await page.getByLabel('Max tokens').fill('3');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await sendMessage(page, 'one two three four five six seven eight');
+    expect(await waitForReplyEnd(page)).toBe('complete');
+    expect(await lastReplyText(page)).toBe('one two three');
+    const note = page.locator('article.from-assistant .note-box');
+    await note.getByText('Cut at the length limit.').waitFor();
+    await screenshot(page, 'cut-at-max-tokens');
+    await note.getByRole('button', { name: 'Continue' }).click();
+    await until(page, "(document.querySelector('article.from-assistant .markdown')?.textContent ?? '').trim() === 'one two three four five six'");
+    expect(await waitForReplyEnd(page)).toBe('complete');
+    expect(await page.locator('article.from-assistant').count()).toBe(1); // the same reply, not a new one
+    await note.getByText('Cut at the length limit.').waitFor(); // cut again at 3 more
+    const id = await conversationIdOf(page);
+    await page.reload();
+    await page.locator('article.from-assistant .note-box').waitFor();
+    expect(await lastReplyText(page)).toBe('one two three four five six');
+    expect(id).toBe(await conversationIdOf(page));
+    await context.close();
+  });
 });

@@ -391,6 +391,21 @@ function storeContract(target: StoreTarget): void {
         expect((await store.getTree(older.id))?.messages.find((m) => m.role === 'assistant')).toMatchObject({ content: 'so far, done', reasoning: '', toolCalls: [], finishReason: null });
       });
 
+      it('continues a finished reply: streaming again with its text, error and finish reason cleared; refuses others', async () => {
+        const { store } = await fresh();
+        const c = await store.createConversation();
+        const user = await store.appendMessage({ conversationId: c.id, parentId: null, role: 'user', content: 'hi' });
+        const reply = await store.startAssistantMessage({ conversationId: c.id, parentId: user.id, model: 'tiny' });
+        await expect(store.continueMessage(reply.id)).rejects.toMatchObject({ code: 'invalid_request' }); // streaming already
+        await store.finishMessage(reply.id, { status: 'complete', content: 'cut', finishReason: 'length', usage: { promptTokens: 1, completionTokens: 1 } });
+        const again = await store.continueMessage(reply.id);
+        expect(again).toMatchObject({ id: reply.id, status: 'streaming', content: 'cut', finishReason: null, error: null, usage: { promptTokens: 1, completionTokens: 1 } });
+        await store.updateStreamingText(reply.id, 'cut short');
+        expect(await store.finishMessage(reply.id, { status: 'complete', finishReason: 'stop' })).toMatchObject({ content: 'cut short', finishReason: 'stop' });
+        await expect(store.continueMessage(user.id)).rejects.toMatchObject({ code: 'invalid_request' });
+        await expect(store.continueMessage('nope')).rejects.toMatchObject({ code: 'not_found' });
+      });
+
       it('keeps the partial text when stopped', async () => {
         const { store } = await fresh();
         const { conversation, user } = await conversationWithReplies(store);

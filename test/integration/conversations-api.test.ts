@@ -170,6 +170,24 @@ describe('conversations', () => {
     expect(bad.status).toBe(400);
   });
 
+  it('records a reply cut at max tokens as such, and continues it into the same message', async () => {
+    const conversation = await createConversation({ settings: { maxTokens: 3 } });
+    const first = doneOf(await readEvents(await send(conversation.id, { content: 'one two three four five six seven' })))!;
+    expect(first.message).toMatchObject({ status: 'complete', content: 'one two three', finishReason: 'length' });
+    const more = await readEvents(await fetch(`${server.url}/api/conversations/${conversation.id}/messages/${first.message.id}/continue`, { method: 'POST' }));
+    expect(more[0]?.event).toBe('start');
+    const done = doneOf(more)!;
+    expect(done.message).toMatchObject({ id: first.message.id, status: 'complete', content: 'one two three four five six', finishReason: 'length' });
+    expect(textOf(more)).toBe('one two three four five six'); // the text so far first, then the rest
+    expect(done.message.usage?.completionTokens).toBe(6);
+    const tree = await api<ConversationTree>('GET', `/api/conversations/${conversation.id}`);
+    expect(tree.body.messages).toHaveLength(2);
+    // Only a reply can be continued.
+    const user = tree.body.messages.find((m) => m.role === 'user')!;
+    const refused = await fetch(`${server.url}/api/conversations/${conversation.id}/messages/${user.id}/continue`, { method: 'POST' });
+    expect(refused.status).toBe(400);
+  });
+
   it('replays a finished reply to a late reconnect', async () => {
     const conversation = await createConversation();
     const events = await readEvents(await send(conversation.id, { content: 'one two three' }));

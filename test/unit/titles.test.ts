@@ -4,6 +4,10 @@ import { cleanTitle, fallbackTitle } from '../../src/core/conversation-service.j
 describe('conversation titles', () => {
   it('takes the first words of the first message, without markdown markers, on one line', () => {
     expect(fallbackTitle('## Sorting in two languages')).toBe('Sorting in two languages');
+    // Inline Markdown is markup, not part of a title.
+    expect(fallbackTitle('**Bold** `parse()` with _care_, [docs](https://example.com)')).toBe('Bold parse() with care, docs');
+    expect(fallbackTitle('snake_case_name and 2 * 3 * 4')).toBe('snake_case_name and 2 * 3 * 4');
+    expect(cleanTitle('**Sorting** tips')).toBe('Sorting tips');
     expect(fallbackTitle('> quoted\nsecond line')).toBe('quoted second line');
     expect(fallbackTitle('   ')).toBe('New conversation');
     const long = fallbackTitle('word '.repeat(40));

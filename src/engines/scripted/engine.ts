@@ -96,7 +96,16 @@ export function defaultScript(request: GenerationRequest, delayMs: number): Scri
     const thinking = wordTokens(`Thinking about: ${answer}`).map((text) => ({ text, delayMs, kind: 'reasoning' as const }));
     return [...thinking, ...wordTokens(answer).map((text) => ({ text, delayMs }))];
   }
-  return wordTokens(userText).map((text) => ({ text, delayMs }));
+  const echo = wordTokens(userText).map((text) => ({ text, delayMs }));
+  // A chat that ends with an assistant message asks for more of it: the echo goes on from where it stopped.
+  const last = input.kind === 'chat' ? input.messages.at(-1) : undefined;
+  if (last?.role === 'assistant' && last.content !== '') {
+    let written = 0;
+    let steps = 0;
+    while (steps < echo.length && written < last.content.length) written += echo[steps++]?.text.length ?? 0;
+    return echo.slice(steps);
+  }
+  return echo;
 }
 
 /** JSON text in pieces of a few characters, as a model would stream it. */

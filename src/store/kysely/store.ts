@@ -302,6 +302,22 @@ export class KyselyConversationStore implements ConversationStore {
     }));
   }
 
+  async continueMessage(messageId: string): Promise<MessageRecord> {
+    checkString(messageId, 'messageId');
+    const row = await this.#db
+      .updateTable('messages')
+      .set({ status: 'streaming', error_code: null, error_message: null, finish_reason: null, instance_id: this.#instanceId, updated_at: wallNow() })
+      .where('id', '=', messageId)
+      .where('role', '=', 'assistant')
+      .where('status', '<>', 'streaming')
+      .returningAll()
+      .executeTakeFirst();
+    if (row !== undefined) return toMessage(row);
+    const existing = await this.getMessage(messageId);
+    if (existing === undefined) throw notFound('message', messageId, 'messageId');
+    throw invalid('messageId', existing.role !== 'assistant' ? 'Only a reply can be continued.' : `Message ${messageId} is streaming already.`);
+  }
+
   async startAssistantMessage(input: NewStreamingMessage): Promise<MessageRecord> {
     const model = checkString(input.model, 'model');
     return this.#addMessage(input.conversationId, input.parentId, (id, time) => streamingReply(id, input.conversationId, input.parentId, model, time));

@@ -73,6 +73,10 @@ export function regeneratePath(conversationId: string, messageId: string): strin
   return `/api/conversations/${enc(conversationId)}/messages/${enc(messageId)}/regenerate`;
 }
 
+export function continuePath(conversationId: string, messageId: string): string {
+  return `/api/conversations/${enc(conversationId)}/messages/${enc(messageId)}/continue`;
+}
+
 export function resumePath(messageId: string): string {
   return `/api/messages/${enc(messageId)}/events`;
 }

@@ -20,6 +20,19 @@ interface ErrorBody {
   readonly error?: { readonly message?: unknown; readonly code?: unknown };
 }
 
+/**
+ * An error message as a person using the page should read it: addresses of
+ * upstream servers (URLs, host:port) are for the operator's logs, not for the
+ * chat; they become "the upstream server".
+ */
+export function publicMessage(text: string): string {
+  return text
+    .replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>)]+/gi, 'the upstream server')
+    .replace(/\[?[0-9a-f:]*:[0-9a-f:]+\]?:\d{1,5}\b/gi, 'the upstream server')
+    .replace(/\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b/g, 'the upstream server')
+    .replace(/\b[a-z0-9-]+(?:\.[a-z0-9-]+)*:\d{2,5}\b/gi, 'the upstream server');
+}
+
 /** Turns a non-2xx response into an ApiError with the server's own message. */
 export async function errorFrom(response: Response): Promise<ApiError> {
   let body: ErrorBody | undefined;
@@ -28,7 +41,7 @@ export async function errorFrom(response: Response): Promise<ApiError> {
   } catch {
     body = undefined;
   }
-  const message = typeof body?.error?.message === 'string' ? body.error.message : `The server answered ${response.status} ${response.statusText}.`;
+  const message = typeof body?.error?.message === 'string' ? publicMessage(body.error.message) : `The server answered ${response.status} ${response.statusText}.`;
   const code = typeof body?.error?.code === 'string' ? body.error.code : null;
   return new ApiError(message, response.status, code);
 }

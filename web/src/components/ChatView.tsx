@@ -127,12 +127,45 @@ function ThemeToggle() {
   );
 }
 
+const DISMISSED_KEY = 'parlance-dismissed-notices';
+
+function readDismissed(): string[] {
+  try {
+    const value: unknown = JSON.parse(window.localStorage.getItem(DISMISSED_KEY) ?? '[]');
+    return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The server's notices (demo mode, loading…); each can be dismissed, and stays dismissed in this browser. */
 function Banner() {
   const notices = useAppState((state) => state.notices);
-  if (notices.length === 0) return null;
+  const [dismissed, setDismissed] = useState<string[]>(readDismissed);
+  const shown = notices.filter((notice) => !dismissed.includes(notice.message));
+  if (shown.length === 0) return null;
+  const text = shown.map((notice) => notice.message).join(' ');
   return (
     <div id="banner" className="banner" role="status">
-      {notices.map((notice) => notice.message).join(' ')}
+      <span className="banner-text" title={text}>
+        {text}
+      </span>
+      <button
+        type="button"
+        className="icon-button small"
+        aria-label="Dismiss this notice"
+        onClick={() => {
+          const next = [...dismissed, ...shown.map((notice) => notice.message)].slice(-20);
+          setDismissed(next);
+          try {
+            window.localStorage.setItem(DISMISSED_KEY, JSON.stringify(next));
+          } catch {
+            // Not stored: dismissed for this page load only.
+          }
+        }}
+      >
+        <Icon name="close" />
+      </button>
     </div>
   );
 }
@@ -223,9 +256,13 @@ function Messages() {
     const inner = content.current;
     if (!element || !inner) return;
     const onScroll = (): void => {
-      const atBottom = element.scrollHeight - element.scrollTop - element.clientHeight < 48;
-      stick.current = atBottom;
-      setAway(!atBottom);
+      const gap = element.scrollHeight - element.scrollTop - element.clientHeight;
+      stick.current = gap < 48;
+      // Offered only once the conversation's last line (the last reply's actions) is below the fold, so the
+      // button, which floats at the bottom, never covers it.
+      const rows = inner.querySelectorAll('.message-actions');
+      const last = rows[rows.length - 1] ?? inner.lastElementChild;
+      setAway(gap >= 48 && last !== null && last !== undefined && last.getBoundingClientRect().top >= element.getBoundingClientRect().bottom);
     };
     const observer = new ResizeObserver(() => {
       if (stick.current) element.scrollTop = element.scrollHeight;
@@ -259,14 +296,16 @@ function Messages() {
   }
 
   return (
-    <div className="messages" ref={scroller} onClick={onCodeCopy} role="log" aria-label="Messages" tabIndex={-1}>
-      <div className="messages-inner" ref={content}>
-        {tree && path.length === 0 && !showPending ? <EmptyState /> : null}
-        {path.map((message) => (
-          <MessageView key={message.id} record={message} />
-        ))}
-        {showPending && pending ? <PendingView content={pending.content} /> : null}
-        {tree ? <FailureBox /> : null}
+    <div className="messages-frame">
+      <div className="messages" ref={scroller} onClick={onCodeCopy} role="log" aria-label="Messages" tabIndex={-1}>
+        <div className="messages-inner" ref={content}>
+          {tree && path.length === 0 && !showPending ? <EmptyState /> : null}
+          {path.map((message) => (
+            <MessageView key={message.id} record={message} />
+          ))}
+          {showPending && pending ? <PendingView content={pending.content} /> : null}
+          {tree ? <FailureBox /> : null}
+        </div>
       </div>
       {away ? (
         <button
@@ -305,7 +344,7 @@ export function ChatView({ onMenu, inert }: { readonly onMenu: () => void; reado
         <div className="header-tools">
           <ModelPicker />
           <button type="button" className="icon-button" aria-label="Conversation settings" title="Settings: system prompt, temperature, max tokens" onClick={() => setSettingsOpen(true)}>
-            <Icon name="settings" />
+            <Icon name="sliders" />
           </button>
           {currentId !== null && treeState === 'ready' ? <ExportMenu id={currentId} /> : null}
           <ThemeToggle />

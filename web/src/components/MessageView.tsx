@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState, useSyncExternalStore, type KeyboardEvent } from 'react';
 import type { MessageRecord } from '../../../src/protocol/conversations.js';
+import { publicMessage } from '../api/http.js';
 import { copyText } from '../clipboard.js';
 import { store, useAppState } from '../state/store.js';
 import { siblingsOf } from '../state/tree.js';
@@ -135,6 +136,13 @@ function EditForm({ record, onDone }: { readonly record: MessageRecord; readonly
     element.focus();
     element.setSelectionRange(element.value.length, element.value.length);
   }, []);
+  useEffect(() => {
+    // As tall as the text (a long message wraps to many lines), up to most of the screen (set through the CSSOM).
+    const element = area.current;
+    if (!element) return;
+    element.style.height = 'auto';
+    element.style.height = `${Math.min(element.scrollHeight + 2, Math.max(160, window.innerHeight * 0.6))}px`;
+  }, [text]);
   const submit = (): void => {
     if (!text.trim()) return;
     onDone();
@@ -161,7 +169,7 @@ function EditForm({ record, onDone }: { readonly record: MessageRecord; readonly
       <label className="visually-hidden" htmlFor={`edit-${record.id}`}>
         Edit your message
       </label>
-      <textarea id={`edit-${record.id}`} ref={area} value={text} onChange={(event) => setText(event.target.value)} onKeyDown={onKeyDown} rows={Math.min(12, text.split('\n').length + 1)} />
+      <textarea id={`edit-${record.id}`} ref={area} value={text} onChange={(event) => setText(event.target.value)} onKeyDown={onKeyDown} rows={2} />
       <div className="edit-actions">
         <button type="button" className="button" onClick={onDone}>
           Cancel
@@ -199,6 +207,16 @@ export function MessageView({ record }: { readonly record: MessageRecord }) {
         </div>
       )}
       {record.status === 'stopped' ? <p className="note">Stopped.</p> : null}
+      {record.status === 'complete' && record.finishReason === 'length' && !active ? (
+        <div className="note-box" role="status">
+          <p>
+            <strong>Cut at the length limit.</strong> The reply reached its maximum number of tokens before it was done.
+          </p>
+          <button type="button" className="button small" onClick={() => void store.continueReply(record)} disabled={busy}>
+            Continue
+          </button>
+        </div>
+      ) : null}
       {record.status === 'failed' && record.error?.code === 'server_stopped' ? (
         <div className="note-box" role="status">
           <p>
@@ -211,7 +229,7 @@ export function MessageView({ record }: { readonly record: MessageRecord }) {
       ) : record.status === 'failed' ? (
         <div className="error-box" role="alert">
           <p>
-            <strong>The reply failed.</strong> {record.error?.message ?? ''}
+            <strong>The reply failed.</strong> {publicMessage(record.error?.message ?? '')}
           </p>
           <button type="button" className="button" onClick={() => void store.regenerate(record)} disabled={busy}>
             <Icon name="refresh" /> Retry

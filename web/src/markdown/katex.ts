@@ -10,7 +10,7 @@ import 'katex/dist/katex.min.css';
 export function renderMath(element: HTMLElement): void {
   const tex = element.textContent ?? '';
   const displayMode = element.classList.contains('math-display');
-  element.setAttribute('aria-label', tex);
+  // No aria-label: on a plain span it is prohibited (axe's aria-prohibited-attr), and KaTeX's MathML already reads the formula.
   element.title = tex;
   try {
     element.replaceChildren();

@@ -68,6 +68,31 @@ md.core.ruler.push('align_classes', (state) => {
   }
 });
 
+// GFM task lists: a list item that starts with `[ ]` or `[x]` shows a box (a glyph, not a form control:
+// model output gets no inputs) and says for screen readers whether it is done.
+const taskMarker = /^\[([ xX])\][ \t]+/;
+md.core.ruler.push('task_lists', (state) => {
+  const tokens = state.tokens;
+  for (let i = 2; i < tokens.length; i++) {
+    const inline = tokens[i];
+    if (inline?.type !== 'inline' || tokens[i - 1]?.type !== 'paragraph_open' || tokens[i - 2]?.type !== 'list_item_open') continue;
+    const match = taskMarker.exec(inline.content);
+    const first = inline.children?.[0];
+    if (!match || first?.type !== 'text' || !taskMarker.test(first.content)) continue;
+    const done = match[1] !== ' ';
+    first.content = first.content.replace(taskMarker, '');
+    const box = new state.Token('task_box', '', 0);
+    box.meta = { done };
+    inline.children?.unshift(box);
+    tokens[i - 2]?.attrJoin('class', done ? 'task-item done' : 'task-item');
+    tokens.findLast((token, at) => at < i - 2 && token.type.endsWith('_list_open') && token.level === (tokens[i - 2]?.level ?? 0) - 1)?.attrJoin('class', 'task-list');
+  }
+});
+md.renderer.rules['task_box'] = (tokens, idx) => {
+  const done = (tokens[idx]?.meta as { done?: boolean } | undefined)?.done === true;
+  return `<span class="task-box" aria-hidden="true">${done ? '☑' : '☐'}</span><span class="visually-hidden">${done ? 'Done: ' : 'To do: '}</span>`;
+};
+
 const ALLOWED_TAGS = [
   'a', 'b', 'blockquote', 'br', 'code', 'del', 'div', 'em', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'hr', 'i', 'img', 'li', 'ol', 'p', 'pre',
   's', 'span', 'strong', 'sub', 'sup', 'table', 'tbody', 'td', 'th', 'thead', 'tr', 'ul',

@@ -80,6 +80,11 @@ export interface AppState {
 }
 
 const UNDO_MS = 6000;
+/** How stale the list may be before a tab coming back into view asks for it again. */
+const LIST_REFRESH_MS = 30_000;
+
+/** What tabs of the page tell each other. */
+type TabMessage = { readonly type: 'conversation'; readonly record: ConversationRecord } | { readonly type: 'deleted'; readonly id: string };
 /** How often the page asks whether a loading server is ready. */
 const HEALTH_POLL_MS = 2000;
 
@@ -145,6 +150,9 @@ export class AppStore {
   private readonly pendingDeletes = new Map<string, ReturnType<typeof setTimeout>>();
   private stopRequested = false;
   private watchingConnection = false;
+  /** This browser's other tabs of the page: conversations created, renamed or deleted in one show in all. */
+  private readonly tabs = typeof BroadcastChannel === 'undefined' ? null : new BroadcastChannel('parlance-conversations');
+  private listLoadedAt = 0;
 
   readonly getState = (): AppState => this.state;
 
@@ -166,6 +174,11 @@ export class AppStore {
     });
     whenUnreachable(() => void this.watchConnection());
     window.addEventListener('popstate', () => this.route());
+    if (this.tabs) this.tabs.onmessage = (event: MessageEvent<TabMessage>) => this.fromOtherTab(event.data);
+    // Back to this tab after a while: the list may have changed elsewhere (another browser, the API).
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible' && Date.now() - this.listLoadedAt > LIST_REFRESH_MS) void this.refreshList();
+    });
     window.addEventListener('pagehide', () => {
       for (const id of this.pendingDeletes.keys()) api.deleteConversationOnUnload(id);
     });
@@ -312,7 +325,25 @@ export class AppStore {
 
   // ── the conversation list ──────────────────────────────────────────────
 
+  private fromOtherTab(message: TabMessage): void {
+    if (message.type === 'conversation') this.upsertConversation(message.record, true);
+    else this.set({ conversations: this.state.conversations.filter((conversation) => conversation.id !== message.id) });
+  }
+
+  /** Merges the first page of the list into what is shown (quietly: no loading state). */
+  private async refreshList(): Promise<void> {
+    this.listLoadedAt = Date.now();
+    try {
+      const page = await api.listConversations();
+      const fresh = new Set(page.conversations.map((conversation) => conversation.id));
+      this.set({ conversations: sortConversations([...page.conversations, ...this.state.conversations.filter((conversation) => !fresh.has(conversation.id))]) });
+    } catch {
+      // The next visit tries again; a failure here is not worth a message.
+    }
+  }
+
   async loadList(): Promise<void> {
+    this.listLoadedAt = Date.now();
     this.set({ listState: 'loading', listError: null });
     try {
       const page = await api.listConversations();
@@ -334,7 +365,11 @@ export class AppStore {
     }
   }
 
-  private upsertConversation(record: ConversationRecord): void {
+  /** Shows a conversation as the server answered it, and tells this browser's other tabs (unless it came from one). */
+  private upsertConversation(record: ConversationRecord, fromOtherTab = false): void {
+    if (!fromOtherTab) this.tabs?.postMessage({ type: 'conversation', record } satisfies TabMessage);
+    const known = this.state.conversations.find((conversation) => conversation.id === record.id);
+    if (fromOtherTab && known && known.updatedAt > record.updatedAt) return;
     const rest = this.state.conversations.filter((conversation) => conversation.id !== record.id);
     const tree = this.state.tree?.conversation.id === record.id ? { ...this.state.tree, conversation: record } : this.state.tree;
     this.set({ conversations: sortConversations([record, ...rest]), tree });
@@ -372,6 +407,7 @@ export class AppStore {
     this.pendingDeletes.delete(id);
     try {
       await api.deleteConversation(id);
+      this.tabs?.postMessage({ type: 'deleted', id } satisfies TabMessage);
       this.set({ conversations: this.state.conversations.filter((conversation) => conversation.id !== id), hidden: withSet(this.state.hidden, id, false) });
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) {
@@ -465,6 +501,19 @@ export class AppStore {
     await this.run(conversationId, api.regeneratePath(conversationId, assistant.id), {}, { conversationId, content: null, parentId: assistant.parentId });
   }
 
+  /** Generates more of a reply cut at max tokens, into the same message (it shows as streaming at once). */
+  async continueReply(assistant: MessageRecord): Promise<void> {
+    if (this.busy()) return;
+    const conversationId = assistant.conversationId;
+    this.live.start(assistant.id, conversationId, { text: assistant.content, reasoning: assistant.reasoning, toolCalls: assistant.toolCalls }, performance.now(), true);
+    this.set({ streaming: withSet(this.state.streaming, assistant.id, true) });
+    await this.run(conversationId, api.continuePath(conversationId, assistant.id), {}, null);
+    if (this.state.failure !== null) {
+      this.live.end(assistant.id);
+      this.set({ streaming: withSet(this.state.streaming, assistant.id, false) });
+    }
+  }
+
   async switchBranch(messageId: string): Promise<void> {
     const tree = this.state.tree;
     if (!tree) return;
@@ -549,7 +598,8 @@ export class AppStore {
     };
   }
 
-  private async run(conversationId: string, path: string, body: unknown, pending: PendingTurn): Promise<void> {
+  /** Sends a reply-starting request; `pending` is the optimistic turn shown meanwhile (none when continuing a shown reply). */
+  private async run(conversationId: string, path: string, body: unknown, pending: PendingTurn | null): Promise<void> {
     const holder: { id?: string } = {};
     this.stopRequested = false;
     this.set({ pending, failure: null });
@@ -561,7 +611,7 @@ export class AppStore {
       if (holder.id === undefined) {
         this.set({
           pending: null,
-          failure: { conversationId, message: message(error), restore: pending.content, retry: () => void this.run(conversationId, path, body, pending) },
+          failure: { conversationId, message: message(error), restore: pending?.content ?? null, retry: () => void this.run(conversationId, path, body, pending) },
         });
       } else this.connectionLost(holder.id, error);
     }

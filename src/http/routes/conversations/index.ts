@@ -5,6 +5,7 @@ import { ParlanceError } from '../../../errors.js';
 import type { StartedReply } from '../../../core/conversation-service.js';
 import type { Engine } from '../../../engines/contract.js';
 import {
+  continueBodySchema,
   conversationExportSchema,
   conversationPatchBodySchema,
   listConversationsQuerySchema,
@@ -109,6 +110,10 @@ export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, de
 
   app.post('/api/conversations/:id/messages/:messageId/regenerate', { schema: { params: messageParams, body: regenerateBodySchema.nullish() } }, async (request, reply) =>
     streamReply(reply, await conversations.regenerate(request.params.id, request.params.messageId, definedOnly(request.body ?? {}))),
+  );
+
+  app.post('/api/conversations/:id/messages/:messageId/continue', { schema: { params: messageParams, body: continueBodySchema.nullish() } }, async (request, reply) =>
+    streamReply(reply, await conversations.continueReply(request.params.id, request.params.messageId)),
   );
 
   app.put('/api/conversations/:id/branch', { schema: { params: idParams, body: selectBranchBodySchema } }, async (request) => {
