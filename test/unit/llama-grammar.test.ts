@@ -2,12 +2,13 @@
  * The embedded engine's pure pieces: JSON Schema → node-llama-cpp's grammar schema (what it keeps, what it
  * refuses by name), the number rules that keep JSON finite, and tool-call events from node-llama-cpp's callbacks.
  */
+import { ChatMLChatWrapper, HarmonyChatWrapper } from 'node-llama-cpp';
 import { describe, expect, it } from 'vitest';
 import type { ChatEvent } from '../../src/engines/contract.js';
 import { toChatHistory } from '../../src/engines/llama-cpp/chat-history.js';
 import { finiteNumbers } from '../../src/engines/llama-cpp/grammar.js';
 import { toGrammarSchema } from '../../src/engines/llama-cpp/json-schema.js';
-import { thoughtBudget } from '../../src/engines/llama-cpp/reasoning.js';
+import { thoughtBudget, wrapperForEffort } from '../../src/engines/llama-cpp/reasoning.js';
 import { planFunctions, ToolCallEvents } from '../../src/engines/llama-cpp/tool-calls.js';
 import { ParlanceError } from '../../src/errors.js';
 
@@ -160,5 +161,16 @@ describe('reasoning budgets', () => {
     expect(thoughtBudget({ effort: 'low' })).toBe(512);
     expect(thoughtBudget({ effort: 'high' })).toBeUndefined();
     expect(thoughtBudget({ effort: 'medium', budgetTokens: 100 })).toBe(100);
+    expect(thoughtBudget({ effort: 'low' }, true)).toBeUndefined();
+  });
+
+  it("gives gpt-oss's Harmony template the effort in its own words, and leaves other templates to the budget", () => {
+    const history = [{ type: 'user' as const, text: 'hi' }, { type: 'model' as const, response: [] }];
+    const harmony = new HarmonyChatWrapper({ todayDate: null });
+    const low = wrapperForEffort(harmony, { effort: 'minimal' });
+    expect(low?.generateContextState({ chatHistory: history }).contextText.toString()).toContain('Reasoning: low');
+    expect(wrapperForEffort(harmony, { effort: 'high' })?.generateContextState({ chatHistory: history }).contextText.toString()).toContain('Reasoning: high');
+    expect(wrapperForEffort(harmony, { budgetTokens: 10 })).toBeUndefined();
+    expect(wrapperForEffort(new ChatMLChatWrapper(), { effort: 'low' })).toBeUndefined();
   });
 });

@@ -4,6 +4,7 @@ import {
   LlamaCompletion,
   LlamaLogLevel,
   type ChatHistoryItem,
+  type ChatWrapper,
   type LlamaChatResponseChunk,
   type LlamaGrammar,
   type Llama,
@@ -17,7 +18,7 @@ import type { Capability, ChatEvent, EmbeddingRequest, EmbeddingResult, Engine, 
 import { EventChannel } from '../event-channel.js';
 import { toChatHistory } from './chat-history.js';
 import { checkResponseFormat, grammarFor } from './grammar.js';
-import { skipThinking, templateThinks, thoughtBudget } from './reasoning.js';
+import { skipThinking, templateThinks, thoughtBudget, wrapperForEffort } from './reasoning.js';
 import { LlamaEmbeddings } from './embeddings.js';
 import { samplingFor, type LlamaSampling } from './sampling.js';
 import { SlotPool } from './sequence-pool.js';
@@ -71,6 +72,8 @@ type Plan =
       readonly kind: 'chat';
       readonly history: ChatHistoryItem[];
       readonly functions: FunctionsPlan | undefined;
+      /** The model's chat wrapper, or one made for this request (a template's own effort level). */
+      readonly wrapper: ChatWrapper;
       readonly thoughtBudget: number | undefined;
       /** The templated prompt, for choosing the sequence whose cache holds most of it. */
       readonly tokens: Token[];
@@ -259,18 +262,20 @@ export class LlamaCppEngine implements Engine {
         param: 'response_format',
       });
     }
+    const ownEffort = wrapperForEffort(this.chatWrapper, request.reasoning);
+    const wrapper = ownEffort ?? this.chatWrapper;
     let history = toChatHistory(input.messages);
     if (request.reasoning?.enabled === false && this.capabilities.has('reasoning')) skipThinking(history);
     if (functions === undefined && request.tools !== undefined && request.tools.length > 0) {
       // `none`: the tools stay in the prompt, documented as the template documents them, but cannot be called.
-      history = [...this.chatWrapper.addAvailableFunctionsSystemMessageToHistory(history, toFunctions(request.tools), { documentParams: true })];
+      history = [...wrapper.addAvailableFunctionsSystemMessageToHistory(history, toFunctions(request.tools), { documentParams: true })];
     }
-    const { contextText } = this.chatWrapper.generateContextState({
+    const { contextText } = wrapper.generateContextState({
       chatHistory: history,
       ...(functions === undefined ? {} : { availableFunctions: functions.functions, documentFunctionParams: true }),
     });
     const tokens = await this.tokenize({ json: contextText.toJSON() }, promptChars(input), () => contextText.tokenize(this.model.tokenizer));
-    return { kind: 'chat', history, functions, thoughtBudget: thoughtBudget(request.reasoning), tokens, promptTokens: tokens.length };
+    return { kind: 'chat', history, functions, wrapper, thoughtBudget: thoughtBudget(request.reasoning, ownEffort !== undefined), tokens, promptTokens: tokens.length };
   }
 
   async countTokens(request: GenerationRequest): Promise<number> {
@@ -357,8 +362,10 @@ export class LlamaCppEngine implements Engine {
       ...sampling,
       ...(request.sampling.stop?.length ? { customStopTriggers: request.sampling.stop } : {}),
     };
-    // A forced call needs the wrapper that starts every reply in a call; a LlamaChat is only a view of the sequence.
-    const chat = plan.kind === 'chat' && plan.functions?.forced ? new LlamaChat({ contextSequence: slot.sequence, chatWrapper: forcingCalls(this.chatWrapper) }) : slot.chat;
+    // A forced call needs the wrapper that starts every reply in a call, an effort level a wrapper of its own;
+    // a LlamaChat is only a view of the sequence, so a request may have its own.
+    const wrapper = plan.kind === 'chat' ? (plan.functions?.forced ? forcingCalls(plan.wrapper) : plan.wrapper) : this.chatWrapper;
+    const chat = wrapper === this.chatWrapper ? slot.chat : new LlamaChat({ contextSequence: slot.sequence, chatWrapper: wrapper });
     try {
       if (plan.kind === 'text') {
         const result = await slot.completion.generateCompletionWithMeta(plan.prompt, {
