@@ -79,6 +79,22 @@ describe('with the default set-up (loopback, no key)', () => {
     expect(still.conversation.title).not.toBe('owned');
   });
 
+  it('refuses them on every dialect, each in its own error shape', async () => {
+    for (const [path, body] of [
+      ['/v1/messages', { model: 'parlance-scripted', max_tokens: 3, messages: [{ role: 'user', content: 'hi' }] }],
+      ['/api/chat', { model: 'parlance-scripted', messages: [{ role: 'user', content: 'hi' }] }],
+      ['/v1/responses', { model: 'parlance-scripted', input: 'hi' }],
+    ] as const) {
+      const cross = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', origin: 'http://evil.example' }, body: JSON.stringify(body) });
+      const text = await cross.text();
+      expect(cross.status, `${path}: ${text}`).toBe(403);
+      expect(text, path).toContain('--cors-origin');
+      const foreignHost = await rawExchange(server.url, rawRequest('POST', path, JSON.stringify(body), { host: 'evil.example' }));
+      expect(foreignHost.status, path).toBe(403);
+      expect(foreignHost.body, path).toContain('--allowed-hosts');
+    }
+  });
+
   it('lets a cross-site page read nothing: a GET is answered without CORS headers', async () => {
     const response = await fetch(`${server.url}/api/conversations`, { headers: { origin: 'http://evil.example' } });
     expect(response.headers.get('access-control-allow-origin')).toBeNull();

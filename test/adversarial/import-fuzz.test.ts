@@ -41,6 +41,9 @@ const bad: Record<string, readonly unknown[]> = {
   'messages[1].usage.promptTokens': [-1, 0.5],
   'messages[1].timings.totalMs': [-1],
   'messages[1].error': [{ code: '', message: 'x' }, { code: 'c'.repeat(101), message: '' }],
+  'messages[1].toolCalls': [Array.from({ length: 129 }, (_, i) => ({ id: `c${i}`, name: 'f', arguments: '{}', result: null })), [{ id: '', name: 'f', arguments: '{}', result: null }], 'none'],
+  'messages[1].finishReason': ['', 'r'.repeat(33), 1],
+  'messages[1].reasoning': [7],
 };
 
 /** A copy of the valid export with the field at `path` (dots and [n]) set to `value`. */
