@@ -5,7 +5,8 @@
  *
  *   nice -n 10 npx tsx bench/dialects.ts [--rounds 5] [--streams 300] [--concurrency 8] [--tokens 64]
  *
- * One Parlance process (`node --import tsx src/cli.ts serve --no-embedded --scripted`) serves every dialect.
+ * One Parlance process (`node --import tsx src/cli.ts serve --no-embedded --scripted`, load shedding off: on a
+ * shared machine the event loop lags past its threshold) serves every dialect.
  * Each round runs every dialect once, in an order rotated from round to round so drift hits all alike: a run
  * keeps --concurrency streams open back to back until --streams have been read to their end, each echoing
  * --tokens words. The figure is the server's utime+stime (/proc/PID/stat) over the run, per 1,000 tokens; the
@@ -74,7 +75,7 @@ const median = (values: readonly number[]): number => {
 
 const dir = mkdtempSync(join(tmpdir(), 'parlance-bench-dialects-'));
 const port = await freePort();
-const server = startChild('parlance', process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli.ts'), 'serve', '--no-embedded', '--scripted', '--port', String(port), '--host', '127.0.0.1', '--data-dir', join(dir, 'data'), '--log-level', 'silent'], { ...process.env }, join(dir, 'server.log'));
+const server = startChild('parlance', process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli.ts'), 'serve', '--no-embedded', '--scripted', '--port', String(port), '--host', '127.0.0.1', '--data-dir', join(dir, 'data'), '--log-level', 'silent', '--max-event-loop-delay', '0'], { ...process.env }, join(dir, 'server.log'));
 const url = `http://127.0.0.1:${port}`;
 const loadBefore = loadavg();
 try {

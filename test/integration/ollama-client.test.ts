@@ -69,6 +69,7 @@ describe('chat', () => {
     const whole = await ollama.chat({ ...request, stream: false });
     expect(whole.message.content).toBe(texts.join(''));
     expect(whole.done_reason).toBe('length');
+    expect(whole.eval_duration).toBeGreaterThan(0);
   });
 
   it('honours num_predict, stop and num_ctx (scripted echo)', async () => {

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { GenerationRequest } from '../../../engines/contract.js';
+import type { Generation, GenerationRequest } from '../../../engines/contract.js';
 import { ParlanceError } from '../../../errors.js';
 import { clientDisconnectSignal } from '../../client-signal.js';
 import { collectBlocks, toolArguments } from '../../collect-blocks.js';
@@ -44,6 +44,19 @@ async function boundByNumCtx(request: GenerationRequest, options: OllamaOptions 
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
+/** The generation, telling the clock when its first output comes (for a non-streamed answer's durations). */
+function timed(generation: Generation, clock: RequestClock): Generation {
+  return {
+    promptTokens: generation.promptTokens,
+    async *[Symbol.asyncIterator]() {
+      for await (const event of generation) {
+        if (event.type !== 'usage' && event.type !== 'finish') clock.output();
+        yield event;
+      }
+    },
+  };
+}
+
 /** The answer to a request with nothing to generate: Ollama loads the model and says so. */
 function loaded(model: string, shape: OllamaShape): string {
   return `${objectHead(model)()}${shape.content('', '', undefined)},"done":true,"done_reason":"load"}`;
@@ -65,8 +78,7 @@ export const ollamaRoutes: FastifyPluginAsync<OllamaRouteOptions> = async (plain
       await relayOllamaStream(ndjson, generation, request.model, shape, clock);
       return reply;
     }
-    const result = await collectBlocks(generation);
-    clock.output();
+    const result = await collectBlocks(timed(generation, clock));
     let text = '';
     let thinking = '';
     // A call cut off by the token limit is left out: done_reason says the reply was cut.
@@ -75,8 +87,7 @@ export const ollamaRoutes: FastifyPluginAsync<OllamaRouteOptions> = async (plain
       if (block.kind === 'tool') {
         const args = toolArguments(block.json, result.reason);
         if (args !== undefined) calls.push({ function: { name: block.name, arguments: args } });
-      }
-      else if (block.kind === 'text') text += block.text;
+      } else if (block.kind === 'text') text += block.text;
       else thinking += block.text;
     }
     const content = shape.content(text, thinking, result.logprobs, calls);
