@@ -226,6 +226,11 @@ describe('errors in Anthropic shape', () => {
       status: 400,
       message: expect.stringContaining("'output_config.effort'"),
     });
+    const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+    await expect(client.messages.create({ model: tiny, max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } }, { type: 'text', text: 'what is this?' }] }] })).rejects.toMatchObject({
+      status: 400,
+      message: expect.stringContaining("'messages'"),
+    });
     await expect(client.messages.create({ model: scripted, max_tokens: 5, tool_choice: { type: 'tool', name: 'absent' }, tools: [{ name: 'present', input_schema: { type: 'object' } }], messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(
       Anthropic.BadRequestError,
     );

@@ -177,6 +177,7 @@ describe('what cannot be honoured is refused by name, readably', () => {
     [tiny, { think: true }, 'think'],
     [tiny, { think: 'high' }, 'think'],
     [tiny, { logprobs: true }, 'logprobs'],
+    [tiny, { messages: [{ role: 'user', content: 'what is this?', images: ['iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=='] }] }, 'images'],
   ])('%s %j', async (model, extra, field) => {
     const refused = ollama.chat({ model, messages: [{ role: 'user', content: 'x' }], ...extra } as Parameters<typeof ollama.chat>[0] & { stream?: false });
     await expect(refused).rejects.toMatchObject({ name: 'ResponseError', status_code: 400, message: expect.stringContaining(field) });
