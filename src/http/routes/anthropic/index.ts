@@ -50,8 +50,6 @@ async function relayMessageStream(sse: SseStream, generation: Generation, encode
   sse.end();
 }
 
-const tags = ['Anthropic Messages'];
-
 /** Anthropic's Messages API: `/v1/messages` (streamed or not) and `/v1/messages/count_tokens`, in Anthropic's shapes, errors included. */
 export const anthropicRoutes: FastifyPluginAsync<HttpDeps> = async (plain, deps) => {
   // Everything these routes answer, a refused key or an invalid body included, is in Anthropic's error shape.
@@ -63,7 +61,7 @@ export const anthropicRoutes: FastifyPluginAsync<HttpDeps> = async (plain, deps)
     done();
   });
 
-  app.post('/v1/messages', { schema: { body: messagesRequestSchema, tags, summary: 'Create a message (Anthropic Messages API), streamed with `stream: true`' } }, async (request, reply) => {
+  app.post('/v1/messages', { schema: { body: messagesRequestSchema } }, async (request, reply) => {
     const body = request.body;
     // Looked up before admission: once a generation is open, nothing may throw before it is relayed.
     const model = servedModel(deps.engines, body.model);
@@ -91,7 +89,7 @@ export const anthropicRoutes: FastifyPluginAsync<HttpDeps> = async (plain, deps)
     return message;
   });
 
-  app.post('/v1/messages/count_tokens', { schema: { body: countTokensRequestSchema, tags, summary: 'Count the tokens a Messages request takes after templating' } }, async (request, reply) => {
+  app.post('/v1/messages/count_tokens', { schema: { body: countTokensRequestSchema } }, async (request, reply) => {
     const body = request.body;
     const model = servedModel(deps.engines, body.model);
     const { engine } = model;

@@ -67,7 +67,6 @@ export const ollamaRoutes: FastifyPluginAsync<OllamaRouteOptions> = async (plain
   // Everything under /api that no other route serves, and everything these routes answer, is in Ollama's error shape.
   installErrorHandlers(plain, { onError: (code) => deps.metrics.error(code), allowedMethods, body: ollamaErrorBody });
   const app = plain.withTypeProvider<ZodTypeProvider>();
-  const tags = ['Ollama'];
 
   /** Admits a generation and answers it as a stream or one object. */
   async function answer(reply: FastifyReply, request: GenerationRequest, model: ServedModel, stream: boolean, shape: OllamaShape, clock: RequestClock, signal: AbortSignal): Promise<unknown> {
@@ -94,7 +93,7 @@ export const ollamaRoutes: FastifyPluginAsync<OllamaRouteOptions> = async (plain
     return reply.type(JSON_TYPE).send(doneObject(objectHead(request.model), content, result.reason, clock.stats(result.usage, generation.promptTokens)));
   }
 
-  app.post('/chat', { schema: { body: chatRequestSchema, tags, summary: 'Chat (Ollama API): an NDJSON stream, or one object with `stream: false`' } }, async (request, reply) => {
+  app.post('/chat', { schema: { body: chatRequestSchema } }, async (request, reply) => {
     const clock = new RequestClock();
     const body = request.body;
     const model = ollamaModel(deps.engines, body.model);
@@ -105,7 +104,7 @@ export const ollamaRoutes: FastifyPluginAsync<OllamaRouteOptions> = async (plain
     return answer(reply, await boundByNumCtx(generationRequest, body.options, model, signal), model, body.stream ?? true, chatShape, clock, signal);
   });
 
-  app.post('/generate', { schema: { body: generateRequestSchema, tags, summary: 'Generate from a prompt (Ollama API): an NDJSON stream, or one object with `stream: false`' } }, async (request, reply) => {
+  app.post('/generate', { schema: { body: generateRequestSchema } }, async (request, reply) => {
     const clock = new RequestClock();
     const body = request.body;
     const model = ollamaModel(deps.engines, body.model);
@@ -116,19 +115,19 @@ export const ollamaRoutes: FastifyPluginAsync<OllamaRouteOptions> = async (plain
     return answer(reply, await boundByNumCtx(generationRequest, body.options, model, signal), model, body.stream ?? true, generateShape, clock, signal);
   });
 
-  app.get('/tags', { schema: { tags, summary: 'The models served here (Ollama API)' } }, async () => ({ models: deps.engines.models().map(({ model, engine }) => tagOf(model, engine)) }));
+  app.get('/tags', async () => ({ models: deps.engines.models().map(({ model, engine }) => tagOf(model, engine)) }));
 
-  app.get('/ps', { schema: { tags, summary: 'The models loaded now (Ollama API): every served model' } }, async () => ({ models: deps.engines.models().map(({ model, engine }) => runningOf(model, engine)) }));
+  app.get('/ps', async () => ({ models: deps.engines.models().map(({ model, engine }) => runningOf(model, engine)) }));
 
-  app.get('/version', { schema: { tags, summary: 'The Ollama API version this dialect follows' } }, async () => ({ version: OLLAMA_API_VERSION }));
+  app.get('/version', async () => ({ version: OLLAMA_API_VERSION }));
 
-  app.post('/show', { schema: { body: showRequestSchema, tags, summary: "A model's details and capabilities (Ollama API)" } }, async (request) => {
+  app.post('/show', { schema: { body: showRequestSchema } }, async (request) => {
     const id = request.body.model ?? request.body.name ?? '';
     const { engine, info } = ollamaModel(deps.engines, id);
     return showOf(info ?? { id, ownedBy: engine.name, capabilities: new Set() }, engine);
   });
 
-  app.post('/embed', { schema: { body: embedRequestSchema, tags, summary: 'Embed one text or several (Ollama API)' } }, async (request, reply) => {
+  app.post('/embed', { schema: { body: embedRequestSchema } }, async (request, reply) => {
     const clock = new RequestClock();
     const body = request.body;
     ollamaModel(deps.engines, body.model); // Ollama's own 404 for a model nobody serves
