@@ -13,8 +13,12 @@ import { en } from 'zod/locales';
 type Issue = z.core.$ZodIssue;
 type Segment = PropertyKey;
 
-/** zod's built-in English messages: a message that differs from it was written by us in a schema, and is kept. */
-const defaultMessages = en().localeError;
+/** zod's built-in English message for an issue: a message that differs from it was written in a schema, and is kept. */
+function defaultMessage(issue: Issue): string | undefined {
+  // A finished issue is a raw one with its message filled in; only optional fields' types differ.
+  const made = en().localeError(issue as z.core.$ZodRawIssue);
+  return typeof made === 'string' ? made : made?.message;
+}
 
 /** Formats a path the way OpenAI names fields: `messages[0].content`. */
 export function fieldPath(path: readonly Segment[]): string {
@@ -75,7 +79,7 @@ function flatten(issue: Issue, base: readonly Segment[]): Issue[] {
 /** The message for one (flattened) issue, naming `param`. */
 function sentence(issue: Issue, param: string): string {
   const input = (issue as { input?: unknown }).input;
-  if (issue.message !== defaultMessages(issue as never)) {
+  if (issue.message !== defaultMessage(issue)) {
     // Written in the schema: a predicate ("must be …") or a statement of its own.
     return issue.message.startsWith('must') || issue.message.startsWith('may') ? `'${param}' ${issue.message}.` : `'${param}': ${issue.message}.`;
   }

@@ -12,14 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { exampleFromSchema } from '../../src/engines/scripted/schema-example.js';
 import { agentScript, startFakeUpstream, type FakeUpstream } from '../fixtures/fake-upstream.js';
-import { startTestServer, type TestServer } from '../fixtures/server.js';
+import { noShedding, startTestServer, type TestServer } from '../fixtures/server.js';
 
 let upstream: FakeUpstream;
 let server: TestServer;
 
 beforeAll(async () => {
   upstream = await startFakeUpstream({ models: ['up-model'], script: agentScript({ exampleFromSchema, shape: 'llama-server' }) });
-  server = await startTestServer({ embedded: false, scripted: true, upstreams: [`fake=${upstream.url}`] });
+  server = await startTestServer({ embedded: false, scripted: true, upstreams: [`fake=${upstream.url}`], ...noShedding });
 });
 afterAll(async () => {
   await server.stop();

@@ -10,7 +10,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleFromSchema } from '../../src/engines/scripted/schema-example.js';
 import { agentScript, errorPlan, startFakeUpstream, type FakeUpstream } from '../fixtures/fake-upstream.js';
-import { startTestServer, type TestServer } from '../fixtures/server.js';
+import { noShedding, startTestServer, type TestServer } from '../fixtures/server.js';
 
 let upstream: FakeUpstream;
 let server: TestServer;
@@ -19,7 +19,7 @@ const ajv = new Ajv({ strict: false });
 
 beforeAll(async () => {
   upstream = await startFakeUpstream({ models: ['up-model'], script: agentScript({ exampleFromSchema }) });
-  server = await startTestServer({ scripted: true, upstreams: [`fake=${upstream.url}`] });
+  server = await startTestServer({ scripted: true, upstreams: [`fake=${upstream.url}`], ...noShedding });
   client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 afterAll(async () => {

@@ -4,11 +4,11 @@
  * fields stay accepted, as OpenAI's SDKs expect.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../fixtures/server.js';
+import { noShedding, startTestServer, type TestServer } from '../fixtures/server.js';
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startTestServer({ embedded: false, scripted: true });
+  server = await startTestServer({ embedded: false, scripted: true, ...noShedding });
 });
 afterAll(async () => server.stop());
 

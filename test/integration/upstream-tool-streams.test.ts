@@ -6,7 +6,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentAnswer, agentSteps, sse, startFakeUpstream, type AgentReply, type FakeToolCall, type FakeUpstream, type ToolCallShape } from '../fixtures/fake-upstream.js';
-import { parseSse, startTestServer, type TestServer } from '../fixtures/server.js';
+import { noShedding, parseSse, startTestServer, type TestServer } from '../fixtures/server.js';
 
 let upstream: FakeUpstream;
 let front: TestServer;
@@ -15,7 +15,7 @@ const model = 'up-model';
 
 beforeAll(async () => {
   upstream = await startFakeUpstream({ models: [model] });
-  front = await startTestServer({ embedded: false, upstreams: [`fake=${upstream.url}`] });
+  front = await startTestServer({ embedded: false, upstreams: [`fake=${upstream.url}`], ...noShedding });
   client = new OpenAI({ baseURL: `${front.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 afterAll(async () => {
