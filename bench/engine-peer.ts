@@ -204,8 +204,14 @@ async function startParlance(modelPath: string, dataDir: string, threads: number
     '--log-level', 'warn',
   ];
   const server = await spawnServer('parlance', process.execPath, args, '/ready', port, '');
-  const models = (await (await fetch(`${server.url}/v1/models`, { signal: deadline.signal })).json()) as { data: { id: string }[] };
-  const model = models.data[0]?.id;
+  // Right after start on a busy machine the overload check may still answer 503: ask again.
+  let response = await fetch(`${server.url}/v1/models`, { signal: deadline.signal });
+  for (let tries = 0; response.status === 503 && tries < 50; tries++) {
+    await sleep(200);
+    response = await fetch(`${server.url}/v1/models`, { signal: deadline.signal });
+  }
+  const models = (await response.json()) as { data?: { id: string }[] };
+  const model = models.data?.[0]?.id;
   if (!model) throw new Error('Parlance lists no model');
   return { ...server, model };
 }
