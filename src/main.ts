@@ -158,6 +158,8 @@ async function openConversationStore(config: Config, log: Logger, instanceId: st
 /** What loading the engines produced, reported as each part is ready. */
 interface LoadedParts {
   add(engine: Engine): void;
+  /** An engine's model took `seconds` to load. */
+  loadTime(engine: string, model: string, seconds: number): void;
   notice(notice: ServiceNotice): void;
   demo(): void;
 }
@@ -192,7 +194,9 @@ async function loadEngines(config: Config, options: StartOptions, log: Logger, p
     }).catch((error: unknown) => {
       throw modelLoadFailure(error, model.path);
     });
-    const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
+    const loadSeconds = (performance.now() - startedAt) / 1000;
+    parts.loadTime(llama.name, modelId, loadSeconds);
+    const seconds = loadSeconds.toFixed(1);
     log.info(
       { model: model.path, template: llama.chatTemplate, contextLength: llama.contextLength, sequences: config.sequences, threads: config.threads, loadSeconds: Number(seconds) },
       `loaded ${modelId} in ${seconds} s (context ${llama.contextLength} tokens × ${config.sequences} sequences, template ${llama.chatTemplate})`,
@@ -237,7 +241,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   const store = await openConversationStore(config, log, instance);
   const registry = new EngineRegistry([], { loading: true });
-  const metrics = new Metrics(() => registry.engines);
+  const metrics = new Metrics(() => registry.engines, { loading: () => registry.loading });
   const rateLimits = new KeyRateLimiter(config.apiKeys, { requestsPerMinute: config.rateLimitRequests, tokensPerMinute: config.rateLimitTokens });
   if (config.apiKeys.length === 0 && (config.rateLimitRequests > 0 || config.rateLimitTokens > 0)) {
     log.warn('rate limits are per API key, and no API key is set: they do not apply');
@@ -288,6 +292,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
     await loadEngines(config, options, log, {
       add: (engine) => registry.add(engine),
+      loadTime: (engine, model, seconds) => metrics.modelLoaded(engine, model, seconds),
       notice: (notice) => notices.push(notice),
       demo: () => (demo = true),
     });

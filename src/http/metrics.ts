@@ -33,9 +33,53 @@ export class Metrics implements GenerationObserver {
     registers: [this.registry],
   });
 
-  constructor(engines: () => readonly Engine[]) {
+  private readonly modelLoad = new Gauge({ name: 'parlance_model_load_seconds', help: 'How long the model took to load at start', labelNames: ['engine', 'model'], registers: [this.registry] });
+
+  /** `loading`: whether the engines are still loading (the registry's state). */
+  constructor(engines: () => readonly Engine[], options: { readonly loading?: () => boolean } = {}) {
     // The lag histogram samples at 10 ms unless told otherwise: 100 wake-ups a second on an idle server.
     collectDefaultMetrics({ register: this.registry, prefix: 'parlance_process_', eventLoopMonitoringPrecision: 500 });
+    const loading = options.loading ?? (() => false);
+    new Gauge({
+      name: 'parlance_loading',
+      help: '1 while the engines load (the server listens, /ready answers 503), then 0',
+      registers: [this.registry],
+      collect(this: Gauge) {
+        this.set(loading() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'parlance_models_served',
+      help: 'Models each engine serves (1 per model)',
+      labelNames: ['engine', 'model'],
+      registers: [this.registry],
+      collect(this: Gauge<'engine' | 'model'>) {
+        this.reset();
+        for (const engine of engines()) for (const model of engine.models()) this.set({ engine: engine.name, model: model.id }, 1);
+      },
+    });
+    const upstreams = (): { engine: string; upstream: UpstreamHealthLike }[] =>
+      engines().flatMap((engine) => (hasHealth(engine) ? engine.health().map((upstream) => ({ engine: engine.name, upstream })) : []));
+    new Gauge({
+      name: 'parlance_upstream_cooling_down',
+      help: '1 while an upstream is passed over after a failure (the cool-down), else 0',
+      labelNames: ['engine', 'upstream'],
+      registers: [this.registry],
+      collect(this: Gauge<'engine' | 'upstream'>) {
+        this.reset();
+        for (const { engine, upstream } of upstreams()) this.set({ engine, upstream: upstream.name }, upstream.coolingDown ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'parlance_upstream_failures',
+      help: 'Requests an upstream failed before its first byte (5xx, refused, timed out), since start',
+      labelNames: ['engine', 'upstream'],
+      registers: [this.registry],
+      collect(this: Gauge<'engine' | 'upstream'>) {
+        this.reset();
+        for (const { engine, upstream } of upstreams()) this.set({ engine, upstream: upstream.name }, upstream.failures);
+      },
+    });
     const load = (field: 'active' | 'queued') =>
       function collect(this: Gauge<'engine'>): void {
         this.reset();
@@ -43,6 +87,11 @@ export class Metrics implements GenerationObserver {
       };
     new Gauge({ name: 'parlance_engine_queue_depth', help: 'Requests waiting for the engine', labelNames: ['engine'], registers: [this.registry], collect: load('queued') });
     new Gauge({ name: 'parlance_engine_busy', help: 'Generations running (for the embedded engine: context sequences in use)', labelNames: ['engine'], registers: [this.registry], collect: load('active') });
+  }
+
+  /** The embedded engine loaded `model` in `seconds`. */
+  modelLoaded(engine: string, model: string, seconds: number): void {
+    this.modelLoad.set({ engine, model }, seconds);
   }
 
   request(route: string, method: string, status: number): void {
@@ -80,4 +129,15 @@ export class Metrics implements GenerationObserver {
     }
     if (errorCode) this.errors.inc({ code: errorCode });
   }
+}
+
+/** What a balancing engine reports of each upstream (see the OpenAI-compatible balancer). */
+interface UpstreamHealthLike {
+  readonly name: string;
+  readonly coolingDown: boolean;
+  readonly failures: number;
+}
+
+function hasHealth(engine: Engine): engine is Engine & { health(): readonly UpstreamHealthLike[] } {
+  return typeof (engine as { health?: unknown }).health === 'function';
 }

@@ -3,8 +3,7 @@
  * driven through a pseudo-terminal; `ps` and `run` talk to a real server (an upstream behind it is the
  * fake, so the test can see what the chat sent).
  */
-import { copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startPtyCli, repoRoot } from '../fixtures/cli.js';
@@ -12,16 +11,9 @@ import { startFakeUpstream, streamPlan, type FakeUpstream } from '../fixtures/fa
 import { freePort } from '../fixtures/net.js';
 import { tinyModelPath } from '../fixtures/paths.js';
 import { startTestServer, type TestServer } from '../fixtures/server.js';
+import { tempDirs } from '../fixtures/temp-dirs.js';
 
-const dirs: string[] = [];
-afterAll(async () => {
-  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'parlance-cli-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs('parlance-cli-');
 
 describe('parlance, for someone typing it', () => {
   it('prints its version and nothing else', async () => {

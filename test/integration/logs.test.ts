@@ -2,25 +2,17 @@
  * What `parlance serve` writes to its log: short human lines on a terminal, pino's JSON lines anywhere
  * else (a container, a pipe to a collector); one line per request, when it is done. Real processes.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startChild, type ChildServer } from '../adversarial/helpers.js';
 import { startPtyCli } from '../fixtures/cli.js';
 import { freePort } from '../fixtures/net.js';
+import { tempDirs } from '../fixtures/temp-dirs.js';
 
-const dirs: string[] = [];
+const dataDir = tempDirs('parlance-logs-');
 const children: ChildServer[] = [];
-afterAll(async () => {
+afterAll(() => {
   for (const child of children) if (child.child.exitCode === null) child.child.kill('SIGKILL');
-  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
-async function dataDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'parlance-logs-'));
-  dirs.push(dir);
-  return dir;
-}
 
 describe('the log format', () => {
   it('off a terminal: one JSON object per line, the first short, and one line per request with status and duration', async () => {

@@ -20,12 +20,14 @@ describe('when no model was named and the default cannot be downloaded', () => {
   it("still serves, on the tiny model, and says so in /health (which the page's banner reads)", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'parlance-offline-'));
     dirs.push(dir);
-    const config = resolveConfig({ env: {}, overrides: { port: 0, modelsDir: dir, logLevel: 'silent', contextSize: 512, sequences: 1 } });
+    const config = resolveConfig({ env: {}, overrides: { port: 0, modelsDir: dir, dataDir: join(dir, 'data'), logLevel: 'silent', contextSize: 512, sequences: 1 } });
     server = await startServer(config, { env: { HF_ENDPOINT: `http://127.0.0.1:${await freePort()}` } });
     const health = (await (await fetch(`${server.url}/health`)).json()) as { demo: boolean; notices: { message: string }[]; models: { id: string }[] };
     expect(health.demo).toBe(true);
     expect(health.notices[0]?.message).toMatch(/random text/);
     expect(health.notices[0]?.message).toMatch(/--model/);
+    // Said once, in sentences: no doubled punctuation where the reason ends.
+    expect(health.notices[0]?.message).not.toMatch(/\.\)\.|\)\.\)|\.\./);
     expect(health.models.map((m) => m.id)).toEqual(['parlance-tiny']);
     // Everything but the words works: a chat streams.
     const reply = await fetch(`${server.url}/v1/chat/completions`, {
@@ -42,7 +44,7 @@ describe('the CLI, when the model the user named cannot be had', () => {
     const dir = await mkdtemp(join(tmpdir(), 'parlance-cli-'));
     dirs.push(dir);
     const url = `http://127.0.0.1:${await freePort()}/missing.gguf`;
-    const result = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--model', url, '--port', '0', '--models-dir', dir], { env: { ...process.env, PARLANCE_LOG_LEVEL: 'silent' } }).then(
+    const result = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--model', url, '--port', '0', '--models-dir', dir, '--data-dir', join(dir, 'data')], { env: { ...process.env, PARLANCE_LOG_LEVEL: 'silent' } }).then(
       () => ({ code: 0, stderr: '' }),
       (error: { code: number; stderr: string }) => ({ code: error.code, stderr: error.stderr }),
     );
@@ -54,7 +56,10 @@ describe('the CLI, when the model the user named cannot be had', () => {
   });
 
   it('rejects a local file that is not a GGUF the same way', async () => {
-    const result = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--model', 'package.json', '--port', '0'], { env: { ...process.env, PARLANCE_LOG_LEVEL: 'silent' } }).then(
+    // Its own data dir: the default one is this machine's user's, whatever its schema.
+    const dir = await mkdtemp(join(tmpdir(), 'parlance-cli-'));
+    dirs.push(dir);
+    const result = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--model', 'package.json', '--port', '0', '--data-dir', join(dir, 'data')], { env: { ...process.env, PARLANCE_LOG_LEVEL: 'silent' } }).then(
       () => ({ code: 0, stderr: '' }),
       (error: { code: number; stderr: string }) => ({ code: error.code, stderr: error.stderr }),
     );

@@ -2,22 +2,18 @@
  * A start that cannot succeed ends in one line that says why and which flag changes it, with a non-zero
  * exit and no stack trace (unless --debug). A real `parlance serve` process each time.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../fixtures/cli.js';
+import { tempDirs } from '../fixtures/temp-dirs.js';
 
-const dirs: string[] = [];
-afterAll(async () => {
-  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
+const tempDir = tempDirs('parlance-startup-');
 
 /** `serve` without the embedded engine (nothing to load), in a fresh data dir, plus `args`. */
 async function serve(args: readonly string[]) {
-  const dir = await mkdtemp(join(tmpdir(), 'parlance-startup-'));
-  dirs.push(dir);
+  const dir = await tempDir();
   return runCli(['serve', '--no-embedded', '--scripted', '--host', '127.0.0.1', '--data-dir', join(dir, 'data'), ...args], { env: { PARLANCE_PORT: '0' } });
 }
 
@@ -62,8 +58,7 @@ describe('start-up failures', () => {
   });
 
   it('a data dir that cannot be created: names it and --data-dir', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'parlance-startup-'));
-    dirs.push(dir);
+    const dir = await tempDir();
     await writeFile(join(dir, 'a-file'), 'not a directory');
     const result = await serve(['--data-dir', join(dir, 'a-file', 'data')]);
     expect(result.code).toBe(1);
@@ -73,8 +68,7 @@ describe('start-up failures', () => {
   });
 
   it('a model file that will not load: names the file and --model', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'parlance-startup-'));
-    dirs.push(dir);
+    const dir = await tempDir();
     // The GGUF magic, then nothing llama.cpp can read.
     const broken = join(dir, 'broken.gguf');
     await writeFile(broken, Buffer.concat([Buffer.from('GGUF'), Buffer.alloc(64, 0xff)]));

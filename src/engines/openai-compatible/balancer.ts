@@ -15,6 +15,16 @@ interface Member {
   readonly engine: Engine;
   /** When `open` last failed in a way that says the engine itself is unwell; 0 when healthy. */
   failedAt: number;
+  /** How many times `open` failed so, since start. */
+  failures: number;
+}
+
+/** One upstream as an operator sees it (`/metrics`). */
+export interface UpstreamHealth {
+  readonly name: string;
+  /** Passed over for now: it failed less than the cool-down ago. */
+  readonly coolingDown: boolean;
+  readonly failures: number;
 }
 
 /**
@@ -36,9 +46,15 @@ export class BalancedEngine implements Engine {
   constructor(options: BalancedEngineOptions) {
     if (options.engines.length === 0) throw new Error(`balanced engine "${options.name}" needs at least one engine`);
     this.name = options.name;
-    this.members = options.engines.map((engine) => ({ engine, failedAt: 0 }));
+    this.members = options.engines.map((engine) => ({ engine, failedAt: 0, failures: 0 }));
     this.cooldownMs = options.cooldownMs ?? 30_000;
     this.now = options.now ?? Date.now;
+  }
+
+  /** Each member's cool-down state and failures. */
+  health(): readonly UpstreamHealth[] {
+    const now = this.now();
+    return this.members.map(({ engine, failedAt, failures }) => ({ name: engine.name, coolingDown: failedAt !== 0 && now - failedAt < this.cooldownMs, failures }));
   }
 
   /** The union of the members' models; the first member to list an id describes it. */
@@ -113,7 +129,10 @@ export class BalancedEngine implements Engine {
       member.failedAt = 0;
       return result;
     } catch (error) {
-      if (isRetryable(error)) member.failedAt = this.now();
+      if (isRetryable(error)) {
+        member.failedAt = this.now();
+        member.failures++;
+      }
       throw error;
     }
   }
