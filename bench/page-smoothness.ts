@@ -8,7 +8,7 @@
  *
  * Run: npx tsx bench/page-smoothness.ts [--rates 1,4] [--delay 20]
  */
-import { launchChromium, openPage, startScriptedServer } from '../test/browser/harness.js';
+import { launchChromium, openPage, startScriptedServer, waitForReplyEnd } from '../test/browser/harness.js';
 import { ensureWebBuilt } from '../web/ensure-built.js';
 import { sampleReply } from './ui-render.js';
 
@@ -58,13 +58,7 @@ async function main(): Promise<void> {
       const fill = figures(await app.page.evaluate<number[]>('window.__longTasks.splice(0)'));
       const started = Date.now();
       await box.press('Enter');
-      const reply = app.page.locator('article.from-assistant').last();
-      await reply.waitFor();
-      for (;;) {
-        const status = await reply.getAttribute('data-status');
-        if (status && status !== 'streaming' && (await reply.getAttribute('aria-busy')) === 'false') break;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await waitForReplyEnd(app.page, 600_000);
       const streamed = figures(await app.page.evaluate<number[]>('window.__longTasks.splice(0)'));
       const chars = await app.page.evaluate<number>("document.querySelectorAll('article.from-assistant .markdown')[0].textContent.length");
       console.log(`CPU ${rate}x: filling ${(text.length / 1024).toFixed(1)} KB into the composer: ${show(fill)}`);
