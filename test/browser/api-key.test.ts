@@ -34,7 +34,7 @@ describe.skipIf(!haveChromium)('the chat page on a server that needs an API key'
     // Exports cannot be plain links with a key: the page fetches them and saves a blob.
     await page.getByRole('button', { name: 'Export the conversation' }).click();
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Markdown (.md)' }).click()]);
-    expect(download.suggestedFilename()).toMatch(/^conversation-.+\.md$/);
+    expect(download.suggestedFilename()).toBe('keyed hello.md'); // named after the conversation's title
     // The key stays in this browser: a reload needs no prompt.
     await page.reload();
     await page.locator('.conversation').first().waitFor();

@@ -156,6 +156,39 @@ describe.skipIf(!haveChromium)('the chat page, details', () => {
     await second.context.close();
   });
 
+  it('shows message times, imports an export file, names exports after the title, and has a shortcut sheet', async () => {
+    const { page, context } = await newPage();
+    await sendMessage(page, 'Café plans: “one” two');
+    await waitForReplyEnd(page);
+    const time = page.locator('article.from-user time.timestamp');
+    expect(await time.getAttribute('datetime')).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+    expect((await time.textContent())?.trim()).toMatch(/\d{1,2}[:.]\d{2}/);
+    // The export is named after the conversation.
+    await page.getByRole('button', { name: 'Export the conversation' }).click();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: /JSON/ }).click()]);
+    expect(download.suggestedFilename()).toBe('Café plans “one” two.json'); // the colon is not for file names
+    const file = await download.path();
+    // …and imported back from the file, as a new conversation that opens.
+    const before = await conversationIdOf(page);
+    await page.locator('input[type=file]').setInputFiles(file);
+    await until(page, `location.pathname !== '/c/${before}'`);
+    await page.getByText('Imported “Café plans: “one” two”.').waitFor();
+    expect(await page.locator('article.from-user .user-text').textContent()).toBe('Café plans: “one” two');
+    // Shortcuts: ? shows them (not while typing), Ctrl+K goes to the search box.
+    await page.locator('.messages').click({ position: { x: 5, y: 5 } });
+    await page.keyboard.press('?');
+    await page.getByRole('heading', { name: 'Keyboard shortcuts' }).waitFor();
+    await screenshot(page, 'shortcuts');
+    await page.keyboard.press('Escape');
+    await page.getByRole('heading', { name: 'Keyboard shortcuts' }).waitFor({ state: 'hidden' });
+    await page.keyboard.press('Control+k');
+    expect(await page.evaluate<string | undefined>('document.activeElement?.id')).toBe('conversation-search');
+    await page.getByLabel('Message', { exact: true }).focus();
+    await page.keyboard.type('what?');
+    expect(await page.getByRole('heading', { name: 'Keyboard shortcuts' }).isVisible()).toBe(false);
+    await context.close();
+  });
+
   it('renders math that passes axe (no aria-prohibited-attr), and the main states have no serious or critical violations', async () => {
     const { page, context } = await newPage();
     let found = await axeViolations(page);

@@ -56,13 +56,19 @@ export async function downloadExport(id: string, format: 'json' | 'markdown'): P
   const response = await request(exportUrl(id, format));
   if (!response.ok) throw new Error(`The export failed (${response.status}).`);
   const disposition = response.headers.get('content-disposition') ?? '';
-  const name = /filename="([^"]+)"/.exec(disposition)?.[1] ?? `conversation.${format === 'json' ? 'json' : 'md'}`;
+  const utf8 = /filename\*=UTF-8''([^;]+)/i.exec(disposition)?.[1];
+  const name = (utf8 === undefined ? undefined : decodeURIComponent(utf8)) ?? /filename="([^"]+)"/.exec(disposition)?.[1] ?? `conversation.${format === 'json' ? 'json' : 'md'}`;
   const url = URL.createObjectURL(await response.blob());
   const link = document.createElement('a');
   link.href = url;
   link.download = name;
   link.click();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** Imports a conversation export (a file the person picked); answers the new conversation. */
+export function importConversation(data: unknown): Promise<ConversationRecord> {
+  return json<ConversationRecord>('/api/conversations/import', { method: 'POST', body: data });
 }
 
 export function messagePath(conversationId: string): string {

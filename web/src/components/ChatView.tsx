@@ -348,6 +348,9 @@ export function ChatView({ onMenu, inert }: { readonly onMenu: () => void; reado
           </button>
           {currentId !== null && treeState === 'ready' ? <ExportMenu id={currentId} /> : null}
           <ThemeToggle />
+          <button type="button" className="icon-button shortcuts-button" aria-label="Keyboard shortcuts" aria-keyshortcuts="?" title="Keyboard shortcuts (?)" onClick={() => document.dispatchEvent(new KeyboardEvent('keydown', { key: '?' }))}>
+            <Icon name="keyboard" />
+          </button>
         </div>
       </header>
       <ConnectionBanner />

@@ -3,6 +3,10 @@ import { readDraft, writeDraft } from '../state/drafts.js';
 import { store, useAppState } from '../state/store.js';
 import { Icon } from './icons.js';
 
+const fieldSizing = typeof CSS !== 'undefined' && CSS.supports('field-sizing', 'content');
+/** Characters past which the message box stops spell-checking. */
+const LONG_TEXT = 4000;
+
 /** The message box: Enter sends, Shift+Enter starts a new line; while a reply streams, Stop (or Esc) ends it. */
 export function Composer() {
   const currentId = useAppState((state) => state.currentId);
@@ -31,9 +35,10 @@ export function Composer() {
   }, [currentId]);
 
   useEffect(() => {
-    // Grow with the text, up to a third of the screen (set through the CSSOM, which the CSP allows).
+    // Grow with the text, up to a third of the screen: CSS does it where it can (field-sizing, no layout
+    // forced from script); elsewhere it is set through the CSSOM, which the CSP allows.
     const element = area.current;
-    if (!element) return;
+    if (!element || fieldSizing) return;
     element.style.height = 'auto';
     element.style.height = `${Math.min(element.scrollHeight + 2, Math.max(120, window.innerHeight / 3))}px`;
   }, [text]);
@@ -70,6 +75,8 @@ export function Composer() {
         value={text}
         placeholder="Message Parlance"
         aria-describedby="composer-hint"
+        // Spell-checking a long paste (a document, a log) costs seconds of main thread for little use.
+        spellCheck={text.length < LONG_TEXT}
         onChange={(event) => edit(event.target.value)}
         onKeyDown={onKeyDown}
       />

@@ -86,6 +86,21 @@ function cutAt(text: string): string {
   return `It ends after ${words.length} ${words.length === 1 ? 'word' : 'words'}, at “${last.length > 60 ? `…${last.slice(-60)}` : last}”.`;
 }
 
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const dateTimeFormat = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' });
+
+/** When a message was written: the time today, the date too before that; the full date on hover. */
+function Timestamp({ at }: { readonly at: number }) {
+  const date = new Date(at);
+  const today = new Date().toDateString() === date.toDateString();
+  return (
+    <time className="timestamp" dateTime={date.toISOString()} title={fullFormat.format(date)}>
+      {(today ? timeFormat : dateTimeFormat).format(date)}
+    </time>
+  );
+}
+
 function BranchSwitcher({ record }: { readonly record: MessageRecord }) {
   const messages = useAppState((state) => state.tree?.messages);
   const busy = useAppState((state) => store.busy(state));
@@ -248,6 +263,7 @@ export function MessageView({ record }: { readonly record: MessageRecord }) {
       ) : null}
       {editing ? null : (
         <footer className="message-actions">
+          <Timestamp at={record.createdAt} />
           <BranchSwitcher record={record} />
           {!active ? <CopyButton text={textNow} label={isUser ? 'Copy your message' : 'Copy the reply'} /> : null}
           {isUser && !busy ? (

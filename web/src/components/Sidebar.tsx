@@ -87,6 +87,31 @@ function Item({ conversation, current, onOpen }: { readonly conversation: Conver
   );
 }
 
+/** Imports a conversation export file (JSON, as the export menu saves it) and opens it. */
+function ImportButton() {
+  const input = useRef<HTMLInputElement>(null);
+  return (
+    <>
+      <button type="button" className="button small import-button" onClick={() => input.current?.click()}>
+        <Icon name="upload" /> Import a conversation
+      </button>
+      <input
+        ref={input}
+        type="file"
+        accept="application/json,.json"
+        className="visually-hidden"
+        tabIndex={-1}
+        aria-label="Conversation file to import"
+        onChange={(event) => {
+          const file = event.target.files?.[0];
+          event.target.value = '';
+          if (file) void store.importFile(file);
+        }}
+      />
+    </>
+  );
+}
+
 /** Conversations, newest first: a new one, search by title, open, rename, delete (with undo). */
 export function Sidebar({ onNavigate }: { readonly onNavigate: () => void }) {
   const conversations = useAppState((state) => state.conversations);
@@ -125,7 +150,7 @@ export function Sidebar({ onNavigate }: { readonly onNavigate: () => void }) {
           <label htmlFor="conversation-search" className="visually-hidden">
             Search conversations by title
           </label>
-          <input id="conversation-search" type="search" placeholder="Search" value={query} onChange={(event) => setQuery(event.target.value)} />
+          <input id="conversation-search" type="search" aria-keyshortcuts="Control+K Meta+K" placeholder="Search" value={query} onChange={(event) => setQuery(event.target.value)} />
         </div>
       </div>
       {listState === 'error' ? (
@@ -143,6 +168,7 @@ export function Sidebar({ onNavigate }: { readonly onNavigate: () => void }) {
           <Item key={conversation.id} conversation={conversation} current={conversation.id === currentId} onOpen={onNavigate} />
         ))}
       </ul>
+      <ImportButton />
       {nextCursor && !query.trim() ? (
         <button type="button" className="button small load-more" onClick={() => void store.loadMore()}>
           Load older conversations

@@ -23,6 +23,8 @@ const paths = {
   close: 'M6 6l12 12M18 6L6 18',
   search: 'M11 4a7 7 0 1 0 0 14 7 7 0 0 0 0-14zM20 20l-4-4',
   check: 'M5 12l5 5 9-10',
+  upload: 'M12 20V9M7 14l5-5 5 5M5 4h14',
+  keyboard: 'M3 7h18v10H3zM7 11h1M11 11h1M15 11h1M8 14h8',
   tool: 'M14 6a4 4 0 0 0 5 5l-8 8a2 2 0 0 1-3-3l8-8a4 4 0 0 0-2-2z',
 } as const;
 

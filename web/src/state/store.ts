@@ -376,6 +376,25 @@ export class AppStore {
     if (tree?.conversation.id === record.id) document.title = `${record.title} · Parlance`;
   }
 
+  /** Imports an export file the person picked, and opens the new conversation. */
+  async importFile(file: File): Promise<void> {
+    let data: unknown;
+    try {
+      data = JSON.parse(await file.text());
+    } catch {
+      this.toast(`“${file.name}” is not a conversation export (not JSON).`);
+      return;
+    }
+    try {
+      const record = await api.importConversation(data);
+      this.upsertConversation(record);
+      this.navigate(record.id);
+      this.toast(`Imported “${record.title}”.`);
+    } catch (error) {
+      this.toast(`Could not import “${file.name}”: ${message(error)}`);
+    }
+  }
+
   async rename(id: string, title: string): Promise<void> {
     const trimmed = title.trim();
     if (!trimmed) return;

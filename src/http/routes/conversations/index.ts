@@ -54,6 +54,18 @@ function resumeCursor(request: FastifyRequest): { cursor: ReplyCursor; param: st
   return { cursor, param };
 }
 
+/**
+ * An export's file name, from the conversation's title: an ASCII fallback (letters, digits and dashes) for
+ * old clients, and the title itself as UTF-8 (`filename*`, RFC 6266) for the rest.
+ */
+export function exportDisposition(title: string, id: string, extension: 'md' | 'json'): string {
+  const cleaned = title.normalize('NFKC').replace(/[\p{Cc}\\/:*?"<>|]+/gu, ' ').replace(/\s+/g, ' ').trim().slice(0, 80);
+  const ascii = cleaned.normalize('NFKD').replace(/[^\w\s-]/g, '').trim().replace(/[\s_]+/g, '-').toLowerCase().slice(0, 60);
+  const fallback = `${ascii || 'conversation'}-${id.slice(-8)}.${extension}`;
+  const full = cleaned ? `${cleaned}.${extension}` : fallback;
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${encodeURIComponent(full)}`;
+}
+
 /** The chat page's API: conversations, their message trees, replies that outlive the connection. */
 export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, deps) => {
   const app = plain.withTypeProvider<ZodTypeProvider>();
@@ -147,7 +159,7 @@ export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, de
     const data = await store.exportConversation(request.params.id);
     if (!data) throw new ParlanceError('not_found', `No conversation ${request.params.id}.`);
     const markdown = request.query.format === 'markdown';
-    reply.header('content-disposition', `attachment; filename="conversation-${data.conversation.id}.${markdown ? 'md' : 'json'}"`);
+    reply.header('content-disposition', exportDisposition(data.conversation.title, data.conversation.id, markdown ? 'md' : 'json'));
     if (markdown) return reply.type('text/markdown; charset=utf-8').send(toMarkdown(data));
     return data;
   });

@@ -1,0 +1,74 @@
+/**
+ * The chat page's smoothness, end to end: a real Parlance (scripted engine,
+ * 20 ms per token ≈ 50 tokens/s) streams a ~20 KB Markdown reply into the
+ * full page in headless Chromium, at 1x and 4x CPU throttling (DevTools'
+ * Emulation.setCPUThrottlingRate). A PerformanceObserver in the page records
+ * every long task (over 50 ms): while the 20 KB message is filled into the
+ * composer, and while the reply streams. Figures only; nothing is asserted.
+ *
+ * Run: npx tsx bench/page-smoothness.ts [--rates 1,4] [--delay 20]
+ */
+import { launchChromium, openPage, startScriptedServer, waitForReplyEnd } from '../test/browser/harness.js';
+import { ensureWebBuilt } from '../web/ensure-built.js';
+import { sampleReply } from './ui-render.js';
+
+function arg(name: string, fallback: string): string {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? (process.argv[at + 1] ?? fallback) : fallback;
+}
+
+interface Figures {
+  readonly count: number;
+  readonly totalMs: number;
+  readonly maxMs: number;
+  /** Total blocking time: the part of each long task past 50 ms. */
+  readonly tbtMs: number;
+}
+
+function figures(durations: readonly number[]): Figures {
+  return {
+    count: durations.length,
+    totalMs: Math.round(durations.reduce((sum, d) => sum + d, 0)),
+    maxMs: Math.round(Math.max(0, ...durations)),
+    tbtMs: Math.round(durations.reduce((sum, d) => sum + Math.max(0, d - 50), 0)),
+  };
+}
+
+const show = (f: Figures): string => `${f.count} long tasks, total ${f.totalMs} ms, longest ${f.maxMs} ms, TBT ${f.tbtMs} ms`;
+
+async function main(): Promise<void> {
+  const rates = arg('rates', '1,4').split(',').map(Number);
+  const delay = Number(arg('delay', '20'));
+  await ensureWebBuilt();
+  const text = sampleReply();
+  const session = await launchChromium();
+  const server = await startScriptedServer({ scriptedDelayMs: delay });
+  try {
+    for (const rate of rates) {
+      const app = await openPage(session.browser, server.url);
+      const cdp = await app.context.newCDPSession(app.page);
+      await app.page.addInitScript({ content: "window.__longTasks = []; new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__longTasks.push(e.duration); }).observe({ type: 'longtask', buffered: true });" });
+      await app.page.goto(server.url);
+      const box = app.page.getByLabel('Message', { exact: true });
+      await box.waitFor();
+      await cdp.send('Emulation.setCPUThrottlingRate', { rate });
+      await app.page.evaluate('window.__longTasks.length = 0');
+      await box.fill(text);
+      await app.page.waitForTimeout(300);
+      const fill = figures(await app.page.evaluate<number[]>('window.__longTasks.splice(0)'));
+      const started = Date.now();
+      await box.press('Enter');
+      await waitForReplyEnd(app.page, 600_000);
+      const streamed = figures(await app.page.evaluate<number[]>('window.__longTasks.splice(0)'));
+      const chars = await app.page.evaluate<number>("document.querySelectorAll('article.from-assistant .markdown')[0].textContent.length");
+      console.log(`CPU ${rate}x: filling ${(text.length / 1024).toFixed(1)} KB into the composer: ${show(fill)}`);
+      console.log(`CPU ${rate}x: the reply (${(chars / 1024).toFixed(1)} KB of text, ${((Date.now() - started) / 1000).toFixed(1)} s): ${show(streamed)}`);
+      await app.context.close();
+    }
+  } finally {
+    await server.stop();
+    await session.close();
+  }
+}
+
+await main();
