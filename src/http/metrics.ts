@@ -40,45 +40,29 @@ export class Metrics implements GenerationObserver {
     // The lag histogram samples at 10 ms unless told otherwise: 100 wake-ups a second on an idle server.
     collectDefaultMetrics({ register: this.registry, prefix: 'parlance_process_', eventLoopMonitoringPrecision: 500 });
     const loading = options.loading ?? (() => false);
-    new Gauge({
-      name: 'parlance_loading',
-      help: '1 while the engines load (the server listens, /ready answers 503), then 0',
-      registers: [this.registry],
-      collect(this: Gauge) {
-        this.set(loading() ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: 'parlance_models_served',
-      help: 'Models each engine serves (1 per model)',
-      labelNames: ['engine', 'model'],
-      registers: [this.registry],
-      collect(this: Gauge<'engine' | 'model'>) {
-        this.reset();
-        for (const engine of engines()) for (const model of engine.models()) this.set({ engine: engine.name, model: model.id }, 1);
-      },
+    // A gauge read from the engines at each scrape: `fill` sets every series there is, the rest are dropped.
+    const collected = <L extends string>(name: string, help: string, labelNames: readonly L[], fill: (set: (labels: Partial<Record<L, string>>, value: number) => void) => void): void =>
+      void new Gauge<L>({
+        name,
+        help,
+        labelNames,
+        registers: [this.registry],
+        collect(this: Gauge<L>) {
+          this.reset();
+          fill((labels, value) => this.set(labels, value));
+        },
+      });
+    collected('parlance_loading', '1 while the engines load (the server listens, /ready answers 503), then 0', [], (set) => set({}, loading() ? 1 : 0));
+    collected('parlance_models_served', 'Models each engine serves (1 per model)', ['engine', 'model'], (set) => {
+      for (const engine of engines()) for (const model of engine.models()) set({ engine: engine.name, model: model.id }, 1);
     });
     const upstreams = (): { engine: string; upstream: UpstreamHealthLike }[] =>
       engines().flatMap((engine) => (hasHealth(engine) ? engine.health().map((upstream) => ({ engine: engine.name, upstream })) : []));
-    new Gauge({
-      name: 'parlance_upstream_cooling_down',
-      help: '1 while an upstream is passed over after a failure (the cool-down), else 0',
-      labelNames: ['engine', 'upstream'],
-      registers: [this.registry],
-      collect(this: Gauge<'engine' | 'upstream'>) {
-        this.reset();
-        for (const { engine, upstream } of upstreams()) this.set({ engine, upstream: upstream.name }, upstream.coolingDown ? 1 : 0);
-      },
+    collected('parlance_upstream_cooling_down', '1 while an upstream is passed over after a failure (the cool-down), else 0', ['engine', 'upstream'], (set) => {
+      for (const { engine, upstream } of upstreams()) set({ engine, upstream: upstream.name }, upstream.coolingDown ? 1 : 0);
     });
-    new Gauge({
-      name: 'parlance_upstream_failures',
-      help: 'Requests an upstream failed before its first byte (5xx, refused, timed out), since start',
-      labelNames: ['engine', 'upstream'],
-      registers: [this.registry],
-      collect(this: Gauge<'engine' | 'upstream'>) {
-        this.reset();
-        for (const { engine, upstream } of upstreams()) this.set({ engine, upstream: upstream.name }, upstream.failures);
-      },
+    collected('parlance_upstream_failures', 'Requests an upstream failed before its first byte (5xx, refused, timed out), since start', ['engine', 'upstream'], (set) => {
+      for (const { engine, upstream } of upstreams()) set({ engine, upstream: upstream.name }, upstream.failures);
     });
     const load = (field: 'active' | 'queued') =>
       function collect(this: Gauge<'engine'>): void {
