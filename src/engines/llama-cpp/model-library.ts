@@ -192,7 +192,8 @@ export class ModelLibrary implements Engine {
       entry.failure = undefined;
       entry.state = 'on disk';
     }
-    if (entry.waiting >= this.options.queueLength) {
+    // The request that starts a load is not queued; those that come during it are, as for a free sequence.
+    if (entry.loading !== undefined && entry.waiting >= this.options.queueLength) {
       throw new ParlanceError('queue_full', `Too many requests are waiting for the model '${entry.model.id}' to load; retry in a moment.`, { retryAfterSeconds: 1 });
     }
     const loading = entry.loading ?? this.startLoading(entry);
