@@ -11,6 +11,7 @@ import { ConversationService } from './core/conversation-service.js';
 import { EmbeddingService } from './core/embedding-service.js';
 import type { Engine } from './engines/contract.js';
 import { LlamaCppEngine, openLlama } from './engines/llama-cpp/engine.js';
+import { inspectCapabilities } from './engines/llama-cpp/model-inspect.js';
 import { ModelLibrary, type LibraryModel } from './engines/llama-cpp/model-library.js';
 import { DEFAULT_MODEL_REF, ModelUnavailableError, modelIdFromPath, resolveModel } from './engines/llama-cpp/model-source.js';
 import { ensureTinyModel, TINY_MODEL_CONTEXT_LENGTH } from './engines/llama-cpp/tiny-model.js';
@@ -205,6 +206,7 @@ async function startModelLibrary(config: Config, log: Logger, chosen: LibraryMod
     maxLoaded: config.modelsMax,
     keepAliveMs: config.modelKeepAliveSeconds * 1000,
     queueLength: config.queueLength,
+    inspect: inspectCapabilities,
     dispose: () => binding.dispose(),
     onChange: (model, event, detail) => (event === 'failed' ? log.warn({ model: model.path }, `cannot load ${model.id}: ${detail ?? ''}`) : event === 'unloaded' ? log.info({ model: model.path }, `unloaded ${model.id}`) : undefined),
     load: async ({ id, path }) => {

@@ -133,5 +133,8 @@ describe('--model-keep-alive', () => {
     }
     expect(now).toMatchObject({ alpha: 'on disk', beta: 'on disk' });
     expect((await ask(client, 'beta')).model).toBe('beta');
+    // A model on disk is checked against what its file says it can do, not refused for want of a load.
+    const embedded = await client.embeddings.create({ model: 'alpha', input: 'hi' });
+    expect(embedded.data[0]?.embedding.length).toBeGreaterThan(0);
   });
 });

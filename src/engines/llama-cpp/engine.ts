@@ -76,7 +76,7 @@ export const llamaCapabilities: readonly Capability[] = [
   'top_k', 'min_p', 'seed', 'presence_penalty', 'frequency_penalty', 'repeat_penalty', 'logit_bias',
 ];
 /** Only where the chat template separates thinking: thought segments become reasoning deltas, and get budgets. */
-const reasoningCapabilities: readonly Capability[] = ['reasoning', 'reasoning_effort'];
+export const reasoningCapabilities: readonly Capability[] = ['reasoning', 'reasoning_effort'];
 
 interface Slot {
   readonly sequence: LlamaContextSequence;

@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { readGgufFileInfo } from 'node-llama-cpp';
 import { ParlanceError } from '../../errors.js';
-import type { EmbeddingRequest, EmbeddingResult, Engine, EngineLoad, Generation, GenerationRequest, ModelInfo, ModelState, RerankRequest, RerankResult } from '../contract.js';
+import type { Capability, EmbeddingRequest, EmbeddingResult, Engine, EngineLoad, Generation, GenerationRequest, ModelInfo, ModelState, RerankRequest, RerankResult } from '../contract.js';
 import { llamaCapabilities } from './engine.js';
 import { listCachedModels } from './model-cache.js';
 
@@ -23,6 +23,8 @@ export interface ModelLibraryOptions {
   readonly keepAliveMs: number;
   /** Requests that may wait for a model to load before new ones get 429 (`--queue-length`). */
   readonly queueLength: number;
+  /** What a model on disk will be able to do, from its file (model-inspect.ts); absent or failing: {@link onDiskCapabilities}. */
+  readonly inspect?: (path: string) => Promise<ReadonlySet<Capability>>;
   /** Loads one model; its engine serves exactly that model (its own `models()` id is replaced by the library's). */
   readonly load: (model: LibraryModel) => Promise<Engine>;
   /** Told when a model is loaded or unloaded, for the log. */
@@ -41,12 +43,14 @@ interface Entry {
   /** Calls between choosing this model and the engine having admitted them (the engine's own load counts after). */
   pending: number;
   lastUsed: number;
+  /** What {@link ModelLibraryOptions.inspect} read from the file. */
+  capabilities: ReadonlySet<Capability> | undefined;
   /** What the model said of itself when last loaded: kept for the listing once it is unloaded. */
   info: ModelInfo | undefined;
   failure: { readonly error: ParlanceError; readonly fileStamp: string } | undefined;
 }
 
-/** What a model of a library can do before it was ever loaded: the engine's own set; the template's (reasoning) is known once loaded. */
+/** What a model whose file could not be inspected is taken to do until loaded: the engine's own set. */
 const onDiskCapabilities = new Set(llamaCapabilities);
 
 /** Identifies a version of a file, so that a failed model is tried again once the file changed. */
@@ -95,7 +99,9 @@ export class ModelLibrary implements Engine {
     for (const model of found) {
       const known = [...this.entries.values()].some((entry) => resolve(entry.model.path) === resolve(model.path));
       if (known || this.entries.has(model.id)) continue;
-      this.entries.set(model.id, { model, state: 'on disk', engine: undefined, loading: undefined, waiting: 0, pending: 0, lastUsed: 0, info: undefined, failure: undefined });
+      const capabilities = await this.options.inspect?.(model.path).catch(() => undefined);
+      if (this.entries.has(model.id)) continue;
+      this.entries.set(model.id, { model, state: 'on disk', engine: undefined, loading: undefined, waiting: 0, pending: 0, lastUsed: 0, capabilities, info: undefined, failure: undefined });
     }
   }
 
@@ -116,7 +122,7 @@ export class ModelLibrary implements Engine {
     const sizeBytes = fileSize(entry.model.path);
     const own = entry.engine?.models()[0] ?? entry.info;
     return {
-      ...(own ?? { ownedBy: 'parlance', capabilities: onDiskCapabilities }),
+      ...(own ?? { ownedBy: 'parlance', capabilities: entry.capabilities ?? onDiskCapabilities }),
       id: entry.model.id,
       state: entry.state,
       ...(entry.failure ? { loadError: entry.failure.error.message } : {}),
