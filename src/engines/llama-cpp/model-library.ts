@@ -43,6 +43,8 @@ interface Entry {
   /** Calls between choosing this model and the engine having admitted them (the engine's own load counts after). */
   pending: number;
   lastUsed: number;
+  /** Read once, at scan: listing the models is on every request's path. */
+  readonly sizeBytes: number | undefined;
   /** What {@link ModelLibraryOptions.inspect} read from the file. */
   capabilities: ReadonlySet<Capability> | undefined;
   /** What the model said of itself when last loaded: kept for the listing once it is unloaded. */
@@ -101,7 +103,7 @@ export class ModelLibrary implements Engine {
       if (known || this.entries.has(model.id)) continue;
       const capabilities = await this.options.inspect?.(model.path).catch(() => undefined);
       if (this.entries.has(model.id)) continue;
-      this.entries.set(model.id, { model, state: 'on disk', engine: undefined, loading: undefined, waiting: 0, pending: 0, lastUsed: 0, capabilities, info: undefined, failure: undefined });
+      this.entries.set(model.id, { model, state: 'on disk', engine: undefined, loading: undefined, waiting: 0, pending: 0, lastUsed: 0, sizeBytes: fileSize(model.path), capabilities, info: undefined, failure: undefined });
     }
   }
 
@@ -119,7 +121,7 @@ export class ModelLibrary implements Engine {
   }
 
   private infoOf(entry: Entry): ModelInfo {
-    const sizeBytes = fileSize(entry.model.path);
+    const sizeBytes = entry.sizeBytes;
     const own = entry.engine?.models()[0] ?? entry.info;
     return {
       ...(own ?? { ownedBy: 'parlance', capabilities: entry.capabilities ?? onDiskCapabilities }),
