@@ -22,6 +22,7 @@ export const errorRegistry = {
   upstream_error: { status: 502, type: 'server_error', summary: 'An upstream engine failed or answered something unusable.' },
   engine_unavailable: { status: 503, type: 'server_error', summary: 'The engine is loading, shutting down, or cannot be reached.' },
   upstream_timeout: { status: 504, type: 'server_error', summary: 'An upstream engine stalled or exceeded the deadline.' },
+  model_load_failed: { status: 500, type: 'server_error', summary: "A model of the models directory could not be loaded (not a GGUF, too large, ...); the message names the file and why. Other models keep serving." },
   generation_failed: { status: 500, type: 'server_error', summary: 'The engine failed while generating (sent in-stream after the first byte).' },
   server_stopped: { status: 503, type: 'server_error', summary: 'A conversation reply was cut because the server stopped mid-reply (shut down or crashed); the text it had is kept.' },
 } as const satisfies Record<string, { status: number; type: string; summary: string }>;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ConfigError } from './config/load.js';
@@ -10,7 +10,9 @@ import { ChatService, type GenerationObserver } from './core/chat-service.js';
 import { ConversationService } from './core/conversation-service.js';
 import { EmbeddingService } from './core/embedding-service.js';
 import type { Engine } from './engines/contract.js';
-import { LlamaCppEngine } from './engines/llama-cpp/engine.js';
+import { LlamaCppEngine, openLlama } from './engines/llama-cpp/engine.js';
+import { inspectCapabilities } from './engines/llama-cpp/model-inspect.js';
+import { ModelLibrary, type LibraryModel } from './engines/llama-cpp/model-library.js';
 import { DEFAULT_MODEL_REF, ModelUnavailableError, modelIdFromPath, resolveModel } from './engines/llama-cpp/model-source.js';
 import { ensureTinyModel, TINY_MODEL_CONTEXT_LENGTH } from './engines/llama-cpp/tiny-model.js';
 import { BalancedEngine } from './engines/openai-compatible/balancer.js';
@@ -171,40 +173,72 @@ async function loadEngines(config: Config, options: StartOptions, log: Logger, p
     if (model.demo) parts.demo();
     if (model.notice) parts.notice(model.notice);
     const modelId = config.modelAlias ?? modelIdFromPath(model.path);
-    const startedAt = performance.now();
-    log.info({ model: model.path }, `loading ${modelId} from ${model.path}`);
-    // llama.cpp says some things once per sequence: each is worth one line.
-    const said = new Set<string>();
-    const llama = await LlamaCppEngine.create({
-      modelPath: model.path,
-      modelId,
-      gpu: config.gpu,
-      threads: config.threads,
-      sequences: config.sequences,
-      // The demo model was trained on a short context: a longer one only earns llama.cpp's warning.
-      contextSize: model.demo ? Math.min(config.contextSize, TINY_MODEL_CONTEXT_LENGTH) : config.contextSize,
-      queueLength: config.queueLength,
-      defaultMaxTokens: config.maxTokens,
-      log: (level, message) => {
-        if (said.has(message)) return;
-        said.add(message);
-        log[level]({ engine: 'llama' }, message);
-      },
-      onLoadProgress: loadProgressLogger(log, modelId, startedAt),
-    }).catch((error: unknown) => {
+    const library = await startModelLibrary(config, log, { id: modelId, path: model.path }, parts.loadTime).catch((error: unknown) => {
       throw modelLoadFailure(error, model.path);
     });
-    const loadSeconds = (performance.now() - startedAt) / 1000;
-    parts.loadTime(llama.name, modelId, loadSeconds);
-    const seconds = loadSeconds.toFixed(1);
-    log.info(
-      { model: model.path, template: llama.chatTemplate, contextLength: llama.contextLength, sequences: config.sequences, threads: config.threads, loadSeconds: Number(seconds) },
-      `loaded ${modelId} in ${seconds} s (context ${llama.contextLength} tokens × ${config.sequences} sequences, template ${llama.chatTemplate})`,
-    );
-    parts.add(llama);
+    await library.preload(modelId).catch(async (error: unknown) => {
+      await library.close();
+      throw modelLoadFailure(error, model.path);
+    });
+    parts.add(library);
   }
   if (config.scripted) parts.add(new ScriptedEngine({ tokenDelayMs: config.scriptedDelayMs }));
   if (config.upstreams.length > 0) parts.add(await startUpstreams(config, options.env ?? {}, log));
+}
+
+/**
+ * The embedded engine: every GGUF of the models directory plus the chosen one, loaded on demand over one
+ * llama.cpp binding (model-library.ts). The chosen model is loaded at start, so that a bad one fails the start.
+ */
+async function startModelLibrary(config: Config, log: Logger, chosen: LibraryModel, loadTime: LoadedParts['loadTime']): Promise<ModelLibrary> {
+  // llama.cpp says some things once per sequence: each is worth one line.
+  const said = new Set<string>();
+  const llamaLog = (level: 'warn' | 'error', message: string): void => {
+    if (said.has(message)) return;
+    said.add(message);
+    log[level]({ engine: 'llama' }, message);
+  };
+  const binding = await openLlama({ gpu: config.gpu, log: llamaLog });
+  const tinyPath = join(config.modelsDir, 'parlance-tiny.gguf');
+  const library = new ModelLibrary({
+    models: [chosen],
+    directory: config.modelsDir,
+    maxLoaded: config.modelsMax,
+    keepAliveMs: config.modelKeepAliveSeconds * 1000,
+    queueLength: config.queueLength,
+    inspect: inspectCapabilities,
+    dispose: () => binding.dispose(),
+    onChange: (model, event, detail) => (event === 'failed' ? log.warn({ model: model.path }, `cannot load ${model.id}: ${detail ?? ''}`) : event === 'unloaded' ? log.info({ model: model.path }, `unloaded ${model.id}`) : undefined),
+    load: async ({ id, path }) => {
+      const startedAt = performance.now();
+      log.info({ model: path }, `loading ${id} from ${path}`);
+      const demo = resolve(path) === resolve(tinyPath);
+      const llama = await LlamaCppEngine.create({
+        modelPath: path,
+        modelId: id,
+        llama: binding,
+        gpu: config.gpu,
+        threads: config.threads,
+        sequences: config.sequences,
+        // The demo model was trained on a short context: a longer one only earns llama.cpp's warning.
+        contextSize: demo ? Math.min(config.contextSize, TINY_MODEL_CONTEXT_LENGTH) : config.contextSize,
+        queueLength: config.queueLength,
+        defaultMaxTokens: config.maxTokens,
+        log: llamaLog,
+        onLoadProgress: loadProgressLogger(log, id, startedAt),
+      });
+      const loadSeconds = (performance.now() - startedAt) / 1000;
+      loadTime(llama.name, id, loadSeconds);
+      const seconds = loadSeconds.toFixed(1);
+      log.info(
+        { model: path, template: llama.chatTemplate, contextLength: llama.contextLength, sequences: config.sequences, threads: config.threads, loadSeconds: Number(seconds) },
+        `loaded ${id} in ${seconds} s (context ${llama.contextLength} tokens × ${config.sequences} sequences, template ${llama.chatTemplate})`,
+      );
+      return llama;
+    },
+  });
+  await library.scan();
+  return library;
 }
 
 /** Logs a slow load at each quarter, so a terminal shows it moving; a load under a second says nothing until it is done. */
@@ -299,7 +333,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     registry.loaded();
     // An upstream that was down at start (or gained models) is picked up without a restart.
     rediscovery = setInterval(() => {
-      void Promise.all(registry.engines.map((engine) => (engine instanceof BalancedEngine ? engine.discover() : undefined))).then(() => registry.refresh());
+      void Promise.all(registry.engines.map((engine) => (engine instanceof BalancedEngine ? engine.discover() : engine instanceof ModelLibrary ? engine.scan() : undefined))).then(() => registry.refresh());
     }, 60_000);
     rediscovery.unref();
     const served = registry.models().map(({ model }) => model.id);

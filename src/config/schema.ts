@@ -62,6 +62,8 @@ export const optionTable = {
   contextSize: { flag: '--context-size <tokens>', env: 'PARLANCE_CONTEXT_SIZE', description: 'context window per sequence, in tokens', schema: z.coerce.number().int().min(64).max(1_048_576).default(4096) },
   maxTokens: { flag: '--max-tokens <n>', env: 'PARLANCE_MAX_TOKENS', description: 'tokens a reply may generate when the request sets no limit (always capped by the context)', schema: z.coerce.number().int().min(1).max(1_048_576).default(2048) },
   queueLength: { flag: '--queue-length <n>', env: 'PARLANCE_QUEUE_LENGTH', description: 'requests that may wait for a free sequence before new ones get 429', schema: z.coerce.number().int().min(0).max(100_000).default(64) },
+  modelsMax: { flag: '--models-max <n>', env: 'PARLANCE_MODELS_MAX', description: 'GGUF models of the models directory held in memory at once; a request for another unloads the least recently used idle one', schema: z.coerce.number().int().min(1).max(64).default(1) },
+  modelKeepAliveSeconds: { flag: '--model-keep-alive <seconds>', env: 'PARLANCE_MODEL_KEEP_ALIVE', description: 'a loaded model nobody used for this long is unloaded (0: kept until another needs the room)', schema: z.coerce.number().min(0).max(31_536_000).default(0) },
   keepAliveSeconds: { flag: '--keep-alive <seconds>', env: 'PARLANCE_KEEP_ALIVE', description: 'interval of SSE keep-alive comments', schema: z.coerce.number().positive().max(3600).default(15) },
   bodyLimit: { flag: '--body-limit <bytes>', env: 'PARLANCE_BODY_LIMIT', description: 'largest request body accepted', schema: z.coerce.number().int().min(1024).max(1 << 30).default(1 << 20) },
   apiKeys: {

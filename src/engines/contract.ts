@@ -220,7 +220,18 @@ export interface ModelInfo {
   readonly contextLength?: number;
   /** What requests for this model may ask for (see {@link Capability}). */
   readonly capabilities: ReadonlySet<Capability>;
+  /**
+   * Where a model library holds it: in memory (`loaded`), being read (`loading`), a file only (`on disk`, loaded by
+   * the first request for it), or a file that could not be loaded (`failed`, see `loadError`). Absent: always ready.
+   */
+  readonly state?: ModelState;
+  /** Why the last load failed, with the file's path (state `failed`). */
+  readonly loadError?: string;
+  /** The size of the model's file in bytes, where it is a local file. */
+  readonly sizeBytes?: number;
 }
+
+export type ModelState = 'loaded' | 'loading' | 'on disk' | 'failed';
 
 export interface EmbeddingRequest {
   readonly model: string;
@@ -274,6 +285,8 @@ export interface Engine {
   /** For models with the `rerank` capability. */
   rerank?(request: RerankRequest, signal: AbortSignal): Promise<RerankResult>;
   load(): EngineLoad;
+  /** One model's share of {@link load}, for an engine that serves several (a model library); undefined when it is not in memory. */
+  modelLoad?(modelId: string): EngineLoad | undefined;
   /** Waits for running generations to end (they should have been aborted), then frees everything. */
   close(): Promise<void>;
 }

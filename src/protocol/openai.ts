@@ -196,4 +196,8 @@ export interface OpenAIModel {
   object: 'model';
   created: number;
   owned_by: string;
+  /** Parlance's: where a local model is (`loaded`, `loading`, `on disk`, `failed`); absent for a model always ready. */
+  state?: 'loaded' | 'loading' | 'on disk' | 'failed';
+  /** Parlance's: why it failed to load, naming the file. */
+  load_error?: string;
 }

@@ -1,4 +1,4 @@
-import type { LlamaEmbeddingContext, LlamaModel, LlamaRankingContext } from 'node-llama-cpp';
+import type { GgufInsights, LlamaEmbeddingContext, LlamaModel, LlamaRankingContext } from 'node-llama-cpp';
 import { ParlanceError } from '../../errors.js';
 import type { Capability, EmbeddingRequest, EmbeddingResult, RerankRequest, RerankResult } from '../contract.js';
 import { SlotPool } from './sequence-pool.js';
@@ -9,6 +9,14 @@ export interface LlamaEmbeddingsOptions {
   readonly threads: number;
   /** Requests that may wait for the embedding context before new ones get `queue_full`. */
   readonly queueLength: number;
+}
+
+/** Encoder-decoder models embed nothing; only models with a ranking head rerank. Read from the file alone, so a model on disk has it too. */
+export function embeddingCapabilities(insights: Pick<GgufInsights, 'hasEncoder' | 'hasDecoder' | 'supportsRanking'>): Capability[] {
+  const out: Capability[] = [];
+  if (!(insights.hasEncoder && insights.hasDecoder)) out.push('embeddings');
+  if (insights.supportsRanking) out.push('rerank');
+  return out;
 }
 
 /** Most tokens one request may embed in all (OpenAI's per-request bound): a batch cannot hold the context for long. */
@@ -50,11 +58,7 @@ export class LlamaEmbeddings {
 
   /** What this model can do here: encoder-decoder models embed nothing; only models with a ranking head rerank. */
   get capabilities(): readonly Capability[] {
-    const insights = this.model.fileInsights;
-    const out: Capability[] = [];
-    if (!(insights.hasEncoder && insights.hasDecoder)) out.push('embeddings');
-    if (insights.supportsRanking) out.push('rerank');
-    return out;
+    return embeddingCapabilities(this.model.fileInsights);
   }
 
   async embed(request: EmbeddingRequest, signal: AbortSignal): Promise<EmbeddingResult> {

@@ -44,6 +44,25 @@ export interface LlamaCppEngineOptions {
   readonly log?: (level: 'warn' | 'error', message: string) => void;
   /** Called as the model file loads, with the fraction loaded (0 to 1). */
   readonly onLoadProgress?: (fraction: number) => void;
+  /** A llama.cpp binding shared with other engines (a model library, see {@link openLlama}); the engine leaves it open on close. */
+  readonly llama?: Llama;
+}
+
+/** The llama.cpp binding, with its messages sent to `log`: one per process is enough, however many models it loads. */
+export async function openLlama(options: Pick<LlamaCppEngineOptions, 'gpu' | 'log'>): Promise<Llama> {
+  return getLlama({
+    gpu: options.gpu === 'off' ? false : options.gpu,
+    // Never try to compile llama.cpp at start-up: prebuilt binaries ship in the npm package,
+    // and a source build needs the network and minutes of CPU.
+    build: 'never',
+    logLevel: LlamaLogLevel.warn,
+    logger: (level, message) => {
+      const text = message.trim();
+      if (!text) return;
+      if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) options.log?.('error', text);
+      else if (level === LlamaLogLevel.warn) options.log?.('warn', text);
+    },
+  });
 }
 
 /**
@@ -52,12 +71,12 @@ export interface LlamaCppEngineOptions {
  * (node-llama-cpp 3.21 exposes token probabilities only on a bare sequence evaluation, not through LlamaChat's
  * generation) and `images`; `embeddings` and `rerank` come from embeddings.ts, for models that have them.
  */
-const llamaCapabilities: readonly Capability[] = [
+export const llamaCapabilities: readonly Capability[] = [
   'tools', 'tool_choice', 'parallel_tool_calls', 'json_object', 'json_schema',
   'top_k', 'min_p', 'seed', 'presence_penalty', 'frequency_penalty', 'repeat_penalty', 'logit_bias',
 ];
 /** Only where the chat template separates thinking: thought segments become reasoning deltas, and get budgets. */
-const reasoningCapabilities: readonly Capability[] = ['reasoning', 'reasoning_effort'];
+export const reasoningCapabilities: readonly Capability[] = ['reasoning', 'reasoning_effort'];
 
 interface Slot {
   readonly sequence: LlamaContextSequence;
@@ -180,19 +199,7 @@ export class LlamaCppEngine implements Engine {
   private tokenizer: TokenizerThread | undefined;
 
   static async create(options: LlamaCppEngineOptions): Promise<LlamaCppEngine> {
-    const llama = await getLlama({
-      gpu: options.gpu === 'off' ? false : options.gpu,
-      // Never try to compile llama.cpp at start-up: prebuilt binaries ship in the npm package,
-      // and a source build needs the network and minutes of CPU.
-      build: 'never',
-      logLevel: LlamaLogLevel.warn,
-      logger: (level, message) => {
-        const text = message.trim();
-        if (!text) return;
-        if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) options.log?.('error', text);
-        else if (level === LlamaLogLevel.warn) options.log?.('warn', text);
-      },
-    });
+    const llama = options.llama ?? (await openLlama(options));
     const model = await llama.loadModel({ modelPath: options.modelPath, ...(options.onLoadProgress ? { onLoadProgress: options.onLoadProgress } : {}) });
     const context = await model.createContext({
       contextSize: options.contextSize,
@@ -443,6 +450,6 @@ export class LlamaCppEngine implements Engine {
     await this.embeddingsPart?.close();
     await this.context.dispose();
     await this.model.dispose();
-    await this.llama.dispose();
+    if (this.options.llama === undefined) await this.llama.dispose();
   }
 }

@@ -14,7 +14,17 @@ export const opsRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     auth: { required: deps.config.apiKeys.length > 0 },
     notices: deps.engines.loading ? [loadingNotice, ...deps.notices] : deps.notices,
     store: deps.store.dialect,
-    models: deps.engines.models().map(({ model, engine }) => ({ id: model.id, engine: engine.name, context_length: model.contextLength ?? null })),
+    models: deps.engines.models().map(({ model, engine }) => {
+      const load = engine.modelLoad?.(model.id);
+      return {
+        id: model.id,
+        engine: engine.name,
+        context_length: model.contextLength ?? null,
+        ...(model.state === undefined ? {} : { state: model.state, size_bytes: model.sizeBytes ?? null }),
+        ...(model.loadError === undefined ? {} : { load_error: model.loadError }),
+        ...(load === undefined ? {} : { sequences: load }),
+      };
+    }),
     engines: deps.engines.engines.map((engine) => ({ name: engine.name, ...engine.load() })),
   }));
 

@@ -8,7 +8,7 @@ import { openSse, type HttpDeps } from '../../deps.js';
 import { installErrorHandlers } from '../../errors.js';
 import { refuseUnsupported, type ServedModel } from '../../served-model.js';
 import { ollamaErrorBody, ollamaModel } from './errors.js';
-import { OLLAMA_API_VERSION, runningOf, showOf, tagOf } from './models.js';
+import { isRunning, OLLAMA_API_VERSION, runningOf, showOf, tagOf } from './models.js';
 import { chatShape, doneObject, generateShape, objectHead, RequestClock, relayOllamaStream, type OllamaShape } from './ndjson.js';
 import { chatRequestSchema, embedRequestSchema, generateRequestSchema, showRequestSchema, type OllamaOptions, type OllamaToolCallOut } from './schema.js';
 import { chatToRequest, generateToRequest, ollamaParams } from './to-request.js';
@@ -117,7 +117,7 @@ export const ollamaRoutes: FastifyPluginAsync<OllamaRouteOptions> = async (plain
 
   app.get('/tags', async () => ({ models: deps.engines.models().map(({ model, engine }) => tagOf(model, engine)) }));
 
-  app.get('/ps', async () => ({ models: deps.engines.models().map(({ model, engine }) => runningOf(model, engine)) }));
+  app.get('/ps', async () => ({ models: deps.engines.models().filter(({ model }) => isRunning(model)).map(({ model, engine }) => runningOf(model, engine)) }));
 
   app.get('/version', async () => ({ version: OLLAMA_API_VERSION }));
 

@@ -23,10 +23,15 @@ function digestOf(id: string): string {
 
 /** One entry of `/api/tags`. */
 export function tagOf(model: ModelInfo, engine: Engine) {
-  return { name: model.id, model: model.id, modified_at: startedAt, size: 0, digest: digestOf(model.id), details: details(engine) };
+  return { name: model.id, model: model.id, modified_at: startedAt, size: model.sizeBytes ?? 0, digest: digestOf(model.id), details: details(engine) };
 }
 
-/** One entry of `/api/ps`: every served model is loaded. */
+/** Whether `/api/ps` lists it: a model library's loaded ones, and every model of the other engines. */
+export function isRunning(model: ModelInfo): boolean {
+  return model.state === undefined || model.state === 'loaded';
+}
+
+/** One entry of `/api/ps`. */
 export function runningOf(model: ModelInfo, engine: Engine) {
   return { ...tagOf(model, engine), expires_at: neverExpires, size_vram: 0, ...(model.contextLength === undefined ? {} : { context_length: model.contextLength }) };
 }

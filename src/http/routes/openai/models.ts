@@ -9,7 +9,14 @@ import type { HttpDeps } from '../../deps.js';
 const startedAt = Math.floor(Date.now() / 1000);
 
 function toOpenAIModel(model: ModelInfo): OpenAIModel {
-  return { id: model.id, object: 'model', created: startedAt, owned_by: model.ownedBy };
+  return {
+    id: model.id,
+    object: 'model',
+    created: startedAt,
+    owned_by: model.ownedBy,
+    ...(model.state === undefined ? {} : { state: model.state }),
+    ...(model.loadError === undefined ? {} : { load_error: model.loadError }),
+  };
 }
 
 export const modelsRoute: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
