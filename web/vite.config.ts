@@ -59,6 +59,6 @@ export default defineConfig({
   },
   server: {
     // `npm run dev:web`: the page with hot reload, its API calls proxied to a running Parlance.
-    proxy: { '/api': 'http://127.0.0.1:8000', '/v1': 'http://127.0.0.1:8000', '/health': 'http://127.0.0.1:8000' },
+    proxy: { '/parlance': 'http://127.0.0.1:8000', '/api': 'http://127.0.0.1:8000', '/v1': 'http://127.0.0.1:8000', '/health': 'http://127.0.0.1:8000' },
   },
 });

@@ -8,47 +8,47 @@ import type {
 } from '../../../src/protocol/conversations.js';
 import { authHeaders, json, request } from './http.js';
 
-/** The conversation API (`/api/*`, see src/protocol/conversations.ts), one function per route. */
+/** The conversation API (`/parlance/api/*`, see src/protocol/conversations.ts), one function per route. */
 
 const enc = encodeURIComponent;
 
 export function listConversations(cursor?: string, limit = 50): Promise<ConversationPage> {
   const query = new URLSearchParams({ limit: String(limit) });
   if (cursor) query.set('cursor', cursor);
-  return json<ConversationPage>(`/api/conversations?${query.toString()}`);
+  return json<ConversationPage>(`/parlance/api/conversations?${query.toString()}`);
 }
 
 export function createConversation(body: NewConversationBody): Promise<ConversationRecord> {
-  return json<ConversationRecord>('/api/conversations', { method: 'POST', body });
+  return json<ConversationRecord>('/parlance/api/conversations', { method: 'POST', body });
 }
 
 export function getConversation(id: string, signal?: AbortSignal): Promise<ConversationTree> {
-  return json<ConversationTree>(`/api/conversations/${enc(id)}`, signal ? { signal } : {});
+  return json<ConversationTree>(`/parlance/api/conversations/${enc(id)}`, signal ? { signal } : {});
 }
 
 export function updateConversation(id: string, patch: ConversationPatchBody): Promise<ConversationRecord> {
-  return json<ConversationRecord>(`/api/conversations/${enc(id)}`, { method: 'PATCH', body: patch });
+  return json<ConversationRecord>(`/parlance/api/conversations/${enc(id)}`, { method: 'PATCH', body: patch });
 }
 
 export function deleteConversation(id: string): Promise<void> {
-  return json<undefined>(`/api/conversations/${enc(id)}`, { method: 'DELETE' });
+  return json<undefined>(`/parlance/api/conversations/${enc(id)}`, { method: 'DELETE' });
 }
 
 /** Sends the delete even while the page unloads (the undo window was still open). */
 export function deleteConversationOnUnload(id: string): void {
-  void fetch(`/api/conversations/${enc(id)}`, { method: 'DELETE', keepalive: true, headers: authHeaders() }).catch(() => undefined);
+  void fetch(`/parlance/api/conversations/${enc(id)}`, { method: 'DELETE', keepalive: true, headers: authHeaders() }).catch(() => undefined);
 }
 
 export function selectBranch(id: string, messageId: string): Promise<ConversationTree> {
-  return json<ConversationTree>(`/api/conversations/${enc(id)}/branch`, { method: 'PUT', body: { messageId } });
+  return json<ConversationTree>(`/parlance/api/conversations/${enc(id)}/branch`, { method: 'PUT', body: { messageId } });
 }
 
 export function stopReply(messageId: string): Promise<MessageRecord> {
-  return json<MessageRecord>(`/api/messages/${enc(messageId)}/stop`, { method: 'POST' });
+  return json<MessageRecord>(`/parlance/api/messages/${enc(messageId)}/stop`, { method: 'POST' });
 }
 
 export function exportUrl(id: string, format: 'json' | 'markdown'): string {
-  return `/api/conversations/${enc(id)}/export?format=${format}`;
+  return `/parlance/api/conversations/${enc(id)}/export?format=${format}`;
 }
 
 /** Downloads an export with the API key (a plain link cannot send one): fetched, then saved from a blob URL. */
@@ -68,21 +68,21 @@ export async function downloadExport(id: string, format: 'json' | 'markdown'): P
 
 /** Imports a conversation export (a file the person picked); answers the new conversation. */
 export function importConversation(data: unknown): Promise<ConversationRecord> {
-  return json<ConversationRecord>('/api/conversations/import', { method: 'POST', body: data });
+  return json<ConversationRecord>('/parlance/api/conversations/import', { method: 'POST', body: data });
 }
 
 export function messagePath(conversationId: string): string {
-  return `/api/conversations/${enc(conversationId)}/messages`;
+  return `/parlance/api/conversations/${enc(conversationId)}/messages`;
 }
 
 export function regeneratePath(conversationId: string, messageId: string): string {
-  return `/api/conversations/${enc(conversationId)}/messages/${enc(messageId)}/regenerate`;
+  return `/parlance/api/conversations/${enc(conversationId)}/messages/${enc(messageId)}/regenerate`;
 }
 
 export function continuePath(conversationId: string, messageId: string): string {
-  return `/api/conversations/${enc(conversationId)}/messages/${enc(messageId)}/continue`;
+  return `/parlance/api/conversations/${enc(conversationId)}/messages/${enc(messageId)}/continue`;
 }
 
 export function resumePath(messageId: string): string {
-  return `/api/messages/${enc(messageId)}/events`;
+  return `/parlance/api/messages/${enc(messageId)}/events`;
 }

@@ -76,7 +76,7 @@ export function setApiKey(key: string | null): void {
 export async function checkApiKey(key: string): Promise<boolean> {
   let response: Response;
   try {
-    response = await fetch('/api/conversations?limit=1', { credentials: 'same-origin', headers: { accept: 'application/json', authorization: `Bearer ${key.trim()}` } });
+    response = await fetch('/parlance/api/conversations?limit=1', { credentials: 'same-origin', headers: { accept: 'application/json', authorization: `Bearer ${key.trim()}` } });
   } catch {
     throw new ApiError('Parlance cannot be reached. Check that the server is running and your connection is up.', 0, null);
   }

@@ -8,7 +8,7 @@ import { SseParser, type SseEvent } from './sse.js';
  * Reads a reply stream (see src/protocol/conversations.ts): `start`, then
  * `reasoning`, `tool-calls` and `delta` events whose ids are the reader's
  * cursor (text, reasoning and tool-call progress), then `done`. When the
- * connection drops before `done`, it reconnects to `GET /api/messages/:id/events`
+ * connection drops before `done`, it reconnects to `GET /parlance/api/messages/:id/events`
  * with `Last-Event-ID` set to the cursor it has, so nothing is lost or
  * repeated; after a page reload, `followReply` does the same from the stored reply.
  */
