@@ -17,6 +17,7 @@ describe.skipIf(!haveChromium)('the chat page on the embedded llama.cpp engine (
   beforeAll(async () => {
     await ensureWebBuilt();
     // demo mode loads parlance-tiny.gguf from the models folder: the one test/global-setup.ts wrote.
+    // The demo model's context is capped at its training context (2048 tokens), so the long reply below asks for 1800.
     server = await startTestServer({ demo: true, model: undefined, modelsDir: dirname(tinyModelPath), maxTokens: 400, contextSize: 4096, sequences: 1 });
     session = await launchChromium();
   }, 120_000);
@@ -59,7 +60,7 @@ describe.skipIf(!haveChromium)('the chat page on the embedded llama.cpp engine (
     // Stop mid-reply: the engine honours it, the page keeps the partial text. (A long reply this time.)
     await page.getByLabel('Model', { exact: true }).selectOption('parlance-tiny');
     await page.getByRole('button', { name: 'Conversation settings' }).click();
-    await page.getByLabel('Max tokens').fill('3500');
+    await page.getByLabel('Max tokens').fill('1800');
     await page.getByRole('button', { name: 'Save' }).click();
     await reply.hover();
     await page.getByRole('button', { name: 'Regenerate the reply' }).click();

@@ -34,8 +34,8 @@ describe('/docs', () => {
     }
     const tagOf = (path: string, method: string): string | undefined => spec.paths[path]?.[method]?.tags?.[0];
     expect(tagOf('/v1/chat/completions', 'post')).toBe('OpenAI');
-    expect(tagOf('/api/conversations', 'post')).toBe('Conversations');
-    expect(tagOf('/api/messages/{messageId}/stop', 'post')).toBe('Conversations');
+    expect(tagOf('/parlance/api/conversations', 'post')).toBe('Conversations');
+    expect(tagOf('/parlance/api/messages/{messageId}/stop', 'post')).toBe('Conversations');
     expect(tagOf('/health', 'get')).toBe('Operations');
     expect(tagOf('/completion', 'post')).toBe('Seed');
     // Static files are no API.
