@@ -437,8 +437,9 @@ export class LlamaCppEngine implements Engine {
     } finally {
       if (chat !== slot.chat) chat.dispose();
     }
-    const cachedPromptTokens = cachedPromptTokensOf(plan.promptTokens, slot.sequence.tokenMeter.usedInputTokens - inputTokensBefore);
-    push({ type: 'usage', usage: { promptTokens: plan.promptTokens, completionTokens, cachedPromptTokens, ...(reasoningTokens > 0 ? { reasoningTokens } : {}) } });
+    // A generation that failed or was cancelled may never have evaluated its prompt: no cached count then.
+    const cachedPromptTokens = reason === 'error' || reason === 'cancelled' ? undefined : cachedPromptTokensOf(plan.promptTokens, slot.sequence.tokenMeter.usedInputTokens - inputTokensBefore);
+    push({ type: 'usage', usage: { promptTokens: plan.promptTokens, completionTokens, ...(cachedPromptTokens === undefined ? {} : { cachedPromptTokens }), ...(reasoningTokens > 0 ? { reasoningTokens } : {}) } });
     push(stopSequence === undefined ? { type: 'finish', reason } : { type: 'finish', reason, stopSequence });
     channel.end();
   }
