@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type MouseEve
 import type { ConversationRecord } from '../../../src/protocol/conversations.js';
 import { store, useAppState } from '../state/store.js';
 import { Icon } from './icons.js';
+import { SearchResults } from './SearchResults.js';
 
 /** `onDone(true)` when closed from the keyboard (focus then goes back to the Rename button), false on a blur. */
 function RenameForm({ conversation, onDone }: { readonly conversation: ConversationRecord; readonly onDone: (fromKeyboard: boolean) => void }) {
@@ -143,6 +144,7 @@ export function Sidebar({ onNavigate }: { readonly onNavigate: () => void }) {
           <Item key={conversation.id} conversation={conversation} current={conversation.id === currentId} onOpen={onNavigate} />
         ))}
       </ul>
+      <SearchResults query={query} onOpen={onNavigate} />
       {nextCursor && !query.trim() ? (
         <button type="button" className="button small load-more" onClick={() => void store.loadMore()}>
           Load older conversations
