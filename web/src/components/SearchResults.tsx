@@ -52,7 +52,10 @@ function Hit({ hit, onOpen }: { readonly hit: SearchHit; readonly onOpen: () => 
   );
 }
 
-/** Messages whose text matches the sidebar's query (two characters or more), under the title matches. */
+/**
+ * Messages whose text matches the sidebar's query (two characters or more), above the title matches, at most
+ * 60% of the sidebar's height so that those stay in reach. (Layout set inline: the stylesheet is the page's own.)
+ */
 export function SearchResults({ query, onOpen }: { readonly query: string; readonly onOpen: () => void }) {
   const [hits, setHits] = useState<readonly SearchHit[] | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
@@ -77,7 +80,7 @@ export function SearchResults({ query, onOpen }: { readonly query: string; reado
   }, [text]);
   if (text.length < 2) return null;
   return (
-    <section className="search-results" aria-label="Messages that match" aria-live="polite">
+    <section className="search-results" aria-label="Messages that match" aria-live="polite" style={{ flexShrink: 0, maxHeight: '60%', overflowY: 'auto' }}>
       <h2 className="muted sidebar-note">In messages</h2>
       {error !== undefined ? <p className="muted sidebar-note">{error}</p> : null}
       {hits === undefined && error === undefined ? <p className="muted sidebar-note">Searching…</p> : null}

@@ -139,12 +139,12 @@ export function Sidebar({ onNavigate }: { readonly onNavigate: () => void }) {
       ) : null}
       {listState === 'loading' && conversations.length === 0 ? <p className="muted sidebar-note">Loading…</p> : null}
       {listState === 'ready' && shown.length === 0 ? <p className="muted sidebar-note">{query.trim() ? 'No conversation has that in its title.' : 'No conversations yet.'}</p> : null}
+      <SearchResults query={query} onOpen={onNavigate} />
       <ul className="conversation-list">
         {shown.map((conversation) => (
           <Item key={conversation.id} conversation={conversation} current={conversation.id === currentId} onOpen={onNavigate} />
         ))}
       </ul>
-      <SearchResults query={query} onOpen={onNavigate} />
       {nextCursor && !query.trim() ? (
         <button type="button" className="button small load-more" onClick={() => void store.loadMore()}>
           Load older conversations
