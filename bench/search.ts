@@ -88,18 +88,20 @@ async function measure(name: string, url: string): Promise<void> {
     const fillMs = performance.now() - filling;
     const list = queries();
     for (const q of list.slice(0, 10)) await store.searchMessages({ query: q }); // warm caches and plans
-    const times: number[] = [];
+    const timed: { q: string; ms: number }[] = [];
     let hits = 0;
     for (const q of list) {
       const start = performance.now();
       const page = await store.searchMessages({ query: q });
-      times.push(performance.now() - start);
+      timed.push({ q, ms: performance.now() - start });
       hits += page.hits.length;
     }
-    times.sort((a, b) => a - b);
+    const times = timed.map((t) => t.ms).sort((a, b) => a - b);
+    const slowest = [...timed].sort((a, b) => b.ms - a.ms).slice(0, 3);
     console.log(
       `${name}: ${messageCount} messages (filled in ${(fillMs / 1000).toFixed(1)} s), ${list.length} queries: p50 ${percentile(times, 50).toFixed(2)} ms, p99 ${percentile(times, 99).toFixed(2)} ms, max ${times.at(-1)?.toFixed(2)} ms, ${(hits / list.length).toFixed(1)} hits/query; load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
     );
+    console.log(`  slowest: ${slowest.map((t) => `"${t.q}" ${t.ms.toFixed(1)} ms`).join(', ')}`);
   } finally {
     await store.close();
   }
