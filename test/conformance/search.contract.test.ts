@@ -7,7 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ConversationStore, SearchHit } from '../../src/store/contract.js';
+import Database from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
 import { openStore } from '../../src/store/kysely/dialects.js';
+import { migrationProvider } from '../../src/store/kysely/migrations/index.js';
 import { postgresForTests, startPostgres } from '../fixtures/postgres.js';
 
 interface Target {
@@ -73,6 +77,25 @@ describe.each(targets)('searchMessages on $name', (target) => {
     }
     return { conversation: record, messages };
   }
+
+  it('indexes the messages stored before the index existed (the migration fills it)', async () => {
+    const url = await env.newUrl();
+    const db = new Kysely<unknown>({
+      dialect: target.name === 'sqlite' ? new SqliteDialect({ database: new Database(url.slice('sqlite:'.length)) }) : new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }),
+    });
+    try {
+      const { error } = await new Migrator({ db, provider: migrationProvider }).migrateTo('0004_message_parts');
+      expect(error).toBeUndefined();
+      await sql`insert into conversations (id, title, settings, created_at, updated_at) values ('c1', 'Old', '{}', 1, 1)`.execute(db);
+      await sql`insert into messages (id, conversation_id, role, content, status, created_at, updated_at) values ('m1', 'c1', 'user', 'an ancient ammonite', 'complete', 1, 1)`.execute(db);
+    } finally {
+      await db.destroy();
+    }
+    const store = await openStore(url);
+    opened.push(store);
+    await expect(store.migrate()).resolves.toMatchObject({ applied: ['0005_message_search'] });
+    expect((await store.searchMessages({ query: 'ammonite' })).hits).toMatchObject([{ messageId: 'm1', conversationId: 'c1', conversationTitle: 'Old', createdAt: 1 }]);
+  });
 
   it('finds a word in a message, and only in the messages that have it', async () => {
     const store = await fresh();
