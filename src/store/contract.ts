@@ -554,10 +554,12 @@ export interface ConversationStore {
   finishReply(messageId: string, outcome: MessageOutcome): Promise<FinishedReply>;
 
   /**
-   * Full-text search over the text of every message (every branch, replies
-   * still streaming included, as of their last saved text; the first 100,000
-   * characters of a message are indexed). Throws `invalid_request` (param
-   * `query`, `limit` or `cursor`) for input out of bounds.
+   * Full-text search over the text of every message, on every branch. The
+   * first 100,000 characters of a message are indexed. A reply still
+   * streaming is found by its saved text up to a lag of at most 2,000
+   * characters (it is re-indexed in steps, see migration 0005), and by all of
+   * it once it ends. Throws `invalid_request` (param `query`, `limit` or
+   * `cursor`) for input out of bounds.
    */
   searchMessages(options: SearchOptions): Promise<SearchPage>;
 

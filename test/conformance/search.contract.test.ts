@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { openStore } from '../../src/store/kysely/dialects.js';
+import { streamingStep } from '../../src/store/kysely/migrations/0005_message_search.js';
 import { migrationProvider } from '../../src/store/kysely/migrations/index.js';
 import { postgresForTests, startPostgres } from '../fixtures/postgres.js';
 
@@ -131,12 +132,27 @@ describe.each(targets)('searchMessages on $name', (target) => {
     const { conversation: c, messages } = await conversation(store, 't', 'tell me a story');
     const reply = await store.startAssistantMessage({ conversationId: c.id, parentId: messages[0]?.id ?? '', model: 'm' });
     expect((await store.searchMessages({ query: 'dragon' })).hits).toEqual([]);
-    await store.updateStreamingText(reply.id, 'Once upon a time');
-    await store.updateStreamingTexts([{ messageId: reply.id, content: 'Once upon a time a dragon' }]);
+    // Streaming text is re-indexed in steps of streamingStep characters (the contract's bound on the lag).
+    const long = `Once upon a time ${'and then '.repeat(Math.ceil(streamingStep / 9))}`;
+    await store.updateStreamingText(reply.id, long);
+    await store.updateStreamingTexts([{ messageId: reply.id, content: `${long}a dragon ${'flew '.repeat(Math.ceil(streamingStep / 5))}` }]);
     expect((await store.searchMessages({ query: 'dragon' })).hits.map((h) => h.messageId)).toEqual([reply.id]);
     await store.finishMessage(reply.id, { status: 'complete', content: 'Once upon a time a knight' });
     expect((await store.searchMessages({ query: 'dragon' })).hits).toEqual([]);
     expect((await store.searchMessages({ query: 'knight' })).hits.map((h) => h.messageId)).toEqual([reply.id]);
+  });
+
+  it('indexes all of a reply once it ends, its last saved text included', async () => {
+    const store = await fresh();
+    const { conversation: c, messages } = await conversation(store, 't', 'a question');
+    const stopped = await store.startAssistantMessage({ conversationId: c.id, parentId: messages[0]?.id ?? '', model: 'm' });
+    await store.updateStreamingText(stopped.id, 'a short phoenix');
+    await store.finishMessage(stopped.id, { status: 'stopped' });
+    expect((await store.searchMessages({ query: 'phoenix' })).hits.map((h) => h.messageId)).toEqual([stopped.id]);
+    const recovered = await store.startAssistantMessage({ conversationId: c.id, parentId: messages[0]?.id ?? '', model: 'm' });
+    await store.updateStreamingTexts([{ messageId: recovered.id, content: 'an unlucky griffin' }]);
+    await store.recoverInterrupted();
+    expect((await store.searchMessages({ query: 'griffin' })).hits.map((h) => h.messageId)).toEqual([recovered.id]);
   });
 
   it('forgets a deleted conversation, and finds an imported one', async () => {
