@@ -2,7 +2,7 @@ import { useEffect, useState, type MouseEvent, type ReactNode } from 'react';
 import type { SearchHit, SearchSnippet } from '../../../src/protocol/conversations.js';
 import { searchMessages } from '../api/conversations.js';
 import { isAbort } from '../api/http.js';
-import { store } from '../state/store.js';
+import { store, useAppState } from '../state/store.js';
 
 /** Typing pauses this long before a search is sent: one request per pause, not per key. */
 const debounceMs = 250;
@@ -57,7 +57,10 @@ function Hit({ hit, onOpen }: { readonly hit: SearchHit; readonly onOpen: () => 
  * 60% of the sidebar's height so that those stay in reach. (Layout set inline: the stylesheet is the page's own.)
  */
 export function SearchResults({ query, onOpen }: { readonly query: string; readonly onOpen: () => void }) {
-  const [hits, setHits] = useState<readonly SearchHit[] | undefined>(undefined);
+  const [found, setHits] = useState<readonly SearchHit[] | undefined>(undefined);
+  // A conversation deleted a moment ago (its undo still open) is gone from the page; its messages too.
+  const hidden = useAppState((state) => state.hidden);
+  const hits = found?.filter((hit) => !hidden.has(hit.conversationId));
   const [error, setError] = useState<string | undefined>(undefined);
   const text = query.trim().slice(0, 200);
   useEffect(() => {
