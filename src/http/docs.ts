@@ -12,7 +12,7 @@ import { securityHeaders } from './security-headers.js';
 const groups: readonly { readonly tag: string; readonly description: string; readonly prefixes: readonly string[]; readonly hidden?: true }[] = [
   { tag: 'Anthropic', description: "Anthropic's Messages API, for its SDK and the tools built on it", prefixes: ['/v1/messages'] },
   { tag: 'OpenAI', description: "OpenAI's API: chat completions, completions, responses, embeddings, models", prefixes: ['/v1/', '/rerank'] },
-  { tag: 'Conversations', description: 'the conversation API the chat page uses: stored conversations, branches, replies that outlive the tab', prefixes: ['/parlance/api/', '/api/conversations', '/api/messages'] },
+  { tag: 'Conversations', description: 'the conversation API the chat page uses: stored conversations, branches, replies that outlive the tab', prefixes: ['/parlance/api/', '/api/conversations', '/api/messages', '/api/search'] },
   { tag: 'Ollama', description: "Ollama's API, for clients that speak it", prefixes: ['/api/'] },
   { tag: 'Operations', description: 'liveness, readiness and Prometheus metrics', prefixes: ['/health', '/ready', '/metrics'] },
   { tag: 'Seed', description: "the endpoints of the FastAPI demo Parlance grew from, kept as they were", prefixes: ['/completion', '/stream-example', '/prompt_data'] },
@@ -58,6 +58,7 @@ const summaries: Readonly<Record<string, string>> = {
   'POST /api/conversations/:id/messages/:messageId/regenerate': 'Generate another reply to a message',
   'POST /api/conversations/:id/messages/:messageId/continue': 'Continue a reply that was cut at its length limit',
   'PUT /api/conversations/:id/branch': 'Choose which branch of the tree is shown',
+  'GET /api/search': 'Search the text of every message, newest first',
   'GET /api/messages/:messageId/events': "Follow a reply's stream (resumes with Last-Event-ID)",
   'POST /api/messages/:messageId/stop': 'Stop a reply, keeping what it said',
   'GET /health': 'Liveness: status, models, engine load and notices',

@@ -21,6 +21,7 @@ import { z } from 'zod';
  *   POST   /api/messages/:messageId/stop              → MessageRecord (the stopped reply)
  *   GET    /api/conversations/:id/export?format=json|markdown → the export (a download)
  *   POST   /api/conversations/import      ConversationExport → ConversationRecord (201)
+ *   GET    /api/search?q=&limit=&cursor=             → SearchPage (message text, newest first)
  *
  * A reply stream (`text/event-stream`) carries these events:
  *   event: start       data: ReplyStart        (once, first; not repeated on resume)
@@ -94,6 +95,26 @@ export interface MessageRecord {
 
 export interface ConversationPage {
   readonly conversations: readonly ConversationRecord[];
+  readonly nextCursor: string | null;
+}
+
+/** A short piece of a message around a match: plain text, and `[start, end)` UTF-16 offsets of the matched words in it. */
+export interface SearchSnippet {
+  readonly text: string;
+  readonly highlights: readonly (readonly [number, number])[];
+}
+
+export interface SearchHit {
+  readonly conversationId: string;
+  readonly conversationTitle: string;
+  readonly messageId: string;
+  readonly role: MessageRole;
+  readonly createdAt: number;
+  readonly snippet: SearchSnippet;
+}
+
+export interface SearchPage {
+  readonly hits: readonly SearchHit[];
   readonly nextCursor: string | null;
 }
 
@@ -192,6 +213,13 @@ export type SelectBranchBody = z.infer<typeof selectBranchBodySchema>;
 
 export const listConversationsQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(100).optional(),
+  cursor: z.string().min(1).max(200).optional(),
+});
+
+/** Words to find in message text: letters and digits count, anything else only separates them; the last word is a prefix. */
+export const searchQuerySchema = z.object({
+  q: z.string().min(1).max(200),
+  limit: z.coerce.number().int().min(1).max(50).optional(),
   cursor: z.string().min(1).max(200).optional(),
 });
 

@@ -403,6 +403,51 @@ export interface ResponseStore {
   deleteResponse(id: string): Promise<boolean>;
 }
 
+/** The most characters {@link ConversationStore.searchMessages} takes as a query. */
+export const searchQueryMaxLength = 200;
+/** The most hits {@link ConversationStore.searchMessages} answers per page. */
+export const searchLimitMax = 50;
+
+export interface SearchOptions {
+  /**
+   * Words to find, 1 to {@link searchQueryMaxLength} characters. Only its
+   * letters and digits count: every word must occur in a message (any case),
+   * the last one as a prefix, so that a query typed so far already finds. Any
+   * other character (quotes, `*`, `-`, `:`, brackets) only separates words; it
+   * is never query syntax. A query without a word finds nothing.
+   */
+  readonly query: string;
+  /** Page size, 1 to {@link searchLimitMax}. Default: 20. */
+  readonly limit?: number;
+  /** The `nextCursor` of the previous page; absent for the first page. */
+  readonly cursor?: string;
+}
+
+/** A short piece of a message around its match, and where the matched words are in it. */
+export interface SearchSnippet {
+  /** Plain text (never markup); cut text at either end is marked with `…`. */
+  readonly text: string;
+  /** `[start, end)` UTF-16 offsets into `text` of each matched word, in order and not overlapping. */
+  readonly highlights: readonly (readonly [number, number])[];
+}
+
+/** A message that matched a search. */
+export interface SearchHit {
+  readonly conversationId: string;
+  readonly conversationTitle: string;
+  readonly messageId: string;
+  readonly role: MessageRole;
+  readonly createdAt: number;
+  readonly snippet: SearchSnippet;
+}
+
+export interface SearchPage {
+  /** Newest message first: by `createdAt` descending, then by `messageId` descending. */
+  readonly hits: readonly SearchHit[];
+  /** Pass as `cursor` to get the next page; `null` on the last page. Opaque. */
+  readonly nextCursor: string | null;
+}
+
 export interface ConversationStore {
   /** `sqlite` or `postgres`, for logs and `/health`. */
   readonly dialect: string;
@@ -507,6 +552,16 @@ export interface ConversationStore {
   finishMessage(messageId: string, outcome: MessageOutcome): Promise<MessageRecord>;
   /** {@link finishMessage}, also answering the conversation as the finish left it (its `updatedAt` moved). */
   finishReply(messageId: string, outcome: MessageOutcome): Promise<FinishedReply>;
+
+  /**
+   * Full-text search over the text of every message, on every branch. The
+   * first 100,000 characters of a message are indexed. A reply still
+   * streaming is found by its saved text up to a lag of at most 2,000
+   * characters (it is re-indexed in steps, see migration 0005), and by all of
+   * it once it ends. Throws `invalid_request` (param `query`, `limit` or
+   * `cursor`) for input out of bounds.
+   */
+  searchMessages(options: SearchOptions): Promise<SearchPage>;
 
   /** All the records of a conversation; `undefined` when there is no such conversation. */
   exportConversation(id: string): Promise<ConversationExport | undefined>;

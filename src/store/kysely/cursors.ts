@@ -1,9 +1,13 @@
-/** The opaque cursors of the conversation list. */
+/** The opaque cursors of the conversation list and of search results: a time and an id, the keyset to continue after. */
 import type { ConversationRecord } from '../contract.js';
 import { invalid } from './validation.js';
 
+export function encodeKey(time: number, id: string): string {
+  return Buffer.from(`${time}.${id}`, 'utf8').toString('base64url');
+}
+
 export function encodeCursor(conversation: ConversationRecord): string {
-  return Buffer.from(`${conversation.updatedAt}.${conversation.id}`, 'utf8').toString('base64url');
+  return encodeKey(conversation.updatedAt, conversation.id);
 }
 
 export function decodeCursor(cursor: string): { updatedAt: number; id: string } {

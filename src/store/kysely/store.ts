@@ -32,6 +32,8 @@ import {
   type NewStreamingMessage,
   type RecoverOptions,
   type RecoveryReport,
+  type SearchOptions,
+  type SearchPage,
 } from '../contract.js';
 import { BranchMemory } from './branch-memory.js';
 import { decodeCursor, encodeCursor } from './cursors.js';
@@ -45,6 +47,7 @@ import { newestLeafUnder, parentsFirst, pathTo } from './tree.js';
 import { affected, first, turnQueries } from './turn-queries.js';
 import { checkChoice, checkSettings, checkString, checkWith, errorSchema, finalStatusSchema, invalid, notFound, roleSchema, timingsSchema, toolCallsSchema, usageSchema } from './validation.js';
 import { KyselyResponseStore, type ResponsesDatabase } from './responses.js';
+import { searchMessages } from './search.js';
 
 export { uuidv7 } from './ids.js';
 export type { StoreDatabase } from './schema.js';
@@ -445,6 +448,10 @@ export class KyselyConversationStore implements ConversationStore {
     });
     this.#branches.finished(finished.message);
     return finished;
+  }
+
+  searchMessages(options: SearchOptions): Promise<SearchPage> {
+    return searchMessages(this.#db, this.dialect, options);
   }
 
   // --- export / import -----------------------------------------------------

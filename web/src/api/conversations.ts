@@ -5,6 +5,7 @@ import type {
   ConversationTree,
   MessageRecord,
   NewConversationBody,
+  SearchPage,
 } from '../../../src/protocol/conversations.js';
 import { authHeaders, json, request } from './http.js';
 
@@ -16,6 +17,12 @@ export function listConversations(cursor?: string, limit = 50): Promise<Conversa
   const query = new URLSearchParams({ limit: String(limit) });
   if (cursor) query.set('cursor', cursor);
   return json<ConversationPage>(`/parlance/api/conversations?${query.toString()}`);
+}
+
+/** Messages whose text has the query's words, newest first. */
+export function searchMessages(q: string, signal?: AbortSignal, limit = 20): Promise<SearchPage> {
+  const query = new URLSearchParams({ q, limit: String(limit) });
+  return json<SearchPage>(`/api/search?${query.toString()}`, signal ? { signal } : {});
 }
 
 export function createConversation(body: NewConversationBody): Promise<ConversationRecord> {

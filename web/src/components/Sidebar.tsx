@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type MouseEve
 import type { ConversationRecord } from '../../../src/protocol/conversations.js';
 import { store, useAppState } from '../state/store.js';
 import { Icon } from './icons.js';
+import { SearchResults } from './SearchResults.js';
 
 /** `onDone(true)` when closed from the keyboard (focus then goes back to the Rename button), false on a blur. */
 function RenameForm({ conversation, onDone }: { readonly conversation: ConversationRecord; readonly onDone: (fromKeyboard: boolean) => void }) {
@@ -163,6 +164,7 @@ export function Sidebar({ onNavigate }: { readonly onNavigate: () => void }) {
       ) : null}
       {listState === 'loading' && conversations.length === 0 ? <p className="muted sidebar-note">Loading…</p> : null}
       {listState === 'ready' && shown.length === 0 ? <p className="muted sidebar-note">{query.trim() ? 'No conversation has that in its title.' : 'No conversations yet.'}</p> : null}
+      <SearchResults query={query} onOpen={onNavigate} />
       <ul className="conversation-list">
         {shown.map((conversation) => (
           <Item key={conversation.id} conversation={conversation} current={conversation.id === currentId} onOpen={onNavigate} />

@@ -11,6 +11,7 @@ import {
   listConversationsQuerySchema,
   newConversationBodySchema,
   regenerateBodySchema,
+  searchQuerySchema,
   selectBranchBodySchema,
   sendMessageBodySchema,
   parseReplyCursor,
@@ -92,6 +93,10 @@ export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, de
 
   app.get('/api/conversations', { schema: { querystring: listConversationsQuerySchema } }, async (request) =>
     store.listConversations(definedOnly({ limit: request.query.limit, cursor: request.query.cursor })),
+  );
+
+  app.get('/api/search', { schema: { querystring: searchQuerySchema } }, async (request) =>
+    store.searchMessages(definedOnly({ query: request.query.q, limit: request.query.limit, cursor: request.query.cursor })),
   );
 
   app.post('/api/conversations', { schema: { body: newConversationBodySchema } }, async (request, reply) => {
