@@ -1,0 +1,168 @@
+/**
+ * Resumable `/v1/chat/completions` streams: a client that opted in with `X-Parlance-Resumable: true`
+ * drops mid-stream, resumes with `Last-Event-ID`, and what it got plus what the resume sends is the whole
+ * stream, byte for byte. Without the header a drop still cancels the generation.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { noShedding, startTestServer, type TestServer } from '../fixtures/server.js';
+
+const key = 'sk-resume-test-key-0001';
+const other = 'sk-resume-other-key-002';
+// Forty words at 15 ms each: long enough to drop in the middle, short enough to finish quickly.
+const prompt = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ');
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer({ embedded: false, scripted: true, scriptedDelayMs: 15, apiKeys: [{ name: 'main', key }, { name: 'other', key: other }], ...noShedding });
+});
+
+afterAll(async () => {
+  await server.stop();
+});
+
+function post(headers: Record<string, string>, signal?: AbortSignal): Promise<Response> {
+  return fetch(`${server.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...headers },
+    body: JSON.stringify({ model: 'parlance-scripted', messages: [{ role: 'user', content: prompt }], stream: true, stream_options: { include_usage: true } }),
+    ...(signal === undefined ? {} : { signal }),
+  });
+}
+
+function resume(id: string, lastEventId?: string, auth = key): Promise<Response> {
+  return fetch(`${server.url}/v1/chat/completions/${id}/events`, { headers: { authorization: `Bearer ${auth}`, ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }) } });
+}
+
+/** Reads until `events` whole events (blocks ending in a blank line) arrived, then drops the connection; returns exactly those events' bytes. */
+async function readEventsThenDrop(response: Response, controller: AbortController, events: number): Promise<string> {
+  const reader = response.body?.getReader();
+  if (!reader) throw new Error('no body');
+  const decoder = new TextDecoder();
+  let text = '';
+  while (text.split('\n\n').length - 1 < events) {
+    const chunk = await reader.read();
+    if (chunk.done) throw new Error('the stream ended before the drop');
+    text += decoder.decode(chunk.value, { stream: true });
+  }
+  controller.abort();
+  const blocks = text.split('\n\n').slice(0, events);
+  return blocks.map((block) => `${block}\n\n`).join('');
+}
+
+/** The last `id:` in some SSE text. */
+function lastId(text: string): string {
+  const ids = [...text.matchAll(/^id: (\d+)$/gm)].map((match) => match[1]);
+  const id = ids.at(-1);
+  if (id === undefined) throw new Error('no id in the stream');
+  return id;
+}
+
+/** The per-stream parts (id, creation time) blanked, to compare two runs of one request. */
+function normalised(text: string): string {
+  return text.replaceAll(/chatcmpl-[0-9a-f]+/g, 'chatcmpl-X').replaceAll(/"created":\d+/g, '"created":0');
+}
+
+async function generationsCancelled(): Promise<number> {
+  const metrics = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${key}` } })).text();
+  const line = metrics.split('\n').find((row) => row.startsWith('parlance_generations_total{') && row.includes('reason="cancelled"') && row.includes('parlance-scripted'));
+  return line === undefined ? 0 : Number(line.split(' ').at(-1));
+}
+
+describe('resumable chat completion streams', () => {
+  it('goes on after a drop, and the resume sends exactly the missed bytes, then follows live to [DONE]', async () => {
+    const controller = new AbortController();
+    const response = await post({ 'x-parlance-resumable': 'true' }, controller.signal);
+    expect(response.status).toBe(200);
+    const id = response.headers.get('x-parlance-stream-id');
+    expect(id).toMatch(/^chatcmpl-/);
+    const before = await readEventsThenDrop(response, controller, 5);
+    expect(before).toMatch(/^id: 1\ndata: /);
+
+    const resumed = await resume(id ?? '', lastId(before));
+    expect(resumed.status).toBe(200);
+    const after = await resumed.text();
+    expect(after.startsWith(`id: ${Number(lastId(before)) + 1}\n`)).toBe(true);
+    expect(after.endsWith('data: [DONE]\n\n')).toBe(true);
+    const whole = before + after;
+
+    // The same stream from its start, and a second run of the same request that nobody interrupted.
+    const fromStart = await (await resume(id ?? '')).text();
+    expect(whole).toBe(fromStart);
+    const uninterrupted = await (await post({ 'x-parlance-resumable': 'true' })).text();
+    expect(normalised(whole)).toBe(normalised(uninterrupted));
+    // The text went on being generated while nobody listened: all forty words are there.
+    const content = [...whole.matchAll(/"content":"([^"]*)"/g)].map((match) => match[1]).join('');
+    expect(content).toBe(prompt);
+  });
+
+  it('refuses an unknown id, another key, and a Last-Event-ID that is not canonical or lies past the log', async () => {
+    const unknown = await resume('chatcmpl-nope');
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('not_found');
+
+    const response = await post({ 'x-parlance-resumable': 'true' });
+    const id = response.headers.get('x-parlance-stream-id') ?? '';
+    const text = await response.text();
+    const last = Number(lastId(text));
+
+    expect((await resume(id, undefined, other)).status).toBe(404);
+    for (const bad of ['0x10', '1e3', '5.0', '', '-1', '01', '+3', String(last + 1), '9'.repeat(40)]) {
+      const refused = await resume(id, bad);
+      expect(refused.status, `Last-Event-ID: ${JSON.stringify(bad)}`).toBe(400);
+      expect(((await refused.json()) as { error: { param: string } }).error.param).toMatch(/Last-Event-ID|last-event-id/);
+    }
+    // The last id itself is fine: nothing is missing, and the stream is over.
+    const nothingLeft = await resume(id, String(last));
+    expect(nothingLeft.status).toBe(200);
+    expect(await nothingLeft.text()).toBe('');
+  });
+
+  it('refuses a resumable header that is neither true nor false, or on a request that does not stream', async () => {
+    expect((await post({ 'x-parlance-resumable': 'yes' })).status).toBe(400);
+    const unstreamed = await fetch(`${server.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-parlance-resumable': 'true' },
+      body: JSON.stringify({ model: 'parlance-scripted', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(unstreamed.status).toBe(400);
+    expect(((await unstreamed.json()) as { error: { param: string } }).error.param).toBe('x-parlance-resumable');
+  });
+
+  it('without the header, a drop still cancels the generation and nothing can be resumed', async () => {
+    const cancelledBefore = await generationsCancelled();
+    const controller = new AbortController();
+    const response = await post({}, controller.signal);
+    expect(response.headers.get('x-parlance-stream-id')).toBeNull();
+    const before = await readEventsThenDrop(response, controller, 3);
+    expect(before).not.toMatch(/^id:/m);
+    const id = /"id":"(chatcmpl-[0-9a-f]+)"/.exec(before)?.[1] ?? '';
+    while ((await generationsCancelled()) === cancelledBefore) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((await resume(id)).status).toBe(404);
+  });
+
+  it('documents the resume route in /docs', async () => {
+    const docs = (await (await fetch(`${server.url}/docs/json`, { headers: { authorization: `Bearer ${key}` } })).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(docs.paths)).toContain('/v1/chat/completions/{id}/events');
+  });
+});
+
+describe('a resumable stream past its byte bound', () => {
+  it('ends with a stream_too_large error event, for the client and for a resume alike', async () => {
+    const small = await startTestServer({ embedded: false, scripted: true, resumableStreams: true, resumableStreamMaxBytes: 2048, ...noShedding });
+    try {
+      const response = await fetch(`${small.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'parlance-scripted', messages: [{ role: 'user', content: prompt }], stream: true }),
+      });
+      const text = await response.text();
+      expect(text).toContain('"code":"stream_too_large"');
+      expect(text).not.toContain('[DONE]');
+      const id = response.headers.get('x-parlance-stream-id') ?? '';
+      expect(await (await fetch(`${small.url}/v1/chat/completions/${id}/events`)).text()).toBe(text);
+    } finally {
+      await small.stop();
+    }
+  });
+});
