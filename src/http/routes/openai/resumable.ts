@@ -87,7 +87,15 @@ export class ResumableStreams {
   private readonly logs: StreamLogs;
 
   constructor(private readonly deps: HttpDeps) {
-    this.logs = new StreamLogs({ retentionMs: deps.config.resumableStreamRetentionSeconds * 1000, maxBytes: deps.config.resumableStreamMaxBytes });
+    const abandoned = new ParlanceError('server_stopped', 'The replica generating this stream stopped before it ended.');
+    this.logs = new StreamLogs({
+      retentionMs: deps.config.resumableStreamRetentionSeconds * 1000,
+      maxBytes: deps.config.resumableStreamMaxBytes,
+      store: deps.store.streamLogs,
+      // No generation outlives the deadline; a minute more covers the last flush and clocks that differ a little.
+      abandonAfterMs: deps.config.deadlineSeconds * 1000 + 60_000,
+      abandonedEvent: `data: ${JSON.stringify(openAIErrorBody(abandoned))}\n\n`,
+    });
   }
 
   /** Opens the stream's SSE response with its log; `stop` is the generation's signal (not the client's). */
@@ -108,7 +116,7 @@ export class ResumableStreams {
       headers: z.looseObject({ 'last-event-id': z.string().max(64).optional().describe('The id of the last event received, a canonical decimal; absent means from the start.') }),
     };
     app.withTypeProvider<ZodTypeProvider>().get('/v1/chat/completions/:id/events', { schema }, async (request, reply) => {
-      const log = this.logs.find(request.params.id, request.apiKeyName);
+      const log = await this.logs.find(request.params.id, request.apiKeyName);
       if (log === undefined) {
         throw new ParlanceError('not_found', `No resumable stream '${request.params.id}': unknown, started without ${RESUMABLE_HEADER}, or expired.`, { param: 'id' });
       }
@@ -117,11 +125,16 @@ export class ResumableStreams {
       if (lastId !== undefined) {
         if (!canonicalId.test(lastId)) throw new ParlanceError('invalid_request', `Last-Event-ID must be a canonical decimal event id, not '${lastId}'.`, { param: 'Last-Event-ID' });
         after = Number(lastId);
-        if (after > log.length) throw new ParlanceError('invalid_request', `Last-Event-ID ${after} is past the stream's last event (${log.length}).`, { param: 'Last-Event-ID' });
+        if (!(await log.reaches(after))) throw new ParlanceError('invalid_request', `Last-Event-ID ${after} is past the stream's last event.`, { param: 'Last-Event-ID' });
       }
       const sse = openSse(this.deps, reply);
-      for await (const event of log.follow(after, sse.signal)) {
-        if (!sse.write(event)) await sse.drained();
+      try {
+        for await (const event of log.follow(after, sse.signal)) {
+          if (!sse.write(event)) await sse.drained();
+        }
+      } catch (error) {
+        // After the first byte a failure (the store unreachable) can only end the stream, without [DONE].
+        request.log.warn({ err: error }, 'resuming a stream failed');
       }
       sse.end();
       return reply;
