@@ -108,7 +108,6 @@ export class ResumableStreams {
   /** `GET /v1/chat/completions/{id}/events`: the events after `Last-Event-ID` (none: all), then the rest live. */
   register(app: FastifyInstance): void {
     const schema = {
-      summary: 'Resume a resumable chat completion stream',
       description:
         `Replays the events of a stream started with \`${RESUMABLE_HEADER}: true\` after the one named by \`Last-Event-ID\` (absent: from the first), ` +
         'byte for byte as first sent, then follows it live to its end. Only the API key that started it may resume it; a finished stream is kept for `--resumable-stream-retention`.',
