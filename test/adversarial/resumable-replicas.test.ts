@@ -4,6 +4,7 @@
  * exactly the whole stream; the other replica follows the live stream from the store to `[DONE]`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lastEventId, readEventsThenDrop, withoutStreamIdentity } from '../fixtures/resumable.js';
 import { postgresForTests, startPostgres, type PostgresFixture } from '../fixtures/postgres.js';
 import { startChild, type ChildServer } from './helpers.js';
 
@@ -19,27 +20,6 @@ function post(url: string, signal?: AbortSignal): Promise<Response> {
     ...(signal === undefined ? {} : { signal }),
   });
 }
-
-/** Reads `events` whole events, drops the connection, and returns exactly those events' bytes. */
-async function readEventsThenDrop(response: Response, controller: AbortController, events: number): Promise<string> {
-  const reader = response.body?.getReader();
-  if (!reader) throw new Error('no body');
-  const decoder = new TextDecoder();
-  let text = '';
-  while (text.split('\n\n').length - 1 < events) {
-    const chunk = await reader.read();
-    if (chunk.done) throw new Error('the stream ended before the drop');
-    text += decoder.decode(chunk.value, { stream: true });
-  }
-  controller.abort();
-  return text
-    .split('\n\n')
-    .slice(0, events)
-    .map((block) => `${block}\n\n`)
-    .join('');
-}
-
-const normalised = (text: string): string => text.replaceAll(/chatcmpl-[0-9a-f]+/g, 'chatcmpl-X').replaceAll(/"created":\d+/g, '"created":0');
 
 describe.skipIf(postgres === undefined)('resumable /v1 streams across replicas on one PostgreSQL', () => {
   let database: PostgresFixture;
@@ -68,7 +48,7 @@ describe.skipIf(postgres === undefined)('resumable /v1 streams across replicas o
     const response = await post(a.url, controller.signal);
     const id = response.headers.get('x-parlance-stream-id') ?? '';
     const before = await readEventsThenDrop(response, controller, 20);
-    const last = [...before.matchAll(/^id: (\d+)$/gm)].at(-1)?.[1] ?? '';
+    const last = lastEventId(before);
     expect(last).toBe('20');
 
     const resumed = await fetch(`${b.url}/v1/chat/completions/${id}/events`, { headers: { 'last-event-id': last } });
@@ -80,7 +60,7 @@ describe.skipIf(postgres === undefined)('resumable /v1 streams across replicas o
     const fromStart = await (await fetch(`${b.url}/v1/chat/completions/${id}/events`)).text();
     expect(before + after).toBe(fromStart);
     const uninterrupted = await (await post(b.url)).text();
-    expect(normalised(before + after)).toBe(normalised(uninterrupted));
+    expect(withoutStreamIdentity(before + after)).toBe(withoutStreamIdentity(uninterrupted));
   });
 
   it('answers 404 on either replica for an unknown id, and 400 for an id past a finished stream', { timeout: 30_000 }, async () => {
