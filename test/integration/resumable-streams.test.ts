@@ -3,6 +3,7 @@
  * drops mid-stream, resumes with `Last-Event-ID`, and what it got plus what the resume sends is the whole
  * stream, byte for byte. Without the header a drop still cancels the generation.
  */
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lastEventId, readEventsThenDrop, withoutStreamIdentity } from '../fixtures/resumable.js';
 import { noShedding, startTestServer, type TestServer } from '../fixtures/server.js';
@@ -65,6 +66,14 @@ describe('resumable chat completion streams', () => {
     expect(withoutStreamIdentity(whole)).toBe(withoutStreamIdentity(uninterrupted));
     // The text went on being generated while nobody listened: all forty words are there.
     const content = [...whole.matchAll(/"content":"([^"]*)"/g)].map((match) => match[1]).join('');
+    expect(content).toBe(prompt);
+  });
+
+  it("reads as an ordinary stream to the openai SDK, ids and all", async () => {
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: key, defaultHeaders: { 'x-parlance-resumable': 'true' } });
+    const stream = await client.chat.completions.create({ model: 'parlance-scripted', messages: [{ role: 'user', content: prompt }], stream: true });
+    let content = '';
+    for await (const chunk of stream) content += chunk.choices[0]?.delta.content ?? '';
     expect(content).toBe(prompt);
   });
 
