@@ -120,6 +120,9 @@ export class StreamLog implements ResumableLog {
   }
 }
 
+/** How many flush intervals a stored live log may lag behind what its replica already sent. */
+const maxLagFlushes = 20;
+
 /** A log that another replica writes, read from the store. */
 class StoredLog implements ResumableLog {
   constructor(
@@ -141,10 +144,14 @@ class StoredLog implements ResumableLog {
     return true;
   }
 
-  /** Waits (polling, bounded by the stream's end or abandonment) for the generating replica's flush to store `id`. */
+  /**
+   * Waits for the generating replica's flush to store `id`: a client that read the stream there may be a
+   * batch or two ahead of the store. Bounded by the stream's end and by a few flushes' time (past that, the
+   * id is ahead of the stream itself).
+   */
   async reaches(id: number): Promise<boolean> {
-    while (this.header.eventCount < id) {
-      if (this.header.endedAt !== null || this.abandoned(Date.now())) return false;
+    for (let polls = 0; this.header.eventCount < id; polls++) {
+      if (this.header.endedAt !== null || polls >= maxLagFlushes || this.abandoned(Date.now())) return false;
       await sleep(this.options.flushIntervalMs);
       if (!(await this.refresh())) return false;
     }
@@ -199,8 +206,12 @@ export class StreamLogs {
     this.options = { ...options, flushIntervalMs: options.flushIntervalMs ?? 250 };
   }
 
-  /** Starts the log of a new stream; it is forgotten `retentionMs` after it ends. */
-  create(id: string, owner: string | undefined): StreamLog {
+  /**
+   * Starts the log of a new stream; it is forgotten `retentionMs` after it ends. With a store, resolves once
+   * the stream is stored (or that failed: it is then resumable from this process only), so that every replica
+   * knows the id before its client does.
+   */
+  async create(id: string, owner: string | undefined): Promise<StreamLog> {
     const log = new StreamLog(owner, this.options.maxBytes, () => {
       // Unref'd: a retained log must not keep a stopping server alive.
       setTimeout(() => this.logs.delete(id), this.options.retentionMs).unref();
@@ -209,13 +220,15 @@ export class StreamLogs {
     const store = this.options.store;
     if (store !== undefined) {
       const now = Date.now();
-      this.writes.set(id, store.createStream(id, owner ?? null, now).catch(() => {}));
+      const created = store.createStream(id, owner ?? null, now).catch(() => {});
+      this.writes.set(id, created);
       this.dirty.set(id, log);
       this.scheduleFlush();
       if (now - this.lastSweep > sweepIntervalMs) {
         this.lastSweep = now;
         store.deleteEnded(now - this.options.retentionMs).catch(() => {});
       }
+      await created;
     }
     return log;
   }

@@ -76,4 +76,15 @@ describe.skipIf(postgres === undefined)('resumable /v1 streams across replicas o
     tail = await fetch(`${b.url}/v1/chat/completions/${id}/events`, { headers: { 'last-event-id': String(count + 1) } });
     expect(tail.status).toBe(400);
   });
+
+  it('refuses, on the other replica, a Last-Event-ID far ahead of a live stream', { timeout: 30_000 }, async () => {
+    const controller = new AbortController();
+    const response = await post(a.url, controller.signal);
+    const id = response.headers.get('x-parlance-stream-id') ?? '';
+    // The id reaches the client only once the stream is stored: the other replica knows it at once.
+    const ahead = await fetch(`${b.url}/v1/chat/completions/${id}/events`, { headers: { 'last-event-id': '99999' } });
+    expect(ahead.status).toBe(400);
+    expect(((await ahead.json()) as { error: { param: string } }).error.param).toBe('Last-Event-ID');
+    controller.abort();
+  });
 });

@@ -50,7 +50,7 @@ export const chatCompletionsRoute: FastifyPluginAsync<HttpDeps> = async (app, de
     const detached = wantsResumable(request, deps.config, body.stream === true) ? new AbortController() : undefined;
     const generation = await deps.chat.open(generationRequest, detached?.signal ?? clientDisconnectSignal(reply));
     if (body.stream) {
-      const sse = detached ? resumable.open(id, request, reply, () => openSse(deps, reply, engine), detached) : openSse(deps, reply, engine);
+      const sse = detached ? await resumable.open(id, request, reply, () => openSse(deps, reply, engine), detached) : openSse(deps, reply, engine);
       await relayOpenAIStream(sse, generation, chatChunkFormat(id, created, body.model), body.stream_options?.include_usage === true);
       return reply;
     }

@@ -99,8 +99,8 @@ export class ResumableStreams {
   }
 
   /** Opens the stream's SSE response with its log; `stop` is the generation's signal (not the client's). */
-  open(id: string, request: FastifyRequest, reply: FastifyReply, openStream: () => SseStream, stop: AbortController): FrameSink {
-    const log = this.logs.create(id, request.apiKeyName);
+  async open(id: string, request: FastifyRequest, reply: FastifyReply, openStream: () => SseStream, stop: AbortController): Promise<FrameSink> {
+    const log = await this.logs.create(id, request.apiKeyName);
     reply.header(STREAM_ID_HEADER, id);
     return new LoggedSink(log, openStream(), stop, this.deps.config.resumableStreamMaxBytes);
   }
