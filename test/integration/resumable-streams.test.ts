@@ -128,8 +128,8 @@ describe('resumable chat completion streams', () => {
   });
 });
 
-describe('a resumable stream past its byte bound', () => {
-  it('ends with a stream_too_large error event, for the client and for a resume alike', async () => {
+describe('resumable streams on by default (--resumable-streams)', () => {
+  it('end past the byte bound with a stream_too_large error event, for the client and for a resume alike; a request may opt out', async () => {
     const small = await startTestServer({ embedded: false, scripted: true, resumableStreams: true, resumableStreamMaxBytes: 2048, ...noShedding });
     try {
       const response = await fetch(`${small.url}/v1/chat/completions`, {
@@ -142,6 +142,17 @@ describe('a resumable stream past its byte bound', () => {
       expect(text).not.toContain('[DONE]');
       const id = response.headers.get('x-parlance-stream-id') ?? '';
       expect(await (await fetch(`${small.url}/v1/chat/completions/${id}/events`)).text()).toBe(text);
+
+      // With resumable streams on by default, a request can still opt out: then nothing is logged.
+      const optedOut = await fetch(`${small.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-parlance-resumable': 'false' },
+        body: JSON.stringify({ model: 'parlance-scripted', messages: [{ role: 'user', content: prompt }], stream: true }),
+      });
+      expect(optedOut.headers.get('x-parlance-stream-id')).toBeNull();
+      const plain = await optedOut.text();
+      expect(plain).not.toMatch(/^id:/m);
+      expect(plain.endsWith('data: [DONE]\n\n')).toBe(true);
     } finally {
       await small.stop();
     }
