@@ -13,6 +13,7 @@ export const errorRegistry = {
   not_found: { status: 404, type: 'invalid_request_error', summary: 'No such route or resource.' },
   model_not_found: { status: 404, type: 'invalid_request_error', summary: 'No engine serves the requested `model`.' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', summary: 'The route exists but not for this method.' },
+  stream_too_large: { status: 413, type: 'invalid_request_error', summary: 'A resumable stream outgrew `--resumable-stream-max-bytes`; it ends with this error event (sent in-stream).' },
   payload_too_large: { status: 413, type: 'invalid_request_error', summary: 'The body exceeds the configured limit.' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error', summary: 'The body is not in a content type the route accepts.' },
   validation_failed: { status: 422, type: 'invalid_request_error', summary: 'The seed endpoints answer FastAPI-style 422s with a `detail` list.' },

@@ -122,6 +122,9 @@ export const optionTable = {
       .default([]),
   },
   deadlineSeconds: { flag: '--deadline <seconds>', env: 'PARLANCE_DEADLINE', description: 'the longest any one generation may run', schema: z.coerce.number().positive().max(86_400).default(600) },
+  resumableStreams: { flag: '--resumable-streams', env: 'PARLANCE_RESUMABLE_STREAMS', description: 'make /v1/chat/completions streams resumable unless the request says `X-Parlance-Resumable: false` (they then outlive a dropped client)', schema: z.stringbool().or(z.boolean()).default(false) },
+  resumableStreamRetentionSeconds: { flag: '--resumable-stream-retention <seconds>', env: 'PARLANCE_RESUMABLE_STREAM_RETENTION', description: 'how long a finished resumable stream can still be resumed', schema: z.coerce.number().positive().max(86_400).default(300) },
+  resumableStreamMaxBytes: { flag: '--resumable-stream-max-bytes <bytes>', env: 'PARLANCE_RESUMABLE_STREAM_MAX_BYTES', description: 'largest event log one resumable stream may keep; past it the stream ends with a stream_too_large error', schema: z.coerce.number().int().min(1024).max(1 << 30).default(8 << 20) },
   writeTimeoutSeconds: {
     flag: '--write-timeout <seconds>',
     env: 'PARLANCE_WRITE_TIMEOUT',

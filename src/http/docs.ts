@@ -27,6 +27,7 @@ const displayOrder = ['OpenAI', 'Anthropic', 'Ollama', 'Conversations', 'Operati
 /** One line per route, by `METHOD path` as fastify writes it. */
 const summaries: Readonly<Record<string, string>> = {
   'POST /v1/chat/completions': 'Generate a chat reply, streamed (SSE) or whole',
+  'GET /v1/chat/completions/:id/events': 'Resume a resumable chat completion stream (Last-Event-ID)',
   'POST /v1/completions': 'Continue a text prompt (the legacy completion)',
   'POST /v1/responses': 'Generate a reply with the Responses API',
   'GET /v1/responses/:id': 'Get a stored response',

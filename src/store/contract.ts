@@ -448,12 +448,41 @@ export interface SearchPage {
   readonly nextCursor: string | null;
 }
 
+/** A resumable stream's durable header: who may resume it, how many events are stored, and whether it ended. */
+export interface StoredStream {
+  /** The API key's name that started it; null when no keys are set. */
+  readonly owner: string | null;
+  readonly eventCount: number;
+  /** Epoch ms of its start; a stream never ended is abandoned once the deadline is long past this. */
+  readonly createdAt: number;
+  /** Epoch ms; null while it is live. */
+  readonly endedAt: number | null;
+}
+
+/**
+ * The durable event logs of resumable `/v1` streams, so that any replica can resume a stream another one
+ * generates. The generating replica appends in batches; the others read and poll.
+ */
+export interface StreamLogStore {
+  createStream(id: string, owner: string | null, createdAt: number): Promise<void>;
+  /** Stores events `firstSeq`, `firstSeq + 1`, … (ids as sent, 1-based) and, with `endedAt`, marks the stream ended. */
+  appendEvents(id: string, firstSeq: number, events: readonly string[], endedAt: number | null): Promise<void>;
+  getStream(id: string): Promise<StoredStream | undefined>;
+  /** Up to `limit` events after id `afterSeq`, in order. */
+  readEvents(id: string, afterSeq: number, limit: number): Promise<string[]>;
+  /** Removes the streams that ended before `endedBefore`, with their events. */
+  deleteEnded(endedBefore: number): Promise<void>;
+}
+
 export interface ConversationStore {
   /** `sqlite` or `postgres`, for logs and `/health`. */
   readonly dialect: string;
 
   /** The OpenAI Responses API's stored responses, in the same database. */
   readonly responses: ResponseStore;
+
+  /** Resumable streams' event logs, in the same database. */
+  readonly streamLogs: StreamLogStore;
 
   /**
    * Brings the schema up to date by applying the pending migrations, in

@@ -171,6 +171,26 @@ function storeContract(target: StoreTarget): void {
       }
     });
 
+    describe('resumable stream logs', () => {
+      it('stores batches in order, shows a count only with its events, ends, and forgets ended streams past their retention', async () => {
+        const { store } = await fresh();
+        await store.streamLogs.createStream('s1', 'main', 1000);
+        await expect(store.streamLogs.getStream('s1')).resolves.toEqual({ owner: 'main', eventCount: 0, createdAt: 1000, endedAt: null });
+        await store.streamLogs.appendEvents('s1', 1, ['id: 1\ndata: a\n\n', 'id: 2\ndata: b\n\n'], null);
+        // A batch retried after it was in fact stored changes nothing.
+        await store.streamLogs.appendEvents('s1', 1, ['id: 1\ndata: a\n\n', 'id: 2\ndata: b\n\n'], null);
+        await store.streamLogs.appendEvents('s1', 3, ['id: 3\ndata: [DONE]\n\n'], 5000);
+        await expect(store.streamLogs.getStream('s1')).resolves.toEqual({ owner: 'main', eventCount: 3, createdAt: 1000, endedAt: 5000 });
+        await expect(store.streamLogs.readEvents('s1', 1, 10)).resolves.toEqual(['id: 2\ndata: b\n\n', 'id: 3\ndata: [DONE]\n\n']);
+        await expect(store.streamLogs.readEvents('s1', 0, 1)).resolves.toEqual(['id: 1\ndata: a\n\n']);
+        await store.streamLogs.createStream('live', null, 2000);
+        await store.streamLogs.deleteEnded(6000);
+        await expect(store.streamLogs.getStream('s1')).resolves.toBeUndefined();
+        await expect(store.streamLogs.readEvents('s1', 0, 10)).resolves.toEqual([]);
+        await expect(store.streamLogs.getStream('live')).resolves.toMatchObject({ owner: null, endedAt: null });
+      });
+    });
+
     describe('conversations', () => {
       it('creates with defaults and reads back', async () => {
         const { store } = await fresh();

@@ -48,6 +48,7 @@ import { affected, first, turnQueries } from './turn-queries.js';
 import { checkChoice, checkSettings, checkString, checkWith, errorSchema, finalStatusSchema, invalid, notFound, roleSchema, timingsSchema, toolCallsSchema, usageSchema } from './validation.js';
 import { KyselyResponseStore, type ResponsesDatabase } from './responses.js';
 import { searchMessages } from './search.js';
+import { KyselyStreamLogStore, type StreamLogDatabase } from './stream-log.js';
 
 export { uuidv7 } from './ids.js';
 export type { StoreDatabase } from './schema.js';
@@ -75,6 +76,7 @@ const insertChunk = 500;
 export class KyselyConversationStore implements ConversationStore {
   readonly dialect: 'sqlite' | 'postgres';
   readonly responses: KyselyResponseStore;
+  readonly streamLogs: KyselyStreamLogStore;
   readonly #db: Kysely<StoreDatabase>;
   readonly #instanceId: string;
   readonly #leaseMs: number;
@@ -91,6 +93,7 @@ export class KyselyConversationStore implements ConversationStore {
     this.#db = db;
     this.dialect = options.dialect;
     this.responses = new KyselyResponseStore(db.withTables<ResponsesDatabase>());
+    this.streamLogs = new KyselyStreamLogStore(db.withTables<StreamLogDatabase>());
     this.#instanceId = options.instanceId;
     this.#leaseMs = options.leaseMs ?? 15_000;
     this.#turn = turnQueries(db, options.dialect);

@@ -5,6 +5,7 @@ import { clientDisconnectSignal } from '../../client-signal.js';
 import { openSse, type HttpDeps } from '../../deps.js';
 import { toChatGenerationRequest } from './chat-request.js';
 import { chatLogprobs } from './logprobs.js';
+import { ResumableStreams, wantsResumable } from './resumable.js';
 import { collectGeneration, relayOpenAIStream, responseId, toOpenAIFinish, toOpenAIUsage, type ChunkFormat, type CollectedGeneration } from './relay.js';
 
 function chatChunkFormat(id: string, created: number, model: string): ChunkFormat {
@@ -36,6 +37,8 @@ function chatMessage(result: CollectedGeneration): Record<string, unknown> {
 }
 
 export const chatCompletionsRoute: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
+  const resumable = new ResumableStreams(deps);
+  resumable.register(app);
   app.withTypeProvider<ZodTypeProvider>().post('/v1/chat/completions', { schema: { body: chatCompletionRequestSchema } }, async (request, reply) => {
     const body = request.body;
     const generationRequest = toChatGenerationRequest(body);
@@ -43,9 +46,11 @@ export const chatCompletionsRoute: FastifyPluginAsync<HttpDeps> = async (app, de
     const created = Math.floor(Date.now() / 1000);
     // Looked up before admission: once a generation is open, nothing may throw before it is relayed.
     const engine = deps.engines.engineFor(body.model);
-    const generation = await deps.chat.open(generationRequest, clientDisconnectSignal(reply));
+    // A resumable stream outlives its client: only the deadline, shutdown or its log's bound stop it.
+    const detached = wantsResumable(request, deps.config, body.stream === true) ? new AbortController() : undefined;
+    const generation = await deps.chat.open(generationRequest, detached?.signal ?? clientDisconnectSignal(reply));
     if (body.stream) {
-      const sse = openSse(deps, reply, engine);
+      const sse = detached ? await resumable.open(id, request, reply, () => openSse(deps, reply, engine), detached) : openSse(deps, reply, engine);
       await relayOpenAIStream(sse, generation, chatChunkFormat(id, created, body.model), body.stream_options?.include_usage === true);
       return reply;
     }

@@ -37,9 +37,11 @@ export interface ChunkFormat {
   usage(usage: OpenAIUsage): string;
 }
 
+/** Where a relay writes its events: the SSE response itself, or a writer that also logs them (resumable streams). */
+export type FrameSink = Pick<SseStream, 'write' | 'end' | 'closed' | 'drained'>;
 
 /** Relays a generation as OpenAI stream chunks, waiting on the socket when it is full. */
-export async function relayOpenAIStream(sse: SseStream, generation: Generation, format: ChunkFormat, includeUsage: boolean): Promise<void> {
+export async function relayOpenAIStream(sse: FrameSink, generation: Generation, format: ChunkFormat, includeUsage: boolean): Promise<void> {
   if (format.opening) sse.write(`data: ${format.opening}\n\n`);
   let usage: TokenUsage | undefined;
   for await (const event of generation) {

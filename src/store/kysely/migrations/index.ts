@@ -13,6 +13,7 @@ import * as m0002 from './0002_reply_leases.js';
 import * as m0003 from './0003_responses.js';
 import * as m0004 from './0004_message_parts.js';
 import * as m0005 from './0005_message_search.js';
+import * as m0006 from './0006_stream_log.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_initial': m0001,
@@ -20,6 +21,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0003_responses': m0003,
   '0004_message_parts': m0004,
   '0005_message_search': m0005,
+  '0006_stream_log': m0006,
 };
 
 export const migrationProvider: MigrationProvider = {
