@@ -264,8 +264,14 @@ interface StreamChunk {
 
 async function streamChat(server: Server, messages: readonly Message[], maxTokens: number, streamSeed: number): Promise<StreamResult> {
   const body = JSON.stringify({ model: server.model, messages, stream: true, stream_options: { include_usage: true }, max_tokens: maxTokens, seed: streamSeed, ...sampling });
+  const send = (): Promise<Response> => fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: deadline.signal });
   const startedAt = performance.now();
-  const response = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: deadline.signal });
+  // A kept-alive connection the server closed while idle (llama-server's keep-alive lasts 5 s) fails
+  // before any answer: send once more, on a new connection.
+  const response = await send().catch(async (error: unknown) => {
+    if ((error as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw error;
+    return await send();
+  });
   if (!response.ok || !response.body) throw new Error(`${server.name}: HTTP ${response.status}: ${await response.text()}`);
   let firstAt = 0;
   let deltas = 0;
