@@ -2,12 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ConversationPage, ConversationTree } from '../../src/protocol/conversations.js';
 import { contentSecurityPolicy, webRoot } from '../../src/http/routes/ui/page.js';
-import { ensureWebBuilt } from '../../web/ensure-built.js';
-import type { TestServer } from '../fixtures/server.js';
-import { conversationIdOf, haveChromium, lastReplyText, launchChromium, openPage, screenshot, sendMessage, startScriptedServer, until, waitForReplyEnd, type BrowserSession, type PageProbe } from './harness.js';
+import { conversationIdOf, haveChromium, lastReplyText, openPage, screenshot, scriptedPageSuite, sendMessage, until, waitForReplyEnd, type PageProbe } from './harness.js';
 
 /**
  * The chat page in a real Chromium against a real Parlance serving the
@@ -34,40 +32,22 @@ async function recordedLengths(page: Page): Promise<number[]> {
 }
 
 describe.skipIf(!haveChromium)('the chat page in Chromium (scripted model)', () => {
-  let server: TestServer;
-  let session: BrowserSession;
-  const probes: PageProbe[] = [];
+  const suite = scriptedPageSuite({ scriptedDelayMs: 20 });
+  const probes = suite.probes;
 
-  const api = async <T>(path: string): Promise<T> => (await (await fetch(`${server.url}${path}`)).json()) as T;
+  const api = async <T>(path: string): Promise<T> => (await (await fetch(`${suite.server.url}${path}`)).json()) as T;
 
   async function newPage(options: Parameters<typeof openPage>[2] = {}): Promise<PageProbe> {
-    const probe = await openPage(session.browser, server.url, options);
+    const probe = await openPage(suite.session.browser, suite.server.url, options);
     probes.push(probe);
-    await probe.page.goto(server.url);
+    await probe.page.goto(suite.server.url);
     await probe.page.getByLabel('Message', { exact: true }).waitFor();
     return probe;
   }
 
-  beforeAll(async () => {
-    await ensureWebBuilt();
-    server = await startScriptedServer({ scriptedDelayMs: 20 });
-    session = await launchChromium();
-  }, 120_000);
-
-  afterAll(async () => {
-    await session?.close();
-    await server?.stop();
-    // Nothing the page did in any test tripped its Content-Security-Policy, threw, or reached another origin.
-    for (const probe of probes) {
-      expect(probe.cspViolations).toEqual([]);
-      expect(probe.errors).toEqual([]);
-      expect(probe.foreignRequests).toEqual([]);
-    }
-  });
-
   it('is served with a strict CSP, no-cache HTML at / and /c/:id, and immutable hashed assets', async () => {
     for (const path of ['/', '/c/some-conversation']) {
-      const response = await fetch(`${server.url}${path}`);
+      const response = await fetch(`${suite.server.url}${path}`);
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toMatch(/^text\/html/);
       expect(response.headers.get('cache-control')).toBe('no-cache');
@@ -82,16 +62,16 @@ describe.skipIf(!haveChromium)('the chat page in Chromium (scripted model)', () 
       expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/); // no inline script
       expect(html).not.toMatch(/\sstyle=/);
     }
-    const html = await (await fetch(server.url)).text();
+    const html = await (await fetch(suite.server.url)).text();
     const assets = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((match) => match[1] ?? '');
     expect(assets.length).toBeGreaterThanOrEqual(2);
     for (const asset of assets) {
       expect(asset).toMatch(/-[A-Za-z0-9_-]{8}\.(js|css)$/);
-      const response = await fetch(`${server.url}${asset}`, { headers: { 'accept-encoding': 'br, gzip' } });
+      const response = await fetch(`${suite.server.url}${asset}`, { headers: { 'accept-encoding': 'br, gzip' } });
       expect(response.status).toBe(200);
       expect(response.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
     }
-    expect((await fetch(`${server.url}/assets/missing-12345678.js`)).status).toBe(404);
+    expect((await fetch(`${suite.server.url}/assets/missing-12345678.js`)).status).toBe(404);
   });
 
   it('keeps the initial JavaScript under 150 KB gzipped', async () => {
@@ -227,7 +207,7 @@ describe.skipIf(!haveChromium)('the chat page in Chromium (scripted model)', () 
     await waitForReplyEnd(page);
     const alpha = await conversationIdOf(page);
     await page.getByRole('button', { name: 'New chat' }).click();
-    await page.waitForURL(`${server.url}/`);
+    await page.waitForURL(`${suite.server.url}/`);
     await sendMessage(page, 'beta conversation');
     await waitForReplyEnd(page);
     const beta = await conversationIdOf(page);
@@ -277,7 +257,7 @@ describe.skipIf(!haveChromium)('the chat page in Chromium (scripted model)', () 
     await item.getByRole('button', { name: 'Delete “Zebra facts”' }).click();
     await item.waitFor({ state: 'detached' });
     await page.waitForTimeout(6500); // the undo window
-    expect((await fetch(`${server.url}/api/conversations/${id}`)).status).toBe(404);
+    expect((await fetch(`${suite.server.url}/api/conversations/${id}`)).status).toBe(404);
     const list = await api<ConversationPage>('/api/conversations');
     expect(list.conversations.some((conversation) => conversation.id === id)).toBe(false);
     await context.close();
@@ -427,12 +407,12 @@ describe.skipIf(!haveChromium)('the chat page in Chromium (scripted model)', () 
     const href = (await markdownLink.getAttribute('href')) ?? '';
     const download = await Promise.all([page.waitForEvent('download'), markdownLink.click()]).then(([event]) => event);
     expect(download.suggestedFilename()).toMatch(/\.md$/);
-    const response = await fetch(`${server.url}${href}`);
+    const response = await fetch(`${suite.server.url}${href}`);
     expect(response.headers.get('content-disposition')).toMatch(/attachment/);
     expect(await response.text()).toContain('export me');
     await page.getByRole('button', { name: 'Export the conversation' }).click();
     const json = await page.getByRole('link', { name: /JSON/ }).getAttribute('href');
-    const data = (await (await fetch(`${server.url}${json ?? ''}`)).json()) as { messages: unknown[] };
+    const data = (await (await fetch(`${suite.server.url}${json ?? ''}`)).json()) as { messages: unknown[] };
     expect(data.messages).toHaveLength(2);
     await context.close();
   });
@@ -465,10 +445,10 @@ describe.skipIf(!haveChromium)('the chat page in Chromium (scripted model)', () 
 
   it('shows a missing conversation as a message, not a blank page', async () => {
     const { page, context } = await newPage();
-    await page.goto(`${server.url}/c/01900000-0000-7000-8000-000000000000`);
+    await page.goto(`${suite.server.url}/c/01900000-0000-7000-8000-000000000000`);
     await page.getByText('This conversation does not exist.').waitFor();
     await page.getByRole('button', { name: 'Start a new chat' }).click();
-    await page.waitForURL(`${server.url}/`);
+    await page.waitForURL(`${suite.server.url}/`);
     await context.close();
   });
 });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConversationRecord } from '../../src/protocol/conversations.js';
 import { ensureWebBuilt } from '../../web/ensure-built.js';
 import { startTestServer, type TestServer } from '../fixtures/server.js';
-import { conversationIdOf, haveChromium, launchChromium, openPage, screenshot, sendMessage, startScriptedServer, until, waitForReplyEnd, type BrowserSession, type PageProbe } from './harness.js';
+import { conversationIdOf, haveChromium, launchChromium, openPage, screenshot, scriptedPageSuite, sendMessage, until, waitForReplyEnd, type BrowserSession, type PageProbe } from './harness.js';
 
 /** The smaller things of issue 13 that each misled or got in the way. */
 
@@ -20,12 +20,11 @@ async function axeViolations(page: Page, rules?: readonly string[]): Promise<{ i
 }
 
 describe.skipIf(!haveChromium)('the chat page, details', () => {
-  let server: TestServer;
-  let session: BrowserSession;
-  const probes: PageProbe[] = [];
+  const suite = scriptedPageSuite({ scriptedDelayMs: 2 });
+  const probes = suite.probes;
 
-  async function newPage(options: Parameters<typeof openPage>[2] = {}, path = '/', on: TestServer = server): Promise<PageProbe> {
-    const probe = await openPage(session.browser, on.url, options);
+  async function newPage(options: Parameters<typeof openPage>[2] = {}, path = '/', on: TestServer = suite.server): Promise<PageProbe> {
+    const probe = await openPage(suite.session.browser, on.url, options);
     probes.push(probe);
     await probe.page.goto(`${on.url}${path}`);
     await probe.page.getByLabel('Message', { exact: true }).waitFor();
@@ -41,25 +40,10 @@ describe.skipIf(!haveChromium)('the chat page, details', () => {
       conversation: { id: 'c', title, model: null, systemPrompt: null, settings: {}, activeLeafId: String(messages.at(-1)?.['id']), createdAt: time, updatedAt: time },
       messages: messages.map((m, i) => ({ conversationId: 'c', parentId: i === 0 ? null : String(messages[i - 1]?.['id']), status: 'complete', model: null, usage: null, timings: null, error: null, createdAt: time + i, updatedAt: time + i, ...m })),
     };
-    const response = await fetch(`${server.url}/api/conversations/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await fetch(`${suite.server.url}/api/conversations/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     expect(response.status).toBe(201);
     return (await response.json()) as ConversationRecord;
   };
-
-  beforeAll(async () => {
-    await ensureWebBuilt();
-    server = await startScriptedServer({ scriptedDelayMs: 2 });
-    session = await launchChromium();
-  }, 120_000);
-
-  afterAll(async () => {
-    await session?.close();
-    await server?.stop();
-    for (const probe of probes) {
-      expect(probe.cspViolations).toEqual([]);
-      expect(probe.errors).toEqual([]);
-    }
-  });
 
   it('titles a conversation without raw Markdown, and renders GFM task lists as boxes', async () => {
     const { page, context } = await newPage();
@@ -138,11 +122,11 @@ describe.skipIf(!haveChromium)('the chat page, details', () => {
 
   it('shows in one tab the conversations created, renamed and deleted in another', async () => {
     const first = await newPage();
-    const second = await openPage(session.browser, server.url);
+    const second = await openPage(suite.session.browser, suite.server.url);
     probes.push(second);
     // Two tabs of one browser (one context), as a person would have them.
     const tab = await first.context.newPage();
-    await tab.goto(server.url);
+    await tab.goto(suite.server.url);
     await tab.getByLabel('Message', { exact: true }).waitFor();
     await sendMessage(tab, 'made in the other tab');
     await waitForReplyEnd(tab);

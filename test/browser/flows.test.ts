@@ -1,9 +1,7 @@
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ConversationRecord } from '../../src/protocol/conversations.js';
-import { ensureWebBuilt } from '../../web/ensure-built.js';
-import type { TestServer } from '../fixtures/server.js';
-import { conversationIdOf, haveChromium, lastReplyText, launchChromium, openPage, screenshot, sendMessage, startScriptedServer, until, waitForReplyEnd, type BrowserSession, type PageProbe } from './harness.js';
+import { conversationIdOf, haveChromium, lastReplyText, openPage, screenshot, scriptedPageSuite, sendMessage, until, waitForReplyEnd, type PageProbe } from './harness.js';
 
 /**
  * Flows that used to mislead (issue 13): where a reopened conversation
@@ -20,43 +18,26 @@ const gapBelow = (page: Page): Promise<number> =>
 const replyLength = (page: Page): Promise<number> => page.evaluate<number>("(() => { const m = document.querySelectorAll('article.from-assistant .markdown'); const last = m[m.length - 1]; return last ? last.textContent.length : 0; })()");
 
 describe.skipIf(!haveChromium)('the chat page, flows that used to mislead', () => {
-  let server: TestServer;
-  let session: BrowserSession;
-  const probes: PageProbe[] = [];
+  const suite = scriptedPageSuite({ scriptedDelayMs: 4 });
+  const probes = suite.probes;
 
   async function newPage(options: Parameters<typeof openPage>[2] = {}, path = '/'): Promise<PageProbe> {
-    const probe = await openPage(session.browser, server.url, options);
+    const probe = await openPage(suite.session.browser, suite.server.url, options);
     probes.push(probe);
-    await probe.page.goto(`${server.url}${path}`);
+    await probe.page.goto(`${suite.server.url}${path}`);
     await probe.page.getByLabel('Message', { exact: true }).waitFor();
     return probe;
   }
 
   /** A conversation with a few long finished exchanges (taller than the screen), made through the API. */
   async function longConversation(): Promise<ConversationRecord> {
-    const conversation = (await (await fetch(`${server.url}/api/conversations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json()) as ConversationRecord;
+    const conversation = (await (await fetch(`${suite.server.url}/api/conversations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json()) as ConversationRecord;
     for (let i = 0; i < 3; i++) {
-      const response = await fetch(`${server.url}/api/conversations/${conversation.id}/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content: words(120, `old${i}-`) }) });
+      const response = await fetch(`${suite.server.url}/api/conversations/${conversation.id}/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content: words(120, `old${i}-`) }) });
       await response.text();
     }
     return conversation;
   }
-
-  beforeAll(async () => {
-    await ensureWebBuilt();
-    server = await startScriptedServer({ scriptedDelayMs: 4 });
-    session = await launchChromium();
-  }, 120_000);
-
-  afterAll(async () => {
-    await session?.close();
-    await server?.stop();
-    for (const probe of probes) {
-      expect(probe.cspViolations).toEqual([]);
-      expect(probe.errors).toEqual([]);
-      expect(probe.foreignRequests).toEqual([]);
-    }
-  });
 
   it('lands at the end of a conversation reopened mid-reply (reload, second tab) and follows the live reply', async () => {
     const conversation = await longConversation();
@@ -133,7 +114,7 @@ describe.skipIf(!haveChromium)('the chat page, flows that used to mislead', () =
     const box = page.getByLabel('Message', { exact: true });
     await box.fill('half-written thought for the first');
     await page.getByRole('button', { name: 'New chat' }).click();
-    await page.waitForURL(`${server.url}/`);
+    await page.waitForURL(`${suite.server.url}/`);
     expect(await box.inputValue()).toBe(''); // it did not follow me here
     await box.fill('an idea for a new chat');
     await page.locator(`.conversation[data-conversation-id="${first}"] a`).click();

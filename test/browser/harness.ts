@@ -3,7 +3,9 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect } from 'vitest';
 import type { OptionKey } from '../../src/config/schema.js';
+import { ensureWebBuilt } from '../../web/ensure-built.js';
 import { startTestServer, type TestServer } from '../fixtures/server.js';
 
 /** Debian's Chromium (`apt-get install -y chromium`); playwright's own browser downloads are never used. */
@@ -50,6 +52,50 @@ export async function launchChromium(): Promise<BrowserSession> {
 /** A Parlance serving the scripted echo model (deterministic text), without loading llama.cpp unless asked. */
 export function startScriptedServer(overrides: Partial<Record<OptionKey, unknown>> = {}): Promise<TestServer> {
   return startTestServer({ embedded: false, scripted: true, scriptedDelayMs: 20, ...overrides });
+}
+
+/** A describe block's scripted server and Chromium; pages opened for it go in `probes`. */
+export interface PageSuite {
+  readonly server: TestServer;
+  readonly session: BrowserSession;
+  readonly probes: PageProbe[];
+}
+
+/**
+ * Starts a scripted server and Chromium before a describe block's tests and stops them after, then checks that
+ * nothing any page in `probes` did tripped its Content-Security-Policy, threw, or reached another origin.
+ */
+export function scriptedPageSuite(overrides: Partial<Record<OptionKey, unknown>> = {}): PageSuite {
+  let server: TestServer | undefined;
+  let session: BrowserSession | undefined;
+  const probes: PageProbe[] = [];
+  beforeAll(async () => {
+    await ensureWebBuilt();
+    server = await startScriptedServer(overrides);
+    session = await launchChromium();
+  }, 120_000);
+  afterAll(async () => {
+    await session?.close();
+    await server?.stop();
+    for (const probe of probes) {
+      expect(probe.cspViolations).toEqual([]);
+      expect(probe.errors).toEqual([]);
+      expect(probe.foreignRequests).toEqual([]);
+    }
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the page suite has not started (use it inside its tests)');
+    return value;
+  };
+  return {
+    get server() {
+      return started(server);
+    },
+    get session() {
+      return started(session);
+    },
+    probes,
+  };
 }
 
 export interface PageProbe {

@@ -1,8 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ConversationRecord } from '../../src/protocol/conversations.js';
-import { ensureWebBuilt } from '../../web/ensure-built.js';
-import type { TestServer } from '../fixtures/server.js';
-import { conversationIdOf, haveChromium, lastReplyText, launchChromium, openPage, screenshot, sendMessage, startScriptedServer, until, waitForReplyEnd, type BrowserSession, type PageProbe } from './harness.js';
+import { conversationIdOf, haveChromium, lastReplyText, openPage, screenshot, scriptedPageSuite, sendMessage, until, waitForReplyEnd, type PageProbe } from './harness.js';
 
 /**
  * Reasoning and tool calls in conversations. The scripted model thinks aloud
@@ -14,32 +12,16 @@ import { conversationIdOf, haveChromium, lastReplyText, launchChromium, openPage
 const words = (count: number, stem = 'word'): string => Array.from({ length: count }, (_, i) => `${stem}${i}`).join(' ');
 
 describe.skipIf(!haveChromium)('reasoning and tool calls on the chat page', () => {
-  let server: TestServer;
-  let session: BrowserSession;
-  const probes: PageProbe[] = [];
+  const suite = scriptedPageSuite({ scriptedDelayMs: 15 });
+  const probes = suite.probes;
 
   async function newPage(path = '/'): Promise<PageProbe> {
-    const probe = await openPage(session.browser, server.url);
+    const probe = await openPage(suite.session.browser, suite.server.url);
     probes.push(probe);
-    await probe.page.goto(`${server.url}${path}`);
+    await probe.page.goto(`${suite.server.url}${path}`);
     await probe.page.getByLabel('Message', { exact: true }).waitFor();
     return probe;
   }
-
-  beforeAll(async () => {
-    await ensureWebBuilt();
-    server = await startScriptedServer({ scriptedDelayMs: 15 });
-    session = await launchChromium();
-  }, 120_000);
-
-  afterAll(async () => {
-    await session?.close();
-    await server?.stop();
-    for (const probe of probes) {
-      expect(probe.cspViolations).toEqual([]);
-      expect(probe.errors).toEqual([]);
-    }
-  });
 
   it('streams the thinking into an open block, folds it when the answer starts, and keeps it across a reload mid-reply', async () => {
     const { page, context } = await newPage();
@@ -67,7 +49,7 @@ describe.skipIf(!haveChromium)('reasoning and tool calls on the chat page', () =
     await thinking.locator('summary').click();
     expect((await thinking.getAttribute('open')) !== null).toBe(true);
     await screenshot(page, 'reasoning-done');
-    await page.goto(`${server.url}/c/${id}`);
+    await page.goto(`${suite.server.url}/c/${id}`);
     await thinking.waitFor();
     expect((await thinking.getAttribute('open')) !== null).toBe(false);
     expect(await thinking.locator('.thinking-text').textContent()).toBe(`Thinking about: ${topic}`);
@@ -103,7 +85,7 @@ describe.skipIf(!haveChromium)('reasoning and tool calls on the chat page', () =
         },
       ],
     };
-    const response = await fetch(`${server.url}/api/conversations/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(exported) });
+    const response = await fetch(`${suite.server.url}/api/conversations/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(exported) });
     expect(response.status).toBe(201);
     const conversation = (await response.json()) as ConversationRecord;
     const { page, context } = await newPage(`/c/${conversation.id}`);

@@ -1,46 +1,28 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ConversationRecord } from '../../src/protocol/conversations.js';
-import { ensureWebBuilt } from '../../web/ensure-built.js';
-import type { TestServer } from '../fixtures/server.js';
-import { conversationIdOf, haveChromium, launchChromium, openPage, screenshot, startScriptedServer, until, type BrowserSession, type PageProbe } from './harness.js';
+import { conversationIdOf, haveChromium, openPage, screenshot, scriptedPageSuite, until } from './harness.js';
 
 /** Searching message text from the sidebar's search box: the match shown marked, and a click opens its conversation. */
 describe.skipIf(!haveChromium)('the chat page, message search', () => {
-  let server: TestServer;
-  let session: BrowserSession;
-  const probes: PageProbe[] = [];
+  const suite = scriptedPageSuite({ scriptedDelayMs: 1 });
+  const probes = suite.probes;
 
   /** A conversation with one exchange through the API (the scripted model echoes the user's words). */
   async function exchange(title: string, content: string): Promise<ConversationRecord> {
-    const created = await fetch(`${server.url}/api/conversations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title, model: 'parlance-scripted' }) });
+    const created = await fetch(`${suite.server.url}/api/conversations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title, model: 'parlance-scripted' }) });
     const conversation = (await created.json()) as ConversationRecord;
-    const turn = await fetch(`${server.url}/api/conversations/${conversation.id}/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content }) });
+    const turn = await fetch(`${suite.server.url}/api/conversations/${conversation.id}/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content }) });
     await turn.text();
     return conversation;
   }
 
-  beforeAll(async () => {
-    await ensureWebBuilt();
-    server = await startScriptedServer({ scriptedDelayMs: 1 });
-    session = await launchChromium();
-  }, 120_000);
-
-  afterAll(async () => {
-    await session?.close();
-    await server?.stop();
-    for (const probe of probes) {
-      expect(probe.cspViolations).toEqual([]);
-      expect(probe.errors).toEqual([]);
-    }
-  });
-
   it('lists the messages that have the words, marks them, and opens the conversation on a click', async () => {
     const target = await exchange('Zoo visit', 'we saw an <b>aardvark</b> asleep by the fence');
     await exchange('Groceries', 'milk, eggs and bread');
-    const probe = await openPage(session.browser, server.url);
+    const probe = await openPage(suite.session.browser, suite.server.url);
     probes.push(probe);
     const { page } = probe;
-    await page.goto(server.url);
+    await page.goto(suite.server.url);
     await page.getByLabel('Message', { exact: true }).waitFor();
 
     const box = page.locator('#conversation-search');
