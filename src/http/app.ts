@@ -9,6 +9,7 @@ import { installApiKeys } from './auth.js';
 import { installBrowserGuard } from './browser-guard.js';
 import type { HttpDeps } from './deps.js';
 import { installDocs } from './docs.js';
+import { installJsonParser } from './json-body.js';
 import { validatorCompiler } from './validation.js';
 import { installErrorHandlers, openAIErrorBody, sendError, toParlanceError } from './errors.js';
 import { EventLoopLag } from './event-loop-lag.js';
@@ -74,54 +75,6 @@ function logRequest(request: FastifyRequest, reply: FastifyReply): void {
   request.log[level]({ method: request.method, path, status, ms, ...(aborted ? { aborted } : {}) }, `${request.method} ${path} ${status} ${ms} ms${aborted ? ' (client left)' : ''}`);
 }
 
-/** A lone surrogate (half of a UTF-16 pair) anywhere in a string. */
-const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-/** A `\uD800`–`\uDFFF` escape in JSON text: the only way a lone surrogate gets into a parsed body. */
-const surrogateEscape = /\\u[dD][89a-fA-F]/;
-
-/** Replaces lone surrogates in every string (keys included) of a parsed JSON value; iterative, so any depth is safe. */
-function wellFormedStrings(root: unknown): unknown {
-  const fix = (text: string): string => text.replace(loneSurrogate, '\uFFFD');
-  if (typeof root === 'string') return fix(root);
-  const stack: unknown[] = [root];
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (typeof node !== 'object' || node === null) continue;
-    const record = node as Record<string, unknown>;
-    for (const key of Object.keys(record)) {
-      const value = record[key];
-      const fixedKey = fix(key);
-      const fixedValue = typeof value === 'string' ? fix(value) : value;
-      if (fixedKey !== key) {
-        delete record[key];
-        Object.defineProperty(record, fixedKey, { value: fixedValue, enumerable: true, writable: true, configurable: true });
-      } else if (fixedValue !== value) {
-        record[key] = fixedValue;
-      }
-      if (typeof fixedValue === 'object' && fixedValue !== null) stack.push(fixedValue);
-    }
-  }
-  return root;
-}
-
-/**
- * Fastify's JSON parser (which refuses `__proto__` and `constructor.prototype` keys), plus one rule for text
- * that is not valid Unicode. Invalid UTF-8 bytes are already decoded as U+FFFD; a lone surrogate escape
- * (`"\ud800"`) becomes U+FFFD too. Either way the text the engine sees, the text stored and the text streamed
- * back are the same well-formed string.
- */
-function replaceJsonParser(app: FastifyInstance): void {
-  const parse = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    parse(request, text, (error, value) => {
-      if (error) done(error, undefined);
-      else done(null, surrogateEscape.test(text) ? wellFormedStrings(value) : value);
-    });
-  });
-}
-
 /** Builds the HTTP application around its dependencies. It never listens: `main.ts` does. */
 export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -142,7 +95,7 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
     clientErrorHandler: answerClientError,
     frameworkErrors: (error, _request, reply) => sendError(reply, toParlanceError(error)),
   });
-  replaceJsonParser(app);
+  installJsonParser(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   const routes = trackAllowedMethods(app);

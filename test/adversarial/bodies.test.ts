@@ -7,12 +7,12 @@
 import { gzipSync, deflateSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ConversationRecord, ConversationTree } from '../../src/protocol/conversations.js';
-import { parseSse, startTestServer, type TestServer } from '../fixtures/server.js';
-import { expectOpenAIError, expectSettled, postJson, rawExchange, rawRequest } from './helpers.js';
+import { noShedding, parseSse, startTestServer, type TestServer } from '../fixtures/server.js';
+import { expectOpenAIError, expectSettled, openSocket, postJson, rawExchange, rawRequest } from './helpers.js';
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startTestServer({ scripted: true });
+  server = await startTestServer({ scripted: true, ...noShedding });
 });
 afterAll(async () => server.stop());
 afterEach(async () => expectSettled(server.url));
@@ -126,6 +126,23 @@ describe('malformed and malicious JSON', () => {
       expect(response.status, path).toBe(400);
       expectOpenAIError(parse(response.body), 'invalid_request');
     }
+  });
+
+  it('parses large bodies that arrive together one by one, each intact: broken ones refused, abandoned ones skipped', async () => {
+    // Large bodies take turns on the event loop; each must still get its own answer.
+    const words = (index: number) => Array.from({ length: 30_000 }, (_, word) => `w${index}-${word}`).join(' ');
+    const bodies = Array.from({ length: 5 }, (_, index) => JSON.stringify(chat(words(index), { max_tokens: 2 })));
+    const broken = `${bodies[0]?.slice(0, -2)}`;
+    const abandoned = await openSocket(server.url);
+    abandoned.end(rawRequest('POST', '/v1/chat/completions', bodies[1] ?? ''), () => abandoned.destroy());
+    const answers = await Promise.all([...bodies, broken].map((body) => send('/v1/chat/completions', body)));
+    answers.slice(0, 5).forEach((answer, index) => {
+      expect(answer.status, answer.body.slice(0, 300)).toBe(200);
+      // The scripted model echoes the prompt: its first words show whose body this answer was parsed from.
+      expect((parse(answer.body) as ChatCompletion).choices[0]?.message.content).toBe(`w${index}-0 w${index}-1`);
+    });
+    expect(answers[5]?.status).toBe(400);
+    expectOpenAIError(parse(answers[5]?.body ?? ''), 'invalid_request');
   });
 
   it('survives JSON nested 100,000 deep: ignored where unknown, refused where a field is', async () => {
