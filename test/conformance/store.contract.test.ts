@@ -839,6 +839,7 @@ function storeContract(target: StoreTarget): void {
           reasoning: '',
           toolCalls: [],
           finishReason: null,
+          attachments: [],
           createdAt: time + i,
           updatedAt: time + i,
         }));
