@@ -166,9 +166,7 @@ export function FileNotices({ refused, blocker, onDismiss }: { readonly refused:
       ) : null}
       {blocker !== null ? (
         <div className="error-box small" role="alert" data-blocker>
-          <p>
-            <strong>Not sent.</strong> {blocker}
-          </p>
+          <p>{blocker}</p>
         </div>
       ) : null}
     </div>
