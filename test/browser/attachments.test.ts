@@ -71,6 +71,9 @@ describe.skipIf(!haveChromium)('the chat page, attachments', () => {
     expect(await chips.locator('.file-name').allTextContents()).toEqual(['notes.txt', 'report.pdf']);
     await screenshot(page, 'attachments-draft');
     expect(await seriousAxeViolations(page)).toEqual([]);
+    await page.setViewportSize({ width: 390, height: 760 });
+    await screenshot(page, 'attachments-draft-phone');
+    await page.setViewportSize({ width: 1280, height: 860 });
 
     const box = page.getByLabel('Message', { exact: true });
     await box.fill('Summarise these.');

@@ -143,7 +143,7 @@ describe.skipIf(!haveChromium)('the chat page, details', () => {
     const file = await download.path();
     // …and imported back from the file, as a new conversation that opens.
     const before = await conversationIdOf(page);
-    await page.locator('input[type=file]').setInputFiles(file);
+    await page.getByLabel('Conversation file to import').setInputFiles(file);
     await until(page, `location.pathname !== '/c/${before}'`);
     await page.getByText('Imported “Café plans: “one” two”.').waitFor();
     expect(await page.locator('article.from-user .user-text').textContent()).toBe('Café plans: “one” two');

@@ -76,7 +76,7 @@ export function AttachButton({ onFiles, disabled }: { readonly onFiles: (files: 
         multiple
         hidden
         tabIndex={-1}
-        aria-hidden="true"
+        aria-label="Files to attach"
         onChange={(event) => {
           if (event.target.files) onFiles([...event.target.files]);
           event.target.value = '';

@@ -63,7 +63,8 @@ export async function readAttachment(file: File): Promise<MessageAttachment> {
   if (file.size > TEXT_FILE_MAX_BYTES) throw tooLarge(file, 'text files', TEXT_FILE_MAX_BYTES);
   const text = decodeText(file, new Uint8Array(await file.arrayBuffer()));
   if (text.length > TEXT_MAX_CHARS) throw new RefusedFile(`“${file.name}” has ${text.length.toLocaleString()} characters; up to ${TEXT_MAX_CHARS.toLocaleString()} can be attached.`);
-  return { type: 'text', name, mediaType: file.type || 'text/plain', text };
+  // The server takes a plain `type/subtype`; a browser's guess with parameters, or none, is sent as text/plain.
+  return { type: 'text', name, mediaType: /^[\w.+-]+\/[\w.+-]+$/.test(file.type) ? file.type : 'text/plain', text };
 }
 
 /** The size a file adds to the message's request body, near enough (JSON escapes aside). */
