@@ -62,6 +62,8 @@ describe.skipIf(!haveChromium)('the chat page, attachments', () => {
 
   it('attaches a text file and a PDF: the model reads their text, and the message keeps them through a reload', async () => {
     const { page, context } = await newPage();
+    const workers: string[] = [];
+    page.on('worker', (worker) => workers.push(worker.url()));
     await page.locator(fileInput).setInputFiles([
       { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('The meeting moved to Thursday.\n') },
       { name: 'report.pdf', mimeType: 'application/pdf', buffer: pdfWith('Parlance reads portable documents.') },
@@ -69,6 +71,8 @@ describe.skipIf(!haveChromium)('the chat page, attachments', () => {
     const chips = page.locator('.file-chips .file-chip:not(.reading)');
     await until(page, "document.querySelectorAll('.file-chips .file-chip:not(.reading)').length === 2");
     expect(await chips.locator('.file-name').allTextContents()).toEqual(['notes.txt', 'report.pdf']);
+    // PDF.js read it on its worker, a file of this build from this origin (no fallback onto the page's thread).
+    expect(workers.some((url) => url.startsWith(`${suite.server.url}/assets/pdf.worker`))).toBe(true);
     await screenshot(page, 'attachments-draft');
     expect(await seriousAxeViolations(page)).toEqual([]);
     await page.setViewportSize({ width: 390, height: 760 });
