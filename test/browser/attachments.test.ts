@@ -155,6 +155,28 @@ describe.skipIf(!haveChromium)('the chat page, attachments', () => {
     await context.close();
   });
 
+  it('attaches files dropped on the composer and pasted into the message box', async () => {
+    const { page, context } = await newPage();
+    await page.evaluate(`(() => {
+      const dropped = new DataTransfer();
+      dropped.items.add(new File(['# Heading\\n\\nSome notes.'], 'readme.md', { type: 'text/markdown' }));
+      document.querySelector('form.composer').dispatchEvent(new DragEvent('drop', { dataTransfer: dropped, bubbles: true, cancelable: true }));
+      const pasted = new DataTransfer();
+      pasted.items.add(new File(['export const answer = 42;'], 'answer.ts', { type: '' }));
+      document.querySelector('#composer-input').dispatchEvent(new ClipboardEvent('paste', { clipboardData: pasted, bubbles: true, cancelable: true }));
+    })()`);
+    await until(page, "document.querySelectorAll('.file-chips .file-chip:not(.reading)').length === 2");
+    expect((await page.locator('.file-chips .file-name').allTextContents()).sort()).toEqual(['answer.ts', 'readme.md']);
+    // A file pasted is attached, not pasted as text.
+    expect(await page.getByLabel('Message', { exact: true }).inputValue()).toBe('');
+    await page.getByLabel('Message', { exact: true }).press('Enter');
+    expect(await waitForReplyEnd(page)).toBe('complete');
+    const reply = (await page.locator('article.from-assistant .markdown').last().textContent()) ?? '';
+    expect(reply).toContain('export const answer = 42;');
+    expect(reply).toContain('Some notes.');
+    await context.close();
+  });
+
   it('refuses files too large to attach, and files that are neither text, PDF nor image', async () => {
     const { page, context } = await newPage();
     await page.locator(fileInput).setInputFiles([
@@ -195,6 +217,19 @@ describe.skipIf(!haveChromium)('the chat page, context meter (tiny GGUF, 1,024 t
     await page.goto(suite.server.url);
     const box = page.getByLabel('Message', { exact: true });
     await box.waitFor();
+    // Never more than one count in flight, however fast the typing.
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const settle = (request: { url(): string }): void => {
+      if (request.url().endsWith('/parlance/api/tokenize')) inFlight--;
+    };
+    page.on('request', (request) => {
+      if (!request.url().endsWith('/parlance/api/tokenize')) return;
+      inFlight++;
+      mostInFlight = Math.max(mostInFlight, inFlight);
+    });
+    page.on('requestfinished', settle);
+    page.on('requestfailed', settle);
     const tokens = async (): Promise<number> => Number(await page.locator('.context-count').getAttribute('data-tokens'));
     await box.pressSequentially('Hello there');
     await page.locator('.context-count').waitFor();
@@ -203,6 +238,7 @@ describe.skipIf(!haveChromium)('the chat page, context meter (tiny GGUF, 1,024 t
     expect(await page.locator('.context-count').textContent()).toMatch(/^\d[\d,]* \/ 1,024 tokens$/);
     await box.pressSequentially(', how many tokens does this sentence take?');
     await until(page, `Number(document.querySelector('.context-count')?.getAttribute('data-tokens')) > ${first}`);
+    expect(mostInFlight).toBe(1);
     await screenshot(page, 'context-meter');
 
     // Far past the context: the meter says so, and Enter asks first instead of sending.
