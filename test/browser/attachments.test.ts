@@ -152,6 +152,10 @@ describe.skipIf(!haveChromium)('the chat page, attachments', () => {
     expect(await failure.textContent()).toContain("The model 'parlance-scripted' does not accept images");
     await until(page, "document.querySelectorAll('.file-chips .file-chip:not(.reading)').length === 1");
     expect((await storedTree(conversation.id)).messages).toEqual([]);
+    // Files belong to their conversation's draft: they do not follow the person into another.
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await until(page, "location.pathname === '/'");
+    expect(await page.locator('.file-chips').count()).toBe(0);
     await context.close();
   });
 

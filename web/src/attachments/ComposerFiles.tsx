@@ -1,4 +1,4 @@
-import { useRef, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { MessageAttachment } from '../../../src/protocol/conversations.js';
 import type { ModelSummary } from '../../../src/protocol/parlance-models.js';
 import { Icon } from '../components/icons.js';
@@ -21,13 +21,20 @@ export interface ComposerFiles {
   dismissRefused(): void;
 }
 
-/** The files attached to the message being written. */
-export function useComposerFiles(): ComposerFiles {
+/** The files attached to the message being written in one conversation (`owner`): another one starts without them. */
+export function useComposerFiles(owner: string | null): ComposerFiles {
   const [files, setFiles] = useState<readonly MessageAttachment[]>([]);
   const [refused, setRefused] = useState<readonly string[]>([]);
   const [reading, setReading] = useState(0);
   const current = useRef(files);
   current.current = files;
+  const shownFor = useRef(owner);
+  useEffect(() => {
+    if (shownFor.current === owner) return;
+    shownFor.current = owner;
+    setFiles([]);
+    setRefused([]);
+  }, [owner]);
   return {
     files,
     refused,

@@ -18,7 +18,7 @@ export function Composer() {
   const busy = useAppState((state) => store.busy(state));
   const restore = useAppState((state) => state.composerRestore);
   const down = useAppState((state) => state.connection === 'down');
-  const files = useComposerFiles();
+  const files = useComposerFiles(currentId);
   const modelId = useAppState(currentModelId);
   const model = useCurrentModel();
   const bodyLimit = useAppState((state) => state.modelList?.requestBodyBytes);
