@@ -291,7 +291,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   const conversations = new ConversationService(store, chat, {
     defaultModel: () => registry.defaultModel(),
-    checkModel: (model) => void registry.engineFor(model),
+    checkModel: (model) => registry.engineFor(model).models().find((info) => info.id === model),
     // The demo model's text is random and the scripted model echoes its prompt: the plain title is better for both.
     modelTitles: (model) => !demo && !(registry.engineFor(model) instanceof ScriptedEngine),
     ...(store.dialect === 'postgres' ? { leases: leaseTimes(config.replyLeaseSeconds * 1000) } : {}),

@@ -19,7 +19,7 @@ function precompress(): Plugin {
       outDir = config.build.outDir;
     },
     async writeBundle(_options, bundle) {
-      const files = Object.keys(bundle).filter((file) => /\.(?:js|css|svg|ttf|json|html)$/.test(file) && file.startsWith('assets/'));
+      const files = Object.keys(bundle).filter((file) => /\.(?:m?js|css|svg|ttf|json|html)$/.test(file) && file.startsWith('assets/'));
       await Promise.all(
         files.map(async (file) => {
           const path = join(outDir, file);

@@ -1,5 +1,6 @@
-import type { ChatMessage, FinishReason, SamplingOptions, TokenUsage } from '../engines/contract.js';
-import type { ConversationRecord, ConversationSettings, ConversationStore, MessageOutcome, MessageRecord } from '../store/contract.js';
+import type { ChatMessage, FinishReason, ModelInfo, SamplingOptions, TokenUsage } from '../engines/contract.js';
+import type { ConversationRecord, ConversationSettings, ConversationStore, MessageAttachment, MessageOutcome, MessageRecord } from '../store/contract.js';
+import { hasImages, userMessage } from './attachments.js';
 import type { ChatService } from './chat-service.js';
 import { ParlanceError, isParlanceError } from '../errors.js';
 import { ReplyRun, type ReplyParts } from './reply-run.js';
@@ -7,8 +8,11 @@ import { ReplyRun, type ReplyParts } from './reply-run.js';
 export interface ConversationServiceOptions {
   /** The model used when neither the request nor the conversation names one. */
   readonly defaultModel: () => string;
-  /** Checks a model id exists (throws `model_not_found`), before anything is written. */
-  readonly checkModel: (model: string) => void;
+  /**
+   * Checks a model id exists (throws `model_not_found`), before anything is written; answers what its engine
+   * says of it (undefined when the engine serves the id without listing it: nothing is then known to refuse).
+   */
+  readonly checkModel: (model: string) => ModelInfo | undefined;
   /**
    * How often a growing reply's text is saved (one shared transaction for every streaming reply, no per-token
    * write). Readers are given only stored text, so that a crash cannot take back what they saw: this is also the
@@ -78,13 +82,17 @@ function samplingFrom(settings: ConversationSettings): SamplingOptions {
   };
 }
 
-/** The model's view of a branch: the system prompt, then every turn that has text. */
-function historyOf(conversation: ConversationRecord, path: readonly MessageRecord[]): ChatMessage[] {
+/** The model's view of a branch: the system prompt, then every turn that has text (a user's with its files). */
+export function historyOf(conversation: Pick<ConversationRecord, 'systemPrompt'>, path: readonly MessageRecord[]): ChatMessage[] {
   const messages: ChatMessage[] = [];
   if (conversation.systemPrompt) messages.push({ role: 'system', content: conversation.systemPrompt });
   for (const message of path) {
-    if (message.role !== 'assistant') {
-      messages.push({ role: message.role, content: message.content });
+    if (message.role === 'user') {
+      messages.push(userMessage(message.content, message.attachments));
+      continue;
+    }
+    if (message.role === 'system') {
+      messages.push({ role: 'system', content: message.content });
       continue;
     }
     // Calls the model made and got results for go back with their results; one left unanswered does not.
@@ -99,6 +107,11 @@ function historyOf(conversation: ConversationRecord, path: readonly MessageRecor
     for (const call of answered) messages.push({ role: 'tool', content: call.result ?? '', toolCallId: call.id, name: call.name });
   }
   return messages;
+}
+
+/** What a first message's title is made from: its text, or the names of its files when it has none. */
+function titleSource(content: string, attachments: readonly MessageAttachment[] | undefined): string {
+  return content.trim() !== '' || attachments === undefined ? content : attachments.map((file) => file.name).join(', ');
 }
 
 /** Why a reply cut by a graceful shutdown ended: not the person's stop, and said so. */
@@ -191,8 +204,15 @@ export class ConversationService {
     return message;
   }
 
-  /** Saves the user's message and starts the reply to it. */
-  async send(conversationId: string, input: { content: string; parentId?: string | null; model?: string }): Promise<StartedReply> {
+  /** The model's view of a conversation's active branch (its system prompt first), and the model it uses. */
+  async activeHistory(conversationId: string): Promise<{ model: string; messages: ChatMessage[] }> {
+    const conversation = await this.requireConversation(conversationId);
+    const path = (await this.store.getActivePath(conversationId)) ?? [];
+    return { model: conversation.model ?? this.options.defaultModel(), messages: historyOf(conversation, path) };
+  }
+
+  /** Saves the user's message (with its files) and starts the reply to it. */
+  async send(conversationId: string, input: { content: string; attachments?: readonly MessageAttachment[]; parentId?: string | null; model?: string }): Promise<StartedReply> {
     let model = '';
     let firstExchange = false;
     // One transaction, which also reads the conversation (no read of its own before it): the model and
@@ -203,17 +223,22 @@ export class ConversationService {
     const started = await this.store.startExchange({
       conversationId,
       content: input.content,
+      ...(input.attachments === undefined ? {} : { attachments: input.attachments }),
       decide: (conversation) => {
         model = input.model ?? conversation.model ?? this.options.defaultModel();
-        this.options.checkModel(model);
+        const info = this.options.checkModel(model);
+        // Refused before anything is written, as a dialect refuses an image part: the person keeps the draft.
+        if (hasImages(input.attachments) && info !== undefined && !info.capabilities.has('images')) {
+          throw new ParlanceError('unsupported_parameter', `The model '${model}' does not accept images; remove the image or pick a model that does.`, { param: 'attachments' });
+        }
         const parentId = input.parentId === undefined ? conversation.activeLeafId : input.parentId;
         firstExchange = conversation.title === placeholderTitle && parentId === null;
-        return { parentId, model, ...(firstExchange ? { title: fallbackTitle(input.content) } : {}) };
+        return { parentId, model, ...(firstExchange ? { title: fallbackTitle(titleSource(input.content, input.attachments)) } : {}) };
       },
     });
     const { userMessage, assistantMessage, path } = started;
     const conversation = started.conversation ?? (await this.requireConversation(conversationId));
-    const run = this.startRun(conversation, assistantMessage, path, model, firstExchange ? userMessage.content : undefined);
+    const run = this.startRun(conversation, assistantMessage, path, model, firstExchange ? titleSource(userMessage.content, userMessage.attachments) : undefined);
     return { userMessage, run };
   }
 

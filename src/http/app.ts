@@ -21,6 +21,7 @@ import { completionsRoute } from './routes/openai/completions.js';
 import { embeddingsRoute } from './routes/openai/embeddings.js';
 import { responsesRoutes } from './routes/openai-responses/index.js';
 import { modelsRoute } from './routes/openai/models.js';
+import { modelsAndTokensRoutes } from './routes/models-and-tokens/index.js';
 import { ollamaRoutes } from './routes/ollama/index.js';
 import { opsRoutes } from './routes/ops.js';
 import { seedRoutes } from './routes/seed.js';
@@ -154,6 +155,8 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
   // /api paths stay as aliases, hidden from /docs (docs/decisions/api-prefix.md).
   await app.register(ollamaRoutes, { prefix: '/api', deps, allowedMethods });
   await app.register(async (own) => own.register(conversationRoutes, deps), { prefix: PARLANCE_API_PREFIX });
+  // New routes of Parlance's own API live under its prefix only (no /api alias).
+  await app.register(async (own) => own.register(modelsAndTokensRoutes, deps), { prefix: PARLANCE_API_PREFIX });
   await app.register(async (alias) => {
     alias.addHook('onRoute', (route) => {
       route.schema = { ...route.schema, hide: true };

@@ -60,6 +60,8 @@ const summaries: Readonly<Record<string, string>> = {
   'POST /api/conversations/:id/messages/:messageId/continue': 'Continue a reply that was cut at its length limit',
   'PUT /api/conversations/:id/branch': 'Choose which branch of the tree is shown',
   'GET /api/search': 'Search the text of every message, newest first',
+  'GET /api/models': "The models served, with their capabilities and context length (Parlance's own view)",
+  'POST /api/tokenize': "Count a prompt's tokens with the model's tokenizer and chat template (a draft, a conversation)",
   'GET /api/messages/:messageId/events': "Follow a reply's stream (resumes with Last-Event-ID)",
   'POST /api/messages/:messageId/stop': 'Stop a reply, keeping what it said',
   'GET /health': 'Liveness: status, models, engine load and notices',

@@ -73,6 +73,15 @@ export interface MessageToolCall {
   readonly result: string | null;
 }
 
+/**
+ * A file sent with a user message, stored with it (migration 0008): a text file or a document's text (`text`),
+ * or an image as a `data:` URL (`image`, for models with the `images` capability). The model sees each text
+ * file as a part of the message headed by its name (see `attachmentText` in src/core/attachments.ts).
+ */
+export type MessageAttachment =
+  | { readonly type: 'text'; readonly name: string; readonly mediaType: string; readonly text: string }
+  | { readonly type: 'image'; readonly name: string; readonly mediaType: string; readonly url: string };
+
 export interface MessageRecord {
   readonly id: string;
   readonly conversationId: string;
@@ -89,6 +98,8 @@ export interface MessageRecord {
   readonly toolCalls: readonly MessageToolCall[];
   /** Why generation ended (`stop`, `length`: cut at max tokens, `tool_calls`, `cancelled`, `error`); `null` while streaming. */
   readonly finishReason: string | null;
+  /** Files sent with a user message, in order; empty when none (and always for replies). */
+  readonly attachments: readonly MessageAttachment[];
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -187,9 +198,32 @@ export type NewConversationBody = z.infer<typeof newConversationBodySchema>;
 export const conversationPatchBodySchema = newConversationBodySchema;
 export type ConversationPatchBody = NewConversationBody;
 
+/** The most files one message carries. */
+export const ATTACHMENTS_MAX = 16;
+/** The most characters of one attached text (a file, or a document's text). */
+export const ATTACHMENT_TEXT_MAX_CHARS = 1_000_000;
+/** The longest image `data:` URL (about 15 MB of image); the request's body limit (`--body-limit`) usually binds first. */
+export const ATTACHMENT_IMAGE_MAX_CHARS = 20_000_000;
+
+/** Image types models take (OpenAI's list); always as a base64 `data:` URL, so that the server never fetches anything. */
+const imageDataUrl = z
+  .string()
+  .max(ATTACHMENT_IMAGE_MAX_CHARS)
+  .regex(/^data:image\/(?:png|jpeg|gif|webp);base64,[A-Za-z0-9+/]+={0,2}$/, { error: 'an image must be a base64 data: URL of a PNG, JPEG, GIF or WebP image' });
+const attachmentName = z.string().min(1).max(255).refine((name) => !controlOrBidi.test(name), { error: 'a file name may not contain control or bidirectional formatting characters' });
+const mediaType = z.string().min(1).max(255).regex(/^[\w.+-]+\/[\w.+-]+$/, { error: 'a media type such as text/plain' });
+
+export const attachmentSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('text'), name: attachmentName, mediaType, text: z.string().max(ATTACHMENT_TEXT_MAX_CHARS) }).strict(),
+  z.object({ type: z.literal('image'), name: attachmentName, mediaType: z.enum(['image/png', 'image/jpeg', 'image/gif', 'image/webp']), url: imageDataUrl }).strict(),
+]);
+
 export const sendMessageBodySchema = z
   .object({
-    content: z.string().min(1).max(1_000_000),
+    /** The typed text; may be empty when files are attached. */
+    content: z.string().max(1_000_000),
+    /** Files sent with the message, stored with it; see {@link MessageAttachment}. */
+    attachments: z.array(attachmentSchema).max(ATTACHMENTS_MAX).optional(),
     /**
      * The message the new user message follows. Absent: the active leaf (a
      * normal turn). To edit a message and resend, pass the edited message's
@@ -200,7 +234,8 @@ export const sendMessageBodySchema = z
     /** Overrides the conversation's model for this reply. */
     model: z.string().min(1).max(256).optional(),
   })
-  .strict();
+  .strict()
+  .refine((body) => body.content.trim() !== '' || (body.attachments?.length ?? 0) > 0, { error: 'a message needs text or an attached file', path: ['content'] });
 export type SendMessageBody = z.infer<typeof sendMessageBodySchema>;
 
 export const regenerateBodySchema = z.object({ model: z.string().min(1).max(256).optional() }).strict();
@@ -281,6 +316,8 @@ export const conversationExportSchema = z
             .max(128)
             .optional(),
           finishReason: z.enum(['stop', 'length', 'tool_calls', 'cancelled', 'error']).nullable().optional(),
+          // Absent in exports made before attachments were kept.
+          attachments: z.array(attachmentSchema).max(ATTACHMENTS_MAX).optional(),
           createdAt: pastMillis,
           updatedAt: pastMillis,
         })

@@ -132,6 +132,14 @@ export interface MessageToolCall {
   readonly result: string | null;
 }
 
+/**
+ * A file sent with a user message: a text file or a document's text, or an image as a `data:` URL. Stored as
+ * JSON with the message (migration 0008), exported and imported with it.
+ */
+export type MessageAttachment =
+  | { readonly type: 'text'; readonly name: string; readonly mediaType: string; readonly text: string }
+  | { readonly type: 'image'; readonly name: string; readonly mediaType: string; readonly url: string };
+
 export interface MessageRecord {
   readonly id: string;
   readonly conversationId: string;
@@ -155,6 +163,8 @@ export interface MessageRecord {
   readonly toolCalls: readonly MessageToolCall[];
   /** Why generation ended, as the engine said (`stop`, `length`, `tool_calls`, …); `null` while streaming or when unknown. */
   readonly finishReason: string | null;
+  /** The files of a user message, in order; empty when none. */
+  readonly attachments: readonly MessageAttachment[];
   readonly createdAt: number;
   /** The last write to the message, text updates while streaming included. */
   readonly updatedAt: number;
@@ -232,6 +242,8 @@ export type NewExchange = {
   readonly conversationId: string;
   /** The user's text. */
   readonly content: string;
+  /** Files sent with it. Absent: none. */
+  readonly attachments?: readonly MessageAttachment[];
 } & (
   | ExchangeChoice
   | {

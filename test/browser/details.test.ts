@@ -1,23 +1,12 @@
-import axe from 'axe-core';
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConversationRecord } from '../../src/protocol/conversations.js';
 import { ensureWebBuilt } from '../../web/ensure-built.js';
 import { startTestServer, type TestServer } from '../fixtures/server.js';
-import { conversationIdOf, haveChromium, launchChromium, openPage, screenshot, scriptedPageSuite, sendMessage, until, waitForReplyEnd, type BrowserSession, type PageProbe } from './harness.js';
+import { axeViolations, conversationIdOf, haveChromium, launchChromium, openPage, screenshot, scriptedPageSuite, sendMessage, until, waitForReplyEnd, type BrowserSession, type PageProbe } from './harness.js';
 
 /** The smaller things of issue 13 that each misled or got in the way. */
 
 const words = (count: number, stem = 'word'): string => Array.from({ length: count }, (_, i) => `${stem}${i}`).join(' ');
-
-/** Runs axe-core in the page (evaluated over the DevTools protocol: the page's CSP forbids injected scripts, rightly). */
-async function axeViolations(page: Page, rules?: readonly string[]): Promise<{ id: string; impact: string | null; nodes: string[] }[]> {
-  await page.evaluate(axe.source);
-  const options = rules ? JSON.stringify({ runOnly: { type: 'rule', values: rules } }) : '{}';
-  return await page.evaluate<{ id: string; impact: string | null; nodes: string[] }[]>(
-    `axe.run(document, ${options}).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.html.slice(0, 160)) })))`,
-  );
-}
 
 describe.skipIf(!haveChromium)('the chat page, details', () => {
   const suite = scriptedPageSuite({ scriptedDelayMs: 2 });
@@ -154,7 +143,7 @@ describe.skipIf(!haveChromium)('the chat page, details', () => {
     const file = await download.path();
     // …and imported back from the file, as a new conversation that opens.
     const before = await conversationIdOf(page);
-    await page.locator('input[type=file]').setInputFiles(file);
+    await page.getByLabel('Conversation file to import').setInputFiles(file);
     await until(page, `location.pathname !== '/c/${before}'`);
     await page.getByText('Imported “Café plans: “one” two”.').waitFor();
     expect(await page.locator('article.from-user .user-text').textContent()).toBe('Café plans: “one” two');

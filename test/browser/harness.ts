@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import axe from 'axe-core';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { OptionKey } from '../../src/config/schema.js';
@@ -187,4 +188,18 @@ export async function conversationIdOf(page: Page): Promise<string> {
   const match = /\/c\/([^/?#]+)/.exec(page.url());
   if (!match?.[1]) throw new Error(`no conversation in the URL ${page.url()}`);
   return decodeURIComponent(match[1]);
+}
+
+/** Runs axe-core in the page (evaluated over the DevTools protocol: the page's CSP forbids injected scripts, rightly). */
+export async function axeViolations(page: Page, rules?: readonly string[]): Promise<{ id: string; impact: string | null; nodes: string[] }[]> {
+  await page.evaluate(axe.source);
+  const options = rules ? JSON.stringify({ runOnly: { type: 'rule', values: rules } }) : '{}';
+  return await page.evaluate<{ id: string; impact: string | null; nodes: string[] }[]>(
+    `axe.run(document, ${options}).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.html.slice(0, 160)) })))`,
+  );
+}
+
+/** The serious and critical violations axe finds in the page as it is now. */
+export async function seriousAxeViolations(page: Page): Promise<{ id: string; impact: string | null; nodes: string[] }[]> {
+  return (await axeViolations(page)).filter((violation) => violation.impact === 'serious' || violation.impact === 'critical');
 }

@@ -411,6 +411,35 @@ function storeContract(target: StoreTarget): void {
         expect((await store.getTree(older.id))?.messages.find((m) => m.role === 'assistant')).toMatchObject({ content: 'so far, done', reasoning: '', toolCalls: [], finishReason: null });
       });
 
+      it("keeps a user message's files through the tree, a later turn's history, export and import", async () => {
+        const { store } = await fresh();
+        const c = await store.createConversation();
+        const files = [
+          { type: 'text' as const, name: 'notes.md', mediaType: 'text/markdown', text: '# Plan\nünï 🎉' },
+          { type: 'image' as const, name: 'dot.png', mediaType: 'image/png', url: 'data:image/png;base64,iVBORw0KGgo=' },
+        ];
+        const first = await store.startExchange({ conversationId: c.id, parentId: null, content: 'see files', attachments: files, model: 'tiny' });
+        expect(first.userMessage.attachments).toEqual(files);
+        expect(first.assistantMessage.attachments).toEqual([]);
+        await store.finishMessage(first.assistantMessage.id, { status: 'complete', content: 'seen' });
+        await expect(store.getMessage(first.userMessage.id)).resolves.toMatchObject({ attachments: files });
+        // The next turn's history (remembered or read again) carries them.
+        const second = await store.startExchange({ conversationId: c.id, parentId: first.assistantMessage.id, content: 'and?', model: 'tiny' });
+        expect(second.path[0]?.attachments).toEqual(files);
+        expect((await store.getActivePath(c.id))?.[0]?.attachments).toEqual(files);
+        const exported: unknown = JSON.parse(JSON.stringify(await store.exportConversation(c.id)));
+        const copy = await store.importConversation(exported);
+        expect((await store.getTree(copy.id))?.messages.find((m) => m.content === 'see files')?.attachments).toEqual(files);
+        // Exports made before files were kept import with none.
+        const old = exported as { messages: Record<string, unknown>[] };
+        const older = await store.importConversation({ ...old, messages: old.messages.map(({ attachments: _a, ...rest }) => rest) });
+        expect((await store.getTree(older.id))?.messages.every((m) => m.attachments.length === 0)).toBe(true);
+        await expect(store.startExchange({ conversationId: c.id, parentId: null, content: 'x', attachments: [{ type: 'image', name: 'x', mediaType: 'image/png', url: 'https://x' }], model: 'tiny' })).rejects.toMatchObject({
+          code: 'invalid_request',
+          param: 'attachments',
+        });
+      });
+
       it('continues a finished reply: streaming again with its text, error and finish reason cleared; refuses others', async () => {
         const { store } = await fresh();
         const c = await store.createConversation();
@@ -839,6 +868,7 @@ function storeContract(target: StoreTarget): void {
           reasoning: '',
           toolCalls: [],
           finishReason: null,
+          attachments: [],
           createdAt: time + i,
           updatedAt: time + i,
         }));

@@ -18,6 +18,7 @@ const message: MessageRecord = {
   reasoning: '',
   toolCalls: [],
   finishReason: null,
+  attachments: [],
   createdAt: 1,
   updatedAt: 1,
 };

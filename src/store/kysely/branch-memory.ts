@@ -51,7 +51,7 @@ export class BranchMemory {
     this.#streaming.delete(reply.id);
     this.forget(reply.conversationId);
     const path = [...above, reply];
-    const chars = path.reduce((n, m) => n + m.content.length, 0);
+    const chars = path.reduce((n, m) => n + m.content.length + m.attachments.reduce((size, file) => size + (file.type === 'text' ? file.text.length : file.url.length), 0), 0);
     if (chars > this.maxChars) return;
     this.#byLeaf.set(reply.id, { path, chars });
     this.#leafOf.set(reply.conversationId, reply.id);

@@ -5,7 +5,7 @@ import { uuidv7 } from './ids.js';
 import { messageRow } from './rows.js';
 import type { MessageInsert } from './schema.js';
 import { parentsFirst } from './tree.js';
-import { checkSettings, errorSchema, idSchema, invalid, millis, roleSchema, settingsSchema, statusSchema, timingsSchema, toolCallsSchema, usageSchema } from './validation.js';
+import { attachmentsSchema, checkSettings, errorSchema, idSchema, invalid, millis, roleSchema, settingsSchema, statusSchema, timingsSchema, toolCallsSchema, usageSchema } from './validation.js';
 
 export const exportSchema = z.strictObject({
   format: z.literal('parlance.conversation'),
@@ -37,6 +37,8 @@ export const exportSchema = z.strictObject({
       reasoning: z.string().default(''),
       toolCalls: toolCallsSchema.default([]),
       finishReason: z.string().nullable().default(null),
+      // Exports made before 0008 have none.
+      attachments: attachmentsSchema.default([]),
       createdAt: millis,
       updatedAt: millis,
     }),

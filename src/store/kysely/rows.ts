@@ -1,5 +1,5 @@
 /** Rows ↔ records: how the store's records are laid out in its tables. */
-import type { ConversationRecord, ConversationSettings, MessageError, MessageRecord, MessageRole, MessageStatus, MessageTimings, MessageToolCall, MessageUsage } from '../contract.js';
+import type { ConversationRecord, ConversationSettings, MessageAttachment, MessageError, MessageRecord, MessageRole, MessageStatus, MessageTimings, MessageToolCall, MessageUsage } from '../contract.js';
 import type { ConversationRow, ConversationsTable, MessageInsert, MessageRow, MessagesTable } from './schema.js';
 import type { Insertable } from 'kysely';
 
@@ -33,6 +33,8 @@ export function toMessage(row: MessageRow): MessageRecord {
     // Trusted: tool calls are validated on the way in, as settings are.
     toolCalls: row.tool_calls === null ? [] : (JSON.parse(row.tool_calls) as MessageToolCall[]),
     finishReason: row.finish_reason,
+    // Trusted: validated on the way in.
+    attachments: row.attachments === null ? [] : (JSON.parse(row.attachments) as MessageAttachment[]),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
   };
@@ -44,7 +46,7 @@ export function streamingReply(id: string, conversationId: string, parentId: str
 }
 
 /** The measured and generated parts of a message that has none yet. */
-export const noParts = { usage: null, timings: null, error: null, reasoning: '', toolCalls: [], finishReason: null } as const satisfies Partial<MessageRecord>;
+export const noParts = { usage: null, timings: null, error: null, reasoning: '', toolCalls: [], finishReason: null, attachments: [] } as const satisfies Partial<MessageRecord>;
 
 /** The tool calls column: `null` for none. */
 export function toolCallsColumn(calls: readonly MessageToolCall[]): string | null {
@@ -79,6 +81,7 @@ export function messageRow(message: MessageRecord, lease: { readonly instanceId:
     reasoning: message.reasoning,
     tool_calls: toolCallsColumn(message.toolCalls),
     finish_reason: message.finishReason,
+    attachments: message.attachments.length === 0 ? null : JSON.stringify(message.attachments),
     instance_id: lease?.instanceId ?? null,
     lease_expires_at: lease?.expiresAt ?? null,
     stop_requested_at: null,

@@ -36,6 +36,8 @@ export interface MessagesTable {
   tool_calls: string | null;
   /** Since 0004. */
   finish_reason: string | null;
+  /** JSON of the {@link MessageAttachment} list; `null` when there are none. Since 0008. */
+  attachments: string | null;
   instance_id: string | null;
   /** While streaming: when the generating replica's lease runs out (migration 0002). */
   lease_expires_at: Millis | null;

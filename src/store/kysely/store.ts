@@ -45,7 +45,7 @@ import type { ConversationRow, StoreDatabase } from './schema.js';
 import type { DirectSqlite, QueryRunner } from './sqlite-dialect.js';
 import { newestLeafUnder, parentsFirst, pathTo } from './tree.js';
 import { affected, first, turnQueries } from './turn-queries.js';
-import { checkChoice, checkSettings, checkString, checkWith, errorSchema, finalStatusSchema, invalid, notFound, roleSchema, timingsSchema, toolCallsSchema, usageSchema } from './validation.js';
+import { attachmentsSchema, checkChoice, checkSettings, checkString, checkWith, errorSchema, finalStatusSchema, invalid, notFound, roleSchema, timingsSchema, toolCallsSchema, usageSchema } from './validation.js';
 import { KyselyResponseStore, type ResponsesDatabase } from './responses.js';
 import { searchMessages } from './search.js';
 import { KyselyStreamLogStore, type StreamLogDatabase } from './stream-log.js';
@@ -360,6 +360,7 @@ export class KyselyConversationStore implements ConversationStore {
     const decide = 'decide' in input ? input.decide : undefined;
     const given = decide === undefined ? checkChoice(input as NewExchange & ExchangeChoice) : undefined;
     const content = given === undefined ? undefined : checkString(input.content, 'content');
+    const attachments = input.attachments === undefined ? [] : checkWith(attachmentsSchema, input.attachments, 'attachments');
     return this.#transaction(async (trx) => {
       let before: ConversationRecord | undefined;
       let choice: ExchangeChoice;
@@ -389,6 +390,7 @@ export class KyselyConversationStore implements ConversationStore {
         status: 'complete',
         model: null,
         ...noParts,
+        attachments,
         createdAt: userTime,
         updatedAt: userTime,
       };

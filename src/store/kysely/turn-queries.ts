@@ -53,6 +53,7 @@ export function turnQueries(db: Kysely<StoreDatabase>, dialect: 'sqlite' | 'post
         reasoning: p.reasoning,
         tool_calls: p.tool_calls,
         finish_reason: p.finish_reason,
+        attachments: p.attachments,
         instance_id: p.instance_id,
         lease_expires_at: p.lease_expires_at,
         stop_requested_at: p.stop_requested_at,

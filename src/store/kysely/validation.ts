@@ -17,6 +17,14 @@ export const settingsSchema = z.strictObject({
 export const usageSchema = z.strictObject({ promptTokens: nonNegativeInt, completionTokens: nonNegativeInt });
 export const timingsSchema = z.strictObject({ firstTokenMs: nonNegativeInt.nullable(), totalMs: nonNegativeInt });
 export const toolCallsSchema = z.array(z.strictObject({ id: z.string().min(1).max(200), name: z.string().min(1).max(200), arguments: z.string(), result: z.string().nullable() })).max(128);
+export const attachmentsSchema = z
+  .array(
+    z.discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('text'), name: z.string().min(1).max(255), mediaType: z.string().min(1).max(255), text: z.string() }),
+      z.strictObject({ type: z.literal('image'), name: z.string().min(1).max(255), mediaType: z.string().min(1).max(255), url: z.string().startsWith('data:') }),
+    ]),
+  )
+  .max(64);
 export const errorSchema = z.strictObject({ code: z.string().min(1), message: z.string() });
 export const roleSchema = z.enum(['system', 'user', 'assistant']);
 export const statusSchema = z.enum(['streaming', 'complete', 'stopped', 'failed']);

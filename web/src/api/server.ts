@@ -1,6 +1,6 @@
 import { json } from './http.js';
 
-/** What the page needs from `/health` and `/v1/models`. */
+/** What the page needs from `/health`. */
 export interface Notice {
   readonly level: string;
   readonly message: string;
@@ -12,10 +12,6 @@ interface HealthBody {
   readonly loading?: boolean;
 }
 
-interface ModelList {
-  readonly data: readonly { readonly id: string }[];
-}
-
 export interface Health {
   readonly notices: readonly Notice[];
   readonly loading: boolean;
@@ -24,9 +20,4 @@ export interface Health {
 export async function getHealth(): Promise<Health> {
   const health = await json<HealthBody>('/health');
   return { notices: health.notices ?? [], loading: health.loading === true };
-}
-
-export async function listModels(): Promise<readonly string[]> {
-  const list = await json<ModelList>('/v1/models');
-  return list.data.map((model) => model.id);
 }

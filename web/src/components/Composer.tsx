@@ -1,6 +1,9 @@
 import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { AttachButton, DraftFileChips, FileNotices, sendBlocker, useComposerFiles } from '../attachments/ComposerFiles.js';
+import { currentModelId, useCurrentModel } from '../attachments/current-model.js';
 import { readDraft, writeDraft } from '../state/drafts.js';
 import { store, useAppState } from '../state/store.js';
+import { ContextMeter, OverflowWarning, overflows, useTokenCount } from './ContextMeter.js';
 import { Icon } from './icons.js';
 
 const fieldSizing = typeof CSS !== 'undefined' && CSS.supports('field-sizing', 'content');
@@ -15,6 +18,16 @@ export function Composer() {
   const busy = useAppState((state) => store.busy(state));
   const restore = useAppState((state) => state.composerRestore);
   const down = useAppState((state) => state.connection === 'down');
+  const files = useComposerFiles(currentId);
+  const modelId = useAppState(currentModelId);
+  const model = useCurrentModel();
+  const bodyLimit = useAppState((state) => state.modelList?.requestBodyBytes);
+  // Room the reply needs: the max tokens asked for, else one token (as the engine checks).
+  const reserve = useAppState((state) => (state.currentId === null ? state.draft.maxTokens : state.tree?.conversation.settings.maxTokens) ?? 1);
+  const count = useTokenCount(modelId, { text, files: files.files });
+  const blocker = sendBlocker(files.files, text, model, bodyLimit);
+  const [confirming, setConfirming] = useState(false);
+  const empty = !text.trim() && files.files.length === 0;
   /** Changes the text and the shown conversation's draft with it. */
   const edit = (value: string): void => {
     setText(value);
@@ -43,11 +56,20 @@ export function Composer() {
     element.style.height = `${Math.min(element.scrollHeight + 2, Math.max(120, window.innerHeight / 3))}px`;
   }, [text]);
 
-  const send = (): void => {
-    if (!text.trim() || busy) return;
+  const send = (anyway = false): void => {
+    if (empty || busy || files.reading > 0 || blocker !== null) return;
+    if (!anyway && overflows(count, reserve)) {
+      setConfirming(true);
+      return;
+    }
+    setConfirming(false);
     const content = text;
+    const attached = files.take();
     edit('');
-    void store.send(content);
+    void store.send(content, attached).then(() => {
+      // Not sent (the server refused it, or could not be reached): the files go back with the text.
+      if (attached.length > 0 && store.getState().failure?.restore === content) files.restore(attached);
+    });
   };
 
   const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>): void => {
@@ -64,7 +86,19 @@ export function Composer() {
         event.preventDefault();
         send();
       }}
+      onDragOver={(event) => {
+        if (event.dataTransfer.types.includes('Files')) event.preventDefault();
+      }}
+      onDrop={(event) => {
+        if (event.dataTransfer.files.length === 0) return;
+        event.preventDefault();
+        files.add(event.dataTransfer.files);
+      }}
     >
+      <DraftFileChips files={files.files} reading={files.reading} onRemove={files.remove} />
+      <FileNotices refused={files.refused} blocker={blocker} onDismiss={files.dismissRefused} />
+      {confirming && count !== null && overflows(count, reserve) ? <OverflowWarning count={count} onSend={() => send(true)} onCancel={() => { setConfirming(false); area.current?.focus(); }} /> : null}
+      <AttachButton onFiles={files.add} />
       <label htmlFor="composer-input" className="visually-hidden">
         Message
       </label>
@@ -79,6 +113,12 @@ export function Composer() {
         spellCheck={text.length < LONG_TEXT}
         onChange={(event) => edit(event.target.value)}
         onKeyDown={onKeyDown}
+        onPaste={(event) => {
+          // Files (a copied document, a screenshot) are attached; text pastes as text.
+          if (event.clipboardData.files.length === 0) return;
+          event.preventDefault();
+          files.add(event.clipboardData.files);
+        }}
       />
       <span id="composer-hint" className="visually-hidden">
         Enter sends, Shift+Enter starts a new line, Escape stops a reply.
@@ -92,10 +132,11 @@ export function Composer() {
           <Icon name="stop" />
         </button>
       ) : (
-        <button type="submit" className="send-button" disabled={!text.trim()} aria-label="Send (Enter)" title="Send (Enter)">
+        <button type="submit" className="send-button" disabled={empty || files.reading > 0 || blocker !== null} aria-label="Send (Enter)" title="Send (Enter)">
           <Icon name="send" />
         </button>
       )}
+      <ContextMeter count={count} reserve={reserve} />
     </form>
   );
 }

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState, useSyncExternalStore, type KeyboardEvent } from 'react';
 import type { MessageRecord } from '../../../src/protocol/conversations.js';
+import { MessageFiles } from '../attachments/ComposerFiles.js';
 import { publicMessage } from '../api/http.js';
 import { copyText } from '../clipboard.js';
 import { store, useAppState } from '../state/store.js';
@@ -213,7 +214,10 @@ export function MessageView({ record }: { readonly record: MessageRecord }) {
         editing ? (
           <EditForm record={record} onDone={() => setEditing(false)} />
         ) : (
-          <div className="user-text">{record.content}</div>
+          <>
+            <MessageFiles files={record.attachments} />
+            {record.content === '' && record.attachments.length > 0 ? null : <div className="user-text">{record.content}</div>}
+          </>
         )
       ) : (
         <div className="assistant-body">

@@ -25,6 +25,8 @@ const paths = {
   check: 'M5 12l5 5 9-10',
   upload: 'M12 20V9M7 14l5-5 5 5M5 4h14',
   keyboard: 'M3 7h18v10H3zM7 11h1M11 11h1M15 11h1M8 14h8',
+  paperclip: 'M20 11l-8.5 8.5a5 5 0 0 1-7-7L13 4a3.5 3.5 0 0 1 5 5l-8.5 8.5a2 2 0 0 1-3-3L14 7',
+  file: 'M6 3h8l4 4v14H6zM14 3v4h4',
   tool: 'M14 6a4 4 0 0 0 5 5l-8 8a2 2 0 0 1-3-3l8-8a4 4 0 0 0-2-2z',
 } as const;
 

@@ -4,14 +4,17 @@ import type {
   ConversationRecord,
   ConversationSettings,
   ConversationTree,
+  MessageAttachment,
   MessageRecord,
   ReplyDone,
 } from '../../../src/protocol/conversations.js';
+import type { ModelList } from '../../../src/protocol/parlance-models.js';
 import { toolCallsSize } from '../../../src/protocol/reply-cursor.js';
 import * as api from '../api/conversations.js';
 import { ApiError, checkApiKey, isAbort, setApiKey, whenUnauthorized, whenUnreachable } from '../api/http.js';
 import { followReply, startReply, type ReplyCallbacks } from '../api/reply-stream.js';
-import { getHealth, listModels, type Health, type Notice } from '../api/server.js';
+import { getModelList } from '../api/models.js';
+import { getHealth, type Health, type Notice } from '../api/server.js';
 import { LiveReplies } from './live.js';
 import { pathTo, upsertMessages } from './tree.js';
 
@@ -65,6 +68,8 @@ export interface AppState {
   /** Streams that lost their connection for good (a retry button is shown). */
   readonly lost: ReadonlyMap<string, string>;
   readonly models: readonly string[];
+  /** What the server says of each model (capabilities, context length) and of its limits; null until loaded. */
+  readonly modelList: ModelList | null;
   readonly notices: readonly Notice[];
   /** Settings for the next new conversation. */
   readonly draft: SettingsDraft;
@@ -136,6 +141,7 @@ export class AppStore {
     streaming: new Set(),
     lost: new Map(),
     models: [],
+    modelList: null,
     notices: [],
     draft: { model: null, systemPrompt: '', temperature: null, maxTokens: null },
     toasts: [],
@@ -235,7 +241,8 @@ export class AppStore {
 
   async loadModels(): Promise<void> {
     try {
-      this.set({ models: await listModels() });
+      const modelList = await getModelList();
+      this.set({ models: modelList.models.map((model) => model.id), modelList });
     } catch (error) {
       // A 401 opens the key dialog, which says what to do; the list loads again once a key is taken.
       if (error instanceof ApiError && error.status === 401) return;
@@ -480,10 +487,10 @@ export class AppStore {
     return tree.messages.some((record) => state.streaming.has(record.id));
   }
 
-  /** Sends a message: creates the conversation first when this is a new chat. */
-  async send(content: string): Promise<void> {
+  /** Sends a message (with the files attached to it): creates the conversation first when this is a new chat. */
+  async send(content: string, attachments: readonly MessageAttachment[] = []): Promise<void> {
     const text = content.trim() === '' ? '' : content;
-    if (!text || this.busy()) return;
+    if ((!text && attachments.length === 0) || this.busy()) return;
     let conversationId = this.state.currentId;
     if (conversationId === null) {
       const draft = this.state.draft;
@@ -503,14 +510,17 @@ export class AppStore {
         return;
       }
     }
-    await this.run(conversationId, api.messagePath(conversationId), { content: text }, { conversationId, content: text, parentId: undefined });
+    const body = attachments.length === 0 ? { content: text } : { content: text, attachments };
+    await this.run(conversationId, api.messagePath(conversationId), body, { conversationId, content: text, parentId: undefined });
   }
 
   /** Edits an earlier user message by sending the new text beside it: a new branch; the old one is kept. */
   async editAndResend(original: MessageRecord, content: string): Promise<void> {
-    if (!content.trim() || this.busy()) return;
+    if ((!content.trim() && original.attachments.length === 0) || this.busy()) return;
     const conversationId = original.conversationId;
-    await this.run(conversationId, api.messagePath(conversationId), { content, parentId: original.parentId }, { conversationId, content, parentId: original.parentId });
+    // The edited message keeps its files.
+    const files = original.attachments.length === 0 ? {} : { attachments: original.attachments };
+    await this.run(conversationId, api.messagePath(conversationId), { content, parentId: original.parentId, ...files }, { conversationId, content, parentId: original.parentId });
   }
 
   /** A new reply beside `assistant` (same question): a new branch. */

@@ -1,3 +1,4 @@
+import { attachmentText } from '../../../core/attachments.js';
 import type { ConversationExport, MessageRecord } from '../../../store/contract.js';
 
 const speaker: Record<MessageRecord['role'], string> = { system: 'System', user: 'User', assistant: 'Assistant' };
@@ -16,7 +17,9 @@ export function toMarkdown(data: ConversationExport): string {
   if (data.conversation.systemPrompt) parts.push(`**System:** ${data.conversation.systemPrompt}`, '');
   for (const message of path) {
     const note = message.status === 'complete' ? '' : ` _(${message.status})_`;
-    parts.push(`**${speaker[message.role]}:**${note}`, '', message.content, '');
+    // Text files as the model read them; images by name only (a data: URL is no reading matter).
+    const files = message.attachments.map((file) => (file.type === 'text' ? attachmentText(file) : `_(image: ${file.name})_`));
+    parts.push(`**${speaker[message.role]}:**${note}`, '', ...files.flatMap((file) => [file, '']), message.content, '');
   }
   return parts.join('\n');
 }
