@@ -7,7 +7,7 @@
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConversationRecord, ConversationTree, ReplyStart } from '../../src/protocol/conversations.js';
-import { parseSse, startTestServer, type TestServer } from '../fixtures/server.js';
+import { noShedding, parseSse, startTestServer, type TestServer } from '../fixtures/server.js';
 import { engineLoad, expectOpenAIError, expectSettled, metricValue, openSocket, postJson, rawRequest, readRest, readUntil, sleep, waitFor, words } from './helpers.js';
 
 const tiny = 'parlance-tiny';
@@ -32,7 +32,7 @@ async function expectServes(server: TestServer): Promise<void> {
 describe('admission on the embedded engine (1 sequence, queue of 4)', () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startTestServer({ sequences: 1, queueLength: 4, contextSize: 1024 });
+    server = await startTestServer({ sequences: 1, queueLength: 4, contextSize: 1024, ...noShedding });
   });
   afterAll(async () => server.stop());
 
@@ -87,7 +87,7 @@ describe('admission on the embedded engine (1 sequence, queue of 4)', () => {
 describe('a client that disconnects at every stage (embedded engine, 1 sequence)', () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startTestServer({ sequences: 1, queueLength: 4, contextSize: 1024 });
+    server = await startTestServer({ sequences: 1, queueLength: 4, contextSize: 1024, ...noShedding });
   });
   afterAll(async () => server.stop());
 

@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../fixtures/server.js';
+import { noShedding, startTestServer, type TestServer } from '../fixtures/server.js';
 
 const model = 'parlance-tiny';
 
@@ -57,7 +57,7 @@ describe('the KV cache across turns (embedded engine)', () => {
   let server: TestServer;
   let client: OpenAI;
   beforeAll(async () => {
-    server = await startTestServer({ sequences: 4, queueLength: 8, contextSize: 2048 });
+    server = await startTestServer({ sequences: 4, queueLength: 8, contextSize: 2048, ...noShedding });
     client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
   });
   afterAll(async () => server.stop());
