@@ -47,6 +47,8 @@ interface Entry {
   readonly sizeBytes: number | undefined;
   /** What {@link ModelLibraryOptions.inspect} read from the file. */
   capabilities: ReadonlySet<Capability> | undefined;
+  /** Inspected already (successfully or not), or loaded before it could be: never read again. */
+  inspected: boolean;
   /** What the model said of itself when last loaded: kept for the listing once it is unloaded. */
   info: ModelInfo | undefined;
   failure: { readonly error: ParlanceError; readonly fileStamp: string } | undefined;
@@ -86,6 +88,8 @@ export class ModelLibrary implements Engine {
   private closed = false;
 
   constructor(private readonly options: ModelLibraryOptions) {
+    // Listed at once, so that the `--model` one can start loading before the directory is read.
+    for (const model of options.models) this.add(model);
     if (options.keepAliveMs > 0) {
       this.sweeper = setInterval(() => this.sweep(), Math.min(5000, Math.max(100, options.keepAliveMs / 4)));
       this.sweeper.unref();
@@ -94,17 +98,30 @@ export class ModelLibrary implements Engine {
 
   /** Picks up GGUF files added to the directory since (downloads laid out by the cache included); removed files stay listed and fail to load. */
   async scan(): Promise<void> {
-    const found = [...this.options.models];
-    if (this.options.directory !== undefined) {
-      for (const cached of await listCachedModels(this.options.directory)) found.push({ id: cached.id, path: cached.path });
+    // The `--model` entries, listed since the start: unless one is loading or loaded already, and says what it
+    // does itself (reading its header too, the chat template's jinja resolution above all, would slow its load).
+    for (const entry of this.entries.values()) {
+      if (entry.inspected || entry.state !== 'on disk' || entry.info !== undefined) continue;
+      entry.inspected = true;
+      entry.capabilities = await this.options.inspect?.(entry.model.path).catch(() => undefined);
     }
-    for (const model of found) {
-      const known = [...this.entries.values()].some((entry) => resolve(entry.model.path) === resolve(model.path));
-      if (known || this.entries.has(model.id)) continue;
+    if (this.options.directory === undefined) return;
+    for (const cached of await listCachedModels(this.options.directory)) {
+      const model = { id: cached.id, path: cached.path };
+      if (this.knows(model)) continue;
+      // Inspected before it is listed, so that its first request is checked against what it can do.
       const capabilities = await this.options.inspect?.(model.path).catch(() => undefined);
-      if (this.entries.has(model.id)) continue;
-      this.entries.set(model.id, { model, state: 'on disk', engine: undefined, loading: undefined, waiting: 0, pending: 0, lastUsed: 0, sizeBytes: fileSize(model.path), capabilities, info: undefined, failure: undefined });
+      this.add(model, capabilities);
     }
+  }
+
+  private knows(model: LibraryModel): boolean {
+    return this.entries.has(model.id) || [...this.entries.values()].some((entry) => resolve(entry.model.path) === resolve(model.path));
+  }
+
+  private add(model: LibraryModel, capabilities?: ReadonlySet<Capability>): void {
+    if (this.knows(model)) return;
+    this.entries.set(model.id, { model, state: 'on disk', engine: undefined, loading: undefined, waiting: 0, pending: 0, lastUsed: 0, sizeBytes: fileSize(model.path), capabilities, inspected: capabilities !== undefined, info: undefined, failure: undefined });
   }
 
   /** Loads a model now (the `--model` one, at start), rejecting with the load's own error. */
