@@ -12,7 +12,7 @@ import { ConversationService } from './core/conversation-service.js';
 import { EmbeddingService } from './core/embedding-service.js';
 import type { Engine } from './engines/contract.js';
 import { LlamaCppEngine, openLlama } from './engines/llama-cpp/engine.js';
-import { inspectCapabilities } from './engines/llama-cpp/model-inspect.js';
+import { estimateMemory, inspectCapabilities } from './engines/llama-cpp/model-inspect.js';
 import { ModelLibrary, type LibraryModel } from './engines/llama-cpp/model-library.js';
 import { DEFAULT_MODEL_REF, ModelUnavailableError, modelIdFromPath, resolveModel } from './engines/llama-cpp/model-source.js';
 import { ensureTinyModel, TINY_MODEL_CONTEXT_LENGTH } from './engines/llama-cpp/tiny-model.js';
@@ -195,19 +195,23 @@ async function loadEngines(config: Config, options: StartOptions, log: Logger, p
 async function startModelLibrary(config: Config, log: Logger, chosen: LibraryModel, loadTime: LoadedParts['loadTime'], { opening, llamaLog }: EmbeddedBinding): Promise<ModelLibrary> {
   const binding = await opening;
   const tinyPath = join(config.modelsDir, 'parlance-tiny.gguf');
+  // The demo model was trained on a short context: a longer one only earns llama.cpp's warning.
+  const contextSizeFor = (path: string): number => (resolve(path) === resolve(tinyPath) ? Math.min(config.contextSize, TINY_MODEL_CONTEXT_LENGTH) : config.contextSize);
   const library = new ModelLibrary({
     models: [chosen],
     directory: config.modelsDir,
     maxLoaded: config.modelsMax,
+    memoryBudgetBytes: config.modelsMemoryMb * 1e6,
+    estimateMemory: ({ path }) => estimateMemory(path, { contextSize: contextSizeFor(path), sequences: config.sequences }),
     keepAliveMs: config.modelKeepAliveSeconds * 1000,
     queueLength: config.queueLength,
     inspect: inspectCapabilities,
     dispose: () => binding.dispose(),
     onChange: (model, event, detail) => (event === 'failed' ? log.warn({ model: model.path }, `cannot load ${model.id}: ${detail ?? ''}`) : event === 'unloaded' ? log.info({ model: model.path }, `unloaded ${model.id}`) : undefined),
-    load: async ({ id, path }) => {
+    load: async ({ id, path }, onProgress) => {
       const startedAt = performance.now();
       log.info({ model: path }, `loading ${id} from ${path}`);
-      const demo = resolve(path) === resolve(tinyPath);
+      const logProgress = loadProgressLogger(log, id, startedAt);
       const llama = await LlamaCppEngine.create({
         modelPath: path,
         modelId: id,
@@ -215,12 +219,14 @@ async function startModelLibrary(config: Config, log: Logger, chosen: LibraryMod
         gpu: config.gpu,
         threads: config.threads,
         sequences: config.sequences,
-        // The demo model was trained on a short context: a longer one only earns llama.cpp's warning.
-        contextSize: demo ? Math.min(config.contextSize, TINY_MODEL_CONTEXT_LENGTH) : config.contextSize,
+        contextSize: contextSizeFor(path),
         queueLength: config.queueLength,
         defaultMaxTokens: config.maxTokens,
         log: llamaLog,
-        onLoadProgress: loadProgressLogger(log, id, startedAt),
+        onLoadProgress: (fraction) => {
+          onProgress(fraction);
+          logProgress(fraction);
+        },
       });
       const loadSeconds = (performance.now() - startedAt) / 1000;
       loadTime(llama.name, id, loadSeconds);

@@ -25,8 +25,12 @@ export interface ModelLibraryOptions {
   readonly queueLength: number;
   /** What a model on disk will be able to do, from its file (model-inspect.ts); absent or failing: {@link onDiskCapabilities}. */
   readonly inspect?: (path: string) => Promise<ReadonlySet<Capability>>;
-  /** Loads one model; its engine serves exactly that model (its own `models()` id is replaced by the library's). */
-  readonly load: (model: LibraryModel) => Promise<Engine>;
+  /** Loads one model, telling `onProgress` how much of it is read (0 to 1); its engine serves exactly that model (its own `models()` id is replaced by the library's). */
+  readonly load: (model: LibraryModel, onProgress: (fraction: number) => void) => Promise<Engine>;
+  /** The memory the models loaded at once may take, in bytes (`--models-memory`); absent: no budget but `maxLoaded`. */
+  readonly memoryBudgetBytes?: number;
+  /** The memory a model will take once loaded, in bytes, from its file (model-inspect.ts); needed with a budget. */
+  readonly estimateMemory?: (model: LibraryModel) => Promise<number>;
   /** Told when a model is loaded or unloaded, for the log. */
   readonly onChange?: (model: LibraryModel, event: 'loaded' | 'unloaded' | 'failed', detail?: string) => void;
   /** Called last on close (the shared llama.cpp binding). */
@@ -49,6 +53,10 @@ interface Entry {
   capabilities: ReadonlySet<Capability> | undefined;
   /** Inspected already (successfully or not), or loaded before it could be: never read again. */
   inspected: boolean;
+  /** How much of the file the load under way has read (0 to 1). */
+  progress: number;
+  /** What {@link ModelLibraryOptions.estimateMemory} said at its last load: counted against the budget while it is in memory. */
+  memoryBytes: number;
   /** What the model said of itself when last loaded: kept for the listing once it is unloaded. */
   info: ModelInfo | undefined;
   failure: { readonly error: ParlanceError; readonly fileStamp: string } | undefined;
@@ -121,7 +129,7 @@ export class ModelLibrary implements Engine {
 
   private add(model: LibraryModel, capabilities?: ReadonlySet<Capability>): void {
     if (this.knows(model)) return;
-    this.entries.set(model.id, { model, state: 'on disk', engine: undefined, loading: undefined, waiting: 0, pending: 0, lastUsed: 0, sizeBytes: fileSize(model.path), capabilities, inspected: capabilities !== undefined, info: undefined, failure: undefined });
+    this.entries.set(model.id, { model, state: 'on disk', engine: undefined, loading: undefined, waiting: 0, pending: 0, lastUsed: 0, sizeBytes: fileSize(model.path), capabilities, inspected: capabilities !== undefined, progress: 0, memoryBytes: 0, info: undefined, failure: undefined });
   }
 
   /** Loads a model now (the `--model` one, at start), rejecting with the load's own error. */
@@ -145,6 +153,7 @@ export class ModelLibrary implements Engine {
       id: entry.model.id,
       state: entry.state,
       ...(entry.failure ? { loadError: entry.failure.error.message } : {}),
+      ...(entry.state === 'loading' ? { loadProgress: entry.progress } : {}),
       ...(sizeBytes === undefined ? {} : { sizeBytes }),
     };
   }
@@ -232,6 +241,7 @@ export class ModelLibrary implements Engine {
 
   private startLoading(entry: Entry): Promise<Engine> {
     entry.state = 'loading';
+    entry.progress = 0;
     const stamp = fileStamp(entry.model.path);
     const loading = (async (): Promise<Engine> => {
       // A file that is no GGUF fails on its header, before any other model is unloaded for it.
@@ -240,6 +250,7 @@ export class ModelLibrary implements Engine {
           throw this.failed(entry, error, stamp);
         },
       );
+      entry.memoryBytes = await this.memoryOf(entry, stamp);
       let freed: Promise<void>[];
       try {
         freed = this.makeRoom(entry);
@@ -249,7 +260,10 @@ export class ModelLibrary implements Engine {
       }
       // The models unloaded to make room free their memory before this one takes its own.
       await Promise.all(freed);
-      const engine = await this.options.load(entry.model).catch((error: unknown) => {
+      const onProgress = (fraction: number): void => {
+        entry.progress = Math.max(entry.progress, Math.min(1, fraction));
+      };
+      const engine = await this.options.load(entry.model, onProgress).catch((error: unknown) => {
         throw this.failed(entry, error, stamp);
       });
       if (this.closed) {
@@ -271,6 +285,22 @@ export class ModelLibrary implements Engine {
     return loading;
   }
 
+  /**
+   * What the model will take in memory, with a budget (0 without one); one that cannot fit even alone is refused
+   * as a failed load (remembered until its file changes), naming both figures.
+   */
+  private async memoryOf(entry: Entry, stamp: string): Promise<number> {
+    const budget = this.options.memoryBudgetBytes;
+    if (budget === undefined || budget <= 0 || this.options.estimateMemory === undefined) return 0;
+    const needed = await this.options.estimateMemory(entry.model).catch((error: unknown) => {
+      throw this.failed(entry, error, stamp);
+    });
+    if (needed > budget) {
+      throw this.failed(entry, new Error(`it needs about ${megabytes(needed)} with its context, more than the memory budget of ${megabytes(budget)} (--models-memory)`), stamp);
+    }
+    return needed;
+  }
+
   /** Records why the model cannot be loaded; it is tried again once its file changes. */
   private failed(entry: Entry, error: unknown, stamp: string): ParlanceError {
     const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0]?.trim() || 'unknown error';
@@ -281,15 +311,21 @@ export class ModelLibrary implements Engine {
     return failure;
   }
 
-  /** Unloads least recently used idle models until one more fits; refuses (503, retry) when every loaded one is busy. */
+  /**
+   * Unloads least recently used idle models until one more fits, in number (`maxLoaded`) and in memory (the
+   * budget); refuses (503, retry) when every model still in the way is busy.
+   */
   private makeRoom(wanted: Entry): Promise<void>[] {
     const freed: Promise<void>[] = [];
     const inMemory = (): Entry[] => [...this.entries.values()].filter((entry) => entry !== wanted && (entry.engine !== undefined || entry.loading !== undefined));
+    const budget = this.options.memoryBudgetBytes ?? 0;
+    const overBudget = (held: readonly Entry[]): boolean => budget > 0 && held.reduce((sum, entry) => sum + entry.memoryBytes, wanted.memoryBytes) > budget;
     let held = inMemory();
-    while (held.length >= this.options.maxLoaded) {
+    while (held.length >= this.options.maxLoaded || overBudget(held)) {
       const victim = held.filter((entry) => entry.engine !== undefined && !this.busy(entry)).sort((a, b) => a.lastUsed - b.lastUsed)[0];
       if (!victim) {
-        throw new ParlanceError('engine_unavailable', `Every loaded model is busy (--models-max ${this.options.maxLoaded}), so '${wanted.model.id}' cannot be loaded yet; retry in a moment.`, { retryAfterSeconds: 1 });
+        const limit = held.length >= this.options.maxLoaded ? `--models-max ${this.options.maxLoaded}` : `--models-memory ${megabytes(budget)}`;
+        throw new ParlanceError('engine_unavailable', `Every loaded model is busy (${limit}), so '${wanted.model.id}' cannot be loaded yet; retry in a moment.`, { retryAfterSeconds: 1 });
       }
       freed.push(this.unload(victim));
       held = inMemory();
@@ -337,6 +373,10 @@ export class ModelLibrary implements Engine {
     await Promise.allSettled([...this.closing]);
     await this.options.dispose?.();
   }
+}
+
+function megabytes(bytes: number): string {
+  return `${Math.ceil(bytes / 1e6)} MB`;
 }
 
 /** The promise's value, or the signal's abort reason, whichever comes first (the load itself goes on for others). */
