@@ -10,6 +10,14 @@ interface HealthBody {
   readonly notices?: readonly Notice[];
   /** True while the server is still loading its model (it listens before). */
   readonly loading?: boolean;
+  readonly models?: readonly { readonly id: string; readonly state?: string; readonly load_progress?: number }[];
+}
+
+/** A model of the server's library being read into memory (a request for it waits meanwhile). */
+export interface ModelLoad {
+  readonly id: string;
+  /** 0 to 1. */
+  readonly progress: number;
 }
 
 interface ModelList {
@@ -29,4 +37,10 @@ export async function getHealth(): Promise<Health> {
 export async function listModels(): Promise<readonly string[]> {
   const list = await json<ModelList>('/v1/models');
   return list.data.map((model) => model.id);
+}
+
+/** The models loading now, from `/health`. */
+export async function loadingModels(): Promise<readonly ModelLoad[]> {
+  const health = await json<HealthBody>('/health');
+  return (health.models ?? []).filter((model) => model.state === 'loading').map((model) => ({ id: model.id, progress: model.load_progress ?? 0 }));
 }
