@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { Llama } from 'node-llama-cpp';
 import type { Logger } from 'pino';
 import { ConfigError } from './config/load.js';
 import { isParlanceError } from './errors.js';
@@ -11,7 +12,7 @@ import { ConversationService } from './core/conversation-service.js';
 import { EmbeddingService } from './core/embedding-service.js';
 import type { Engine } from './engines/contract.js';
 import { LlamaCppEngine, openLlama } from './engines/llama-cpp/engine.js';
-import { inspectCapabilities } from './engines/llama-cpp/model-inspect.js';
+import { estimateMemory, inspectCapabilities } from './engines/llama-cpp/model-inspect.js';
 import { ModelLibrary, type LibraryModel } from './engines/llama-cpp/model-library.js';
 import { DEFAULT_MODEL_REF, ModelUnavailableError, modelIdFromPath, resolveModel } from './engines/llama-cpp/model-source.js';
 import { ensureTinyModel, TINY_MODEL_CONTEXT_LENGTH } from './engines/llama-cpp/tiny-model.js';
@@ -167,16 +168,17 @@ interface LoadedParts {
 }
 
 /** Loads the configured engines in order (embedded, scripted, upstreams), handing each over as soon as it is ready. */
-async function loadEngines(config: Config, options: StartOptions, log: Logger, parts: LoadedParts): Promise<void> {
-  if (config.embedded) {
+async function loadEngines(config: Config, options: StartOptions, log: Logger, parts: LoadedParts, binding: EmbeddedBinding | undefined): Promise<void> {
+  if (binding) {
     const model = await chooseModel(config, options, log);
     if (model.demo) parts.demo();
     if (model.notice) parts.notice(model.notice);
     const modelId = config.modelAlias ?? modelIdFromPath(model.path);
-    const library = await startModelLibrary(config, log, { id: modelId, path: model.path }, parts.loadTime).catch((error: unknown) => {
+    const library = await startModelLibrary(config, log, { id: modelId, path: model.path }, parts.loadTime, binding).catch((error: unknown) => {
       throw modelLoadFailure(error, model.path);
     });
-    await library.preload(modelId).catch(async (error: unknown) => {
+    // The directory is read while the chosen model loads (which it then does not inspect).
+    await Promise.all([library.preload(modelId), library.scan()]).catch(async (error: unknown) => {
       await library.close();
       throw modelLoadFailure(error, model.path);
     });
@@ -190,29 +192,26 @@ async function loadEngines(config: Config, options: StartOptions, log: Logger, p
  * The embedded engine: every GGUF of the models directory plus the chosen one, loaded on demand over one
  * llama.cpp binding (model-library.ts). The chosen model is loaded at start, so that a bad one fails the start.
  */
-async function startModelLibrary(config: Config, log: Logger, chosen: LibraryModel, loadTime: LoadedParts['loadTime']): Promise<ModelLibrary> {
-  // llama.cpp says some things once per sequence: each is worth one line.
-  const said = new Set<string>();
-  const llamaLog = (level: 'warn' | 'error', message: string): void => {
-    if (said.has(message)) return;
-    said.add(message);
-    log[level]({ engine: 'llama' }, message);
-  };
-  const binding = await openLlama({ gpu: config.gpu, log: llamaLog });
+async function startModelLibrary(config: Config, log: Logger, chosen: LibraryModel, loadTime: LoadedParts['loadTime'], { opening, llamaLog }: EmbeddedBinding): Promise<ModelLibrary> {
+  const binding = await opening;
   const tinyPath = join(config.modelsDir, 'parlance-tiny.gguf');
+  // The demo model was trained on a short context: a longer one only earns llama.cpp's warning.
+  const contextSizeFor = (path: string): number => (resolve(path) === resolve(tinyPath) ? Math.min(config.contextSize, TINY_MODEL_CONTEXT_LENGTH) : config.contextSize);
   const library = new ModelLibrary({
     models: [chosen],
     directory: config.modelsDir,
     maxLoaded: config.modelsMax,
+    memoryBudgetBytes: config.modelsMemoryMb * 1e6,
+    estimateMemory: ({ path }) => estimateMemory(path, { contextSize: contextSizeFor(path), sequences: config.sequences }),
     keepAliveMs: config.modelKeepAliveSeconds * 1000,
     queueLength: config.queueLength,
     inspect: inspectCapabilities,
     dispose: () => binding.dispose(),
     onChange: (model, event, detail) => (event === 'failed' ? log.warn({ model: model.path }, `cannot load ${model.id}: ${detail ?? ''}`) : event === 'unloaded' ? log.info({ model: model.path }, `unloaded ${model.id}`) : undefined),
-    load: async ({ id, path }) => {
+    load: async ({ id, path }, onProgress) => {
       const startedAt = performance.now();
       log.info({ model: path }, `loading ${id} from ${path}`);
-      const demo = resolve(path) === resolve(tinyPath);
+      const logProgress = loadProgressLogger(log, id, startedAt);
       const llama = await LlamaCppEngine.create({
         modelPath: path,
         modelId: id,
@@ -220,12 +219,14 @@ async function startModelLibrary(config: Config, log: Logger, chosen: LibraryMod
         gpu: config.gpu,
         threads: config.threads,
         sequences: config.sequences,
-        // The demo model was trained on a short context: a longer one only earns llama.cpp's warning.
-        contextSize: demo ? Math.min(config.contextSize, TINY_MODEL_CONTEXT_LENGTH) : config.contextSize,
+        contextSize: contextSizeFor(path),
         queueLength: config.queueLength,
         defaultMaxTokens: config.maxTokens,
         log: llamaLog,
-        onLoadProgress: loadProgressLogger(log, id, startedAt),
+        onLoadProgress: (fraction) => {
+          onProgress(fraction);
+          logProgress(fraction);
+        },
       });
       const loadSeconds = (performance.now() - startedAt) / 1000;
       loadTime(llama.name, id, loadSeconds);
@@ -237,8 +238,32 @@ async function startModelLibrary(config: Config, log: Logger, chosen: LibraryMod
       return llama;
     },
   });
-  await library.scan();
   return library;
+}
+
+/** The llama.cpp binding, opened at the very start: its binary check runs in a child process while the store and the HTTP app are set up. */
+interface EmbeddedBinding {
+  readonly opening: Promise<Llama>;
+  readonly llamaLog: (level: 'warn' | 'error', message: string) => void;
+}
+
+function openEmbeddedBinding(config: Config, log: Logger): EmbeddedBinding {
+  // llama.cpp says some things once per sequence: each is worth one line.
+  const said = new Set<string>();
+  const llamaLog = (level: 'warn' | 'error', message: string): void => {
+    if (said.has(message)) return;
+    said.add(message);
+    log[level]({ engine: 'llama' }, message);
+  };
+  const opening = openLlama({ gpu: config.gpu, log: llamaLog });
+  // Awaited later, or disposed of when the start fails first: never an unhandled rejection meanwhile.
+  opening.catch(() => undefined);
+  return { opening, llamaLog };
+}
+
+/** Releases a binding that no engine took (a start that failed before the engines loaded). */
+async function releaseBinding(binding: EmbeddedBinding | undefined): Promise<void> {
+  await binding?.opening.then((llama) => (llama.disposed ? undefined : llama.dispose())).catch(() => undefined);
 }
 
 /** Logs a slow load at each quarter, so a terminal shows it moving; a load under a second says nothing until it is done. */
@@ -273,7 +298,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   log.info({ version: packageVersion, instance }, `Parlance ${packageVersion}`);
   log.debug({ config: redactConfig(config) }, 'effective configuration');
 
-  const store = await openConversationStore(config, log, instance);
+  const binding = config.embedded ? openEmbeddedBinding(config, log) : undefined;
+  let store: ConversationStore;
+  try {
+    store = await openConversationStore(config, log, instance);
+  } catch (error) {
+    await releaseBinding(binding);
+    throw error;
+  }
   const registry = new EngineRegistry([], { loading: true });
   const metrics = new Metrics(() => registry.engines, { loading: () => registry.loading });
   const rateLimits = new KeyRateLimiter(config.apiKeys, { requestsPerMinute: config.rateLimitRequests, tokensPerMinute: config.rateLimitTokens });
@@ -329,7 +361,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       loadTime: (engine, model, seconds) => metrics.modelLoaded(engine, model, seconds),
       notice: (notice) => notices.push(notice),
       demo: () => (demo = true),
-    });
+    }, binding);
     registry.loaded();
     // An upstream that was down at start (or gained models) is picked up without a restart.
     rediscovery = setInterval(() => {
@@ -344,6 +376,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await app?.close();
     await registry.close();
     await store.close();
+    await releaseBinding(binding);
     throw error;
   }
 }

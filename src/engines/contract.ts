@@ -229,6 +229,8 @@ export interface ModelInfo {
   readonly loadError?: string;
   /** The size of the model's file in bytes, where it is a local file. */
   readonly sizeBytes?: number;
+  /** How much of the model's file is read, 0 to 1, while its state is `loading`. */
+  readonly loadProgress?: number;
 }
 
 export type ModelState = 'loaded' | 'loading' | 'on disk' | 'failed';

@@ -200,4 +200,6 @@ export interface OpenAIModel {
   state?: 'loaded' | 'loading' | 'on disk' | 'failed';
   /** Parlance's: why it failed to load, naming the file. */
   load_error?: string;
+  /** Parlance's: how much of the file is read, 0 to 1, while `state` is `loading`. */
+  load_progress?: number;
 }

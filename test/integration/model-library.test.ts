@@ -7,6 +7,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/load.js';
 import type { OptionKey } from '../../src/config/schema.js';
+import { estimateMemory } from '../../src/engines/llama-cpp/model-inspect.js';
 import { ensureTinyModel } from '../../src/engines/llama-cpp/tiny-model.js';
 import { startServer, type RunningServer } from '../../src/main.js';
 
@@ -136,5 +137,49 @@ describe('--model-keep-alive', () => {
     // A model on disk is checked against what its file says it can do, not refused for want of a load.
     const embedded = await client.embeddings.create({ model: 'alpha', input: 'hi' });
     expect(embedded.data[0]?.embedding.length).toBeGreaterThan(0);
+  });
+});
+
+describe('--models-memory', () => {
+  let dir: string;
+  let server: RunningServer;
+  let client: OpenAI;
+  let budgetMb: number;
+  beforeAll(async () => {
+    dir = await modelsDir();
+    // A model four times as wide: its weights alone pass a budget that holds one tiny model but not two.
+    await ensureTinyModel(join(dir, 'wide.gguf'), { seed: 3, name: 'wide', embeddingLength: 256, feedForwardLength: 512 });
+    const context = { contextSize: 512, sequences: 1 };
+    const tiny = await estimateMemory(join(dir, 'alpha.gguf'), context);
+    const wide = await estimateMemory(join(dir, 'wide.gguf'), context);
+    expect(wide).toBeGreaterThan(2 * tiny);
+    // One and a half tiny models: room for one of alpha and beta, never for both, nor for wide.
+    budgetMb = (1.5 * tiny) / 1e6;
+    ({ server, client } = await start(dir, { modelsMax: 4, modelsMemoryMb: budgetMb }));
+  });
+  afterAll(async () => {
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('unloads the least recently used idle model when a load would pass the budget, though --models-max has room', async () => {
+    expect(await states(client)).toMatchObject({ alpha: 'loaded', beta: 'on disk' });
+    expect((await ask(client, 'beta')).model).toBe('beta');
+    expect(await states(client)).toMatchObject({ alpha: 'on disk', beta: 'loaded' });
+  });
+
+  it('refuses a model that cannot fit alone with an error naming the budget, and keeps serving the others', async () => {
+    const error = await ask(client, 'wide').then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    const apiError = error as InstanceType<typeof OpenAI.APIError>;
+    expect(apiError.code).toBe('model_load_failed');
+    expect(apiError.message).toContain('--models-memory');
+    expect(apiError.message).toContain(join(dir, 'wide.gguf'));
+    // Nothing was unloaded for it.
+    expect(await states(client)).toMatchObject({ beta: 'loaded', wide: 'failed' });
+    expect((await ask(client, 'beta')).model).toBe('beta');
   });
 });

@@ -17,3 +17,16 @@ export async function inspectCapabilities(path: string): Promise<ReadonlySet<Cap
   const thinks = wrapper !== null && templateThinks(wrapper);
   return new Set([...llamaCapabilities, ...(thinks ? reasoningCapabilities : []), ...embeddingCapabilities(insights)]);
 }
+
+/**
+ * The memory a model will take once loaded, in bytes, from its GGUF header (no weights read): its weights plus
+ * a context of `sequences` × `contextSize` tokens, as node-llama-cpp estimates them for the CPU (GPU layers are
+ * not counted: the budget is the machine's memory). The vocabulary is not read.
+ */
+export async function estimateMemory(path: string, context: { readonly contextSize: number; readonly sequences: number }): Promise<number> {
+  const fileInfo = await readGgufFileInfo(path, { sourceType: 'filesystem', logWarnings: false, ignoreKeys: ['tokenizer.ggml.tokens', 'tokenizer.ggml.merges', 'tokenizer.ggml.token_type', 'tokenizer.ggml.scores'] });
+  const insights = await GgufInsights.from(fileInfo);
+  const weights = await insights.estimateModelResourceRequirementsV2({ gpuLayers: 0 });
+  const kv = await insights.estimateContextResourceRequirementsV2({ contextSize: context.contextSize * context.sequences, sequences: context.sequences, modelGpuLayers: 0 });
+  return weights.cpuRam + weights.gpuVram + kv.cpuRam + kv.gpuVram;
+}

@@ -25,8 +25,12 @@ export interface ModelLibraryOptions {
   readonly queueLength: number;
   /** What a model on disk will be able to do, from its file (model-inspect.ts); absent or failing: {@link onDiskCapabilities}. */
   readonly inspect?: (path: string) => Promise<ReadonlySet<Capability>>;
-  /** Loads one model; its engine serves exactly that model (its own `models()` id is replaced by the library's). */
-  readonly load: (model: LibraryModel) => Promise<Engine>;
+  /** Loads one model, telling `onProgress` how much of it is read (0 to 1); its engine serves exactly that model (its own `models()` id is replaced by the library's). */
+  readonly load: (model: LibraryModel, onProgress: (fraction: number) => void) => Promise<Engine>;
+  /** The memory the models loaded at once may take, in bytes (`--models-memory`); absent: no budget but `maxLoaded`. */
+  readonly memoryBudgetBytes?: number;
+  /** The memory a model will take once loaded, in bytes, from its file (model-inspect.ts); needed with a budget. */
+  readonly estimateMemory?: (model: LibraryModel) => Promise<number>;
   /** Told when a model is loaded or unloaded, for the log. */
   readonly onChange?: (model: LibraryModel, event: 'loaded' | 'unloaded' | 'failed', detail?: string) => void;
   /** Called last on close (the shared llama.cpp binding). */
@@ -47,6 +51,12 @@ interface Entry {
   readonly sizeBytes: number | undefined;
   /** What {@link ModelLibraryOptions.inspect} read from the file. */
   capabilities: ReadonlySet<Capability> | undefined;
+  /** Inspected already (successfully or not), or loaded before it could be: never read again. */
+  inspected: boolean;
+  /** How much of the file the load under way has read (0 to 1). */
+  progress: number;
+  /** What {@link ModelLibraryOptions.estimateMemory} said at its last load: counted against the budget while it is in memory. */
+  memoryBytes: number;
   /** What the model said of itself when last loaded: kept for the listing once it is unloaded. */
   info: ModelInfo | undefined;
   failure: { readonly error: ParlanceError; readonly fileStamp: string } | undefined;
@@ -86,6 +96,8 @@ export class ModelLibrary implements Engine {
   private closed = false;
 
   constructor(private readonly options: ModelLibraryOptions) {
+    // Listed at once, so that the `--model` one can start loading before the directory is read.
+    for (const model of options.models) this.add(model);
     if (options.keepAliveMs > 0) {
       this.sweeper = setInterval(() => this.sweep(), Math.min(5000, Math.max(100, options.keepAliveMs / 4)));
       this.sweeper.unref();
@@ -94,17 +106,30 @@ export class ModelLibrary implements Engine {
 
   /** Picks up GGUF files added to the directory since (downloads laid out by the cache included); removed files stay listed and fail to load. */
   async scan(): Promise<void> {
-    const found = [...this.options.models];
-    if (this.options.directory !== undefined) {
-      for (const cached of await listCachedModels(this.options.directory)) found.push({ id: cached.id, path: cached.path });
+    // The `--model` entries, listed since the start: unless one is loading or loaded already, and says what it
+    // does itself (reading its header too, the chat template's jinja resolution above all, would slow its load).
+    for (const entry of this.entries.values()) {
+      if (entry.inspected || entry.state !== 'on disk' || entry.info !== undefined) continue;
+      entry.inspected = true;
+      entry.capabilities = await this.options.inspect?.(entry.model.path).catch(() => undefined);
     }
-    for (const model of found) {
-      const known = [...this.entries.values()].some((entry) => resolve(entry.model.path) === resolve(model.path));
-      if (known || this.entries.has(model.id)) continue;
+    if (this.options.directory === undefined) return;
+    for (const cached of await listCachedModels(this.options.directory)) {
+      const model = { id: cached.id, path: cached.path };
+      if (this.knows(model)) continue;
+      // Inspected before it is listed, so that its first request is checked against what it can do.
       const capabilities = await this.options.inspect?.(model.path).catch(() => undefined);
-      if (this.entries.has(model.id)) continue;
-      this.entries.set(model.id, { model, state: 'on disk', engine: undefined, loading: undefined, waiting: 0, pending: 0, lastUsed: 0, sizeBytes: fileSize(model.path), capabilities, info: undefined, failure: undefined });
+      this.add(model, capabilities);
     }
+  }
+
+  private knows(model: LibraryModel): boolean {
+    return this.entries.has(model.id) || [...this.entries.values()].some((entry) => resolve(entry.model.path) === resolve(model.path));
+  }
+
+  private add(model: LibraryModel, capabilities?: ReadonlySet<Capability>): void {
+    if (this.knows(model)) return;
+    this.entries.set(model.id, { model, state: 'on disk', engine: undefined, loading: undefined, waiting: 0, pending: 0, lastUsed: 0, sizeBytes: fileSize(model.path), capabilities, inspected: capabilities !== undefined, progress: 0, memoryBytes: 0, info: undefined, failure: undefined });
   }
 
   /** Loads a model now (the `--model` one, at start), rejecting with the load's own error. */
@@ -128,6 +153,7 @@ export class ModelLibrary implements Engine {
       id: entry.model.id,
       state: entry.state,
       ...(entry.failure ? { loadError: entry.failure.error.message } : {}),
+      ...(entry.state === 'loading' ? { loadProgress: entry.progress } : {}),
       ...(sizeBytes === undefined ? {} : { sizeBytes }),
     };
   }
@@ -215,6 +241,7 @@ export class ModelLibrary implements Engine {
 
   private startLoading(entry: Entry): Promise<Engine> {
     entry.state = 'loading';
+    entry.progress = 0;
     const stamp = fileStamp(entry.model.path);
     const loading = (async (): Promise<Engine> => {
       // A file that is no GGUF fails on its header, before any other model is unloaded for it.
@@ -223,6 +250,7 @@ export class ModelLibrary implements Engine {
           throw this.failed(entry, error, stamp);
         },
       );
+      entry.memoryBytes = await this.memoryOf(entry, stamp);
       let freed: Promise<void>[];
       try {
         freed = this.makeRoom(entry);
@@ -232,7 +260,10 @@ export class ModelLibrary implements Engine {
       }
       // The models unloaded to make room free their memory before this one takes its own.
       await Promise.all(freed);
-      const engine = await this.options.load(entry.model).catch((error: unknown) => {
+      const onProgress = (fraction: number): void => {
+        entry.progress = Math.max(entry.progress, Math.min(1, fraction));
+      };
+      const engine = await this.options.load(entry.model, onProgress).catch((error: unknown) => {
         throw this.failed(entry, error, stamp);
       });
       if (this.closed) {
@@ -254,6 +285,22 @@ export class ModelLibrary implements Engine {
     return loading;
   }
 
+  /**
+   * What the model will take in memory, with a budget (0 without one); one that cannot fit even alone is refused
+   * as a failed load (remembered until its file changes), naming both figures.
+   */
+  private async memoryOf(entry: Entry, stamp: string): Promise<number> {
+    const budget = this.options.memoryBudgetBytes;
+    if (budget === undefined || budget <= 0 || this.options.estimateMemory === undefined) return 0;
+    const needed = await this.options.estimateMemory(entry.model).catch((error: unknown) => {
+      throw this.failed(entry, error, stamp);
+    });
+    if (needed > budget) {
+      throw this.failed(entry, new Error(`it needs about ${megabytes(needed)} with its context, more than the memory budget of ${megabytes(budget)} (--models-memory)`), stamp);
+    }
+    return needed;
+  }
+
   /** Records why the model cannot be loaded; it is tried again once its file changes. */
   private failed(entry: Entry, error: unknown, stamp: string): ParlanceError {
     const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0]?.trim() || 'unknown error';
@@ -264,15 +311,21 @@ export class ModelLibrary implements Engine {
     return failure;
   }
 
-  /** Unloads least recently used idle models until one more fits; refuses (503, retry) when every loaded one is busy. */
+  /**
+   * Unloads least recently used idle models until one more fits, in number (`maxLoaded`) and in memory (the
+   * budget); refuses (503, retry) when every model still in the way is busy.
+   */
   private makeRoom(wanted: Entry): Promise<void>[] {
     const freed: Promise<void>[] = [];
     const inMemory = (): Entry[] => [...this.entries.values()].filter((entry) => entry !== wanted && (entry.engine !== undefined || entry.loading !== undefined));
+    const budget = this.options.memoryBudgetBytes ?? 0;
+    const overBudget = (held: readonly Entry[]): boolean => budget > 0 && held.reduce((sum, entry) => sum + entry.memoryBytes, wanted.memoryBytes) > budget;
     let held = inMemory();
-    while (held.length >= this.options.maxLoaded) {
+    while (held.length >= this.options.maxLoaded || overBudget(held)) {
       const victim = held.filter((entry) => entry.engine !== undefined && !this.busy(entry)).sort((a, b) => a.lastUsed - b.lastUsed)[0];
       if (!victim) {
-        throw new ParlanceError('engine_unavailable', `Every loaded model is busy (--models-max ${this.options.maxLoaded}), so '${wanted.model.id}' cannot be loaded yet; retry in a moment.`, { retryAfterSeconds: 1 });
+        const limit = held.length >= this.options.maxLoaded ? `--models-max ${this.options.maxLoaded}` : `--models-memory ${megabytes(budget)}`;
+        throw new ParlanceError('engine_unavailable', `Every loaded model is busy (${limit}), so '${wanted.model.id}' cannot be loaded yet; retry in a moment.`, { retryAfterSeconds: 1 });
       }
       freed.push(this.unload(victim));
       held = inMemory();
@@ -320,6 +373,10 @@ export class ModelLibrary implements Engine {
     await Promise.allSettled([...this.closing]);
     await this.options.dispose?.();
   }
+}
+
+function megabytes(bytes: number): string {
+  return `${Math.ceil(bytes / 1e6)} MB`;
 }
 
 /** The promise's value, or the signal's abort reason, whichever comes first (the load itself goes on for others). */

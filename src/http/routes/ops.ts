@@ -22,6 +22,7 @@ export const opsRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
         context_length: model.contextLength ?? null,
         ...(model.state === undefined ? {} : { state: model.state, size_bytes: model.sizeBytes ?? null }),
         ...(model.loadError === undefined ? {} : { load_error: model.loadError }),
+        ...(model.loadProgress === undefined ? {} : { load_progress: model.loadProgress }),
         ...(load === undefined ? {} : { sequences: load }),
       };
     }),

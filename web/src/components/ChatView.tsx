@@ -8,6 +8,7 @@ import { Composer } from './Composer.js';
 import { Icon } from './icons.js';
 import { MessageView, PendingView } from './MessageView.js';
 import { SettingsDialog } from './SettingsDialog.js';
+import { ModelLoading } from './ModelLoading.js';
 
 function ModelPicker() {
   const models = useAppState((state) => state.models);
@@ -355,6 +356,7 @@ export function ChatView({ onMenu, inert }: { readonly onMenu: () => void; reado
       </header>
       <ConnectionBanner />
       <Banner />
+      <ModelLoading />
       {treeState === 'loading' && title === null ? <p className="muted center">Loading the conversation…</p> : null}
       {treeState === 'missing' ? (
         <div className="empty">

@@ -16,6 +16,7 @@ function toOpenAIModel(model: ModelInfo): OpenAIModel {
     owned_by: model.ownedBy,
     ...(model.state === undefined ? {} : { state: model.state }),
     ...(model.loadError === undefined ? {} : { load_error: model.loadError }),
+    ...(model.loadProgress === undefined ? {} : { load_progress: model.loadProgress }),
   };
 }
 
