@@ -8,7 +8,7 @@
  * while the reply streams, and while the sent message opens for editing.
  * Figures only; nothing is asserted.
  *
- * Run: npx tsx bench/page-smoothness.ts [--rates 1,4] [--delay 20]
+ * Run: npx tsx bench/page-smoothness.ts [--rates 1,4] [--delay 20] [--runs 1]   (medians when runs > 1)
  */
 import { launchChromium, openPage, startScriptedServer, waitForReplyEnd } from '../test/browser/harness.js';
 import { ensureWebBuilt } from '../web/ensure-built.js';
@@ -36,17 +36,34 @@ function figures(durations: readonly number[]): Figures {
   };
 }
 
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : Math.round(((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2);
+}
+
+/** Each figure's median over runs (so the line mixes runs: it is a summary, not one run). */
+const medianFigures = (list: readonly Figures[]): Figures => ({
+  count: median(list.map((f) => f.count)),
+  totalMs: median(list.map((f) => f.totalMs)),
+  maxMs: median(list.map((f) => f.maxMs)),
+  tbtMs: median(list.map((f) => f.tbtMs)),
+});
+
 const show = (f: Figures): string => `${f.count} long tasks, total ${f.totalMs} ms, longest ${f.maxMs} ms, TBT ${f.tbtMs} ms`;
 
 async function main(): Promise<void> {
   const rates = arg('rates', '1,4').split(',').map(Number);
   const delay = Number(arg('delay', '20'));
+  const runs = Number(arg('runs', '1'));
   await ensureWebBuilt();
   const text = sampleReply();
   const session = await launchChromium();
   const server = await startScriptedServer({ scriptedDelayMs: delay });
   try {
-    for (const rate of rates) {
+    const results = new Map<string, Figures[]>();
+    const record = (key: string, value: Figures): void => void results.set(key, [...(results.get(key) ?? []), value]);
+    for (let run = 1; run <= runs; run++) for (const rate of rates) {
       const app = await openPage(session.browser, server.url, { permissions: ['clipboard-read', 'clipboard-write'] });
       const cdp = await app.context.newCDPSession(app.page);
       await app.page.addInitScript({ content: "window.__longTasks = []; new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__longTasks.push(e.duration); }).observe({ type: 'longtask', buffered: true });" });
@@ -85,7 +102,15 @@ async function main(): Promise<void> {
       console.log(`CPU ${rate}x: filling ${(text.length / 1024).toFixed(1)} KB into the composer: ${show(fill)}`);
       console.log(`CPU ${rate}x: the reply (${(chars / 1024).toFixed(1)} KB of text, ${((Date.now() - started) / 1000).toFixed(1)} s): ${show(streamed)}`);
       console.log(`CPU ${rate}x: opening the ${(editLength / 1024).toFixed(1)} KB message for editing: ${show(edit)}`);
+      record(`CPU ${rate}x: paste`, paste);
+      record(`CPU ${rate}x: fill`, fill);
+      record(`CPU ${rate}x: reply`, streamed);
+      record(`CPU ${rate}x: edit`, edit);
       await app.context.close();
+    }
+    if (runs > 1) {
+      console.log(`medians of ${runs} runs:`);
+      for (const [key, list] of results) console.log(`${key}: ${show(medianFigures(list))}`);
     }
   } finally {
     await server.stop();
