@@ -95,9 +95,15 @@ describe.skipIf(!haveChromium)('the installable page (manifest, offline shell)',
     expect(await waitForReplyEnd(page)).toBe('complete');
     const id = await conversationIdOf(page);
     await until(page, `document.querySelector('.sidebar')?.textContent.includes('A message to remember offline') === true`);
-    await page.reload();
+    const reloaded = await page.reload();
     await page.getByLabel('Message', { exact: true }).waitFor();
     expect(await page.evaluate<boolean>('navigator.serviceWorker.controller !== null')).toBe(true);
+    // With the server up, the page itself still comes from it (each answer has its own request id), not the cache.
+    expect(reloaded?.fromServiceWorker()).toBe(true);
+    const storedId = await page.evaluate<string | null>("caches.match('/').then((response) => response.headers.get('x-request-id'))");
+    expect(storedId).not.toBeNull();
+    expect(reloaded?.headers()['x-request-id']).toBeDefined();
+    expect(reloaded?.headers()['x-request-id']).not.toBe(storedId);
 
     // One cache, this build's, holding the page, its hashed assets, icons and manifest: never an API answer.
     const version = /"version":"([0-9a-f]+)"/.exec((await (await fetch(`${server.url}/sw.js`)).text()).replaceAll('\\"', '"'))?.[1];
