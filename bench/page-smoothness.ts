@@ -12,12 +12,9 @@
  */
 import { launchChromium, openPage, startScriptedServer, waitForReplyEnd } from '../test/browser/harness.js';
 import { ensureWebBuilt } from '../web/ensure-built.js';
+import { arg } from './lib/args.js';
+import { median } from './lib/measure.js';
 import { sampleReply } from './ui-render.js';
-
-function arg(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? (process.argv[at + 1] ?? fallback) : fallback;
-}
 
 interface Figures {
   readonly count: number;
@@ -36,18 +33,12 @@ function figures(durations: readonly number[]): Figures {
   };
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : Math.round(((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2);
-}
-
 /** Each figure's median over runs (so the line mixes runs: it is a summary, not one run). */
 const medianFigures = (list: readonly Figures[]): Figures => ({
   count: median(list.map((f) => f.count)),
-  totalMs: median(list.map((f) => f.totalMs)),
-  maxMs: median(list.map((f) => f.maxMs)),
-  tbtMs: median(list.map((f) => f.tbtMs)),
+  totalMs: Math.round(median(list.map((f) => f.totalMs))),
+  maxMs: Math.round(median(list.map((f) => f.maxMs))),
+  tbtMs: Math.round(median(list.map((f) => f.tbtMs))),
 });
 
 const show = (f: Figures): string => `${f.count} long tasks, total ${f.totalMs} ms, longest ${f.maxMs} ms, TBT ${f.tbtMs} ms`;

@@ -10,12 +10,8 @@
 import { writeFile } from 'node:fs/promises';
 import { launchChromium, openPage, startScriptedServer, waitForReplyEnd } from '../test/browser/harness.js';
 import { ensureWebBuilt } from '../web/ensure-built.js';
+import { arg } from './lib/args.js';
 import { sampleReply } from './ui-render.js';
-
-function arg(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? (process.argv[at + 1] ?? fallback) : fallback;
-}
 
 interface TraceEvent {
   readonly name: string;
