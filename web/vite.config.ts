@@ -1,4 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -34,6 +35,47 @@ function precompress(): Plugin {
 }
 
 const webDir = fileURLToPath(new URL('.', import.meta.url));
+const publicDir = join(webDir, 'public');
+
+/**
+ * Builds the service worker (web/service-worker/shell.ts) as `/sw.js`, outside `assets/` (its scope is the
+ * whole page, and its name must not change), and writes into it this build's shell: the page (`/`), the
+ * assets its HTML loads, and the public files (icons, manifest), under a version that is a hash of them all,
+ * so that each deploy gets its own cache and replaces the last.
+ */
+function shellWorker(): Plugin {
+  return {
+    name: 'parlance-shell-worker',
+    apply: 'build',
+    // After Vite's own HTML plugin has put index.html into the bundle.
+    enforce: 'post',
+    config: () => ({
+      build: {
+        rollupOptions: {
+          input: { index: join(webDir, 'index.html'), sw: join(webDir, 'service-worker', 'shell.ts') },
+          output: { entryFileNames: (chunk: { name: string }) => (chunk.name === 'sw' ? 'sw.js' : 'assets/[name]-[hash].js') },
+        },
+      },
+    }),
+    async generateBundle(_options, bundle) {
+      const worker = bundle['sw.js'];
+      const html = bundle['index.html'];
+      if (worker?.type !== 'chunk' || html?.type !== 'asset') throw new Error(`the build has no sw.js chunk or no index.html: ${Object.keys(bundle).filter((name) => !name.startsWith('assets/')).join(', ')}`);
+      if (worker.imports.length > 0) throw new Error(`sw.js must stand alone, but imports ${worker.imports.join(', ')}`);
+      const page = String(html.source);
+      const assets = [...page.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((match) => match[1] ?? '');
+      const publicFiles = (await readdir(publicDir)).sort();
+      const version = createHash('sha256');
+      for (const name of Object.keys(bundle).sort()) if (name !== 'sw.js') version.update(`${name}\n`);
+      version.update(page);
+      for (const name of publicFiles) version.update(await readFile(join(publicDir, name)));
+      const shell = { version: version.digest('hex').slice(0, 16), files: ['/', ...new Set(assets), ...publicFiles.map((name) => `/${name}`)] };
+      const placeholder = /(["'`])SHELL_PLACEHOLDER\1/;
+      if (!placeholder.test(worker.code)) throw new Error('sw.js lost its SHELL_PLACEHOLDER');
+      worker.code = worker.code.replace(placeholder, JSON.stringify(JSON.stringify(shell)));
+    },
+  };
+}
 
 /**
  * The chat page's build: `web/` in, `dist/web/` out. Every file under
@@ -43,7 +85,7 @@ const webDir = fileURLToPath(new URL('.', import.meta.url));
 export default defineConfig({
   root: webDir,
   base: '/',
-  plugins: [react(), precompress()],
+  plugins: [react(), precompress(), shellWorker()],
   build: {
     outDir: fileURLToPath(new URL('../dist/web', import.meta.url)),
     emptyOutDir: true,

@@ -18,7 +18,7 @@ const groups: readonly { readonly tag: string; readonly description: string; rea
   { tag: 'Seed', description: "the endpoints of the FastAPI demo Parlance grew from, kept as they were", prefixes: ['/completion', '/stream-example', '/prompt_data'] },
   { tag: 'Chat page', description: 'the chat page', prefixes: ['/c/'] },
   // Static files: not an API.
-  { tag: 'Files', description: 'static files', prefixes: ['/assets/', '/favicon'], hidden: true },
+  { tag: 'Files', description: 'static files', prefixes: ['/assets/', '/favicon', '/icon-', '/manifest.webmanifest', '/sw.js'], hidden: true },
 ];
 
 /** How /docs lists the groups: the most used dialect first. */

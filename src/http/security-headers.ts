@@ -1,6 +1,8 @@
 /**
  * A strict policy: the page runs only its own script and talks only to this
  * server, so model output that slips through as HTML still cannot run or leak.
+ * `default-src 'self'` is also what allows the page's service worker (`worker-src`) and its web app
+ * manifest (`manifest-src`): both are this server's own files, so neither needs a directive of its own.
  */
 export const contentSecurityPolicy = [
   "default-src 'self'",

@@ -259,11 +259,16 @@ function Messages() {
     const onScroll = (): void => {
       const gap = element.scrollHeight - element.scrollTop - element.clientHeight;
       stick.current = gap < 48;
+      // Following a reply scrolls on every frame it grows: at the end, nothing more to measure.
+      if (stick.current) {
+        setAway(false);
+        return;
+      }
       // Offered only once the conversation's last line (the last reply's actions) is below the fold, so the
       // button, which floats at the bottom, never covers it.
       const rows = inner.querySelectorAll('.message-actions');
       const last = rows[rows.length - 1] ?? inner.lastElementChild;
-      setAway(gap >= 48 && last !== null && last !== undefined && last.getBoundingClientRect().top >= element.getBoundingClientRect().bottom);
+      setAway(last !== null && last !== undefined && last.getBoundingClientRect().top >= element.getBoundingClientRect().bottom);
     };
     const observer = new ResizeObserver(() => {
       if (stick.current) element.scrollTop = element.scrollHeight;

@@ -5,6 +5,7 @@ import { readDraft, writeDraft } from '../state/drafts.js';
 import { store, useAppState } from '../state/store.js';
 import { ContextMeter, OverflowWarning, overflows, useTokenCount } from './ContextMeter.js';
 import { Icon } from './icons.js';
+import { useLargeInsert } from './large-insert.js';
 
 const fieldSizing = typeof CSS !== 'undefined' && CSS.supports('field-sizing', 'content');
 /** Characters past which the message box stops spell-checking. */
@@ -15,6 +16,7 @@ export function Composer() {
   const currentId = useAppState((state) => state.currentId);
   const [text, setText] = useState(() => readDraft(currentId));
   const area = useRef<HTMLTextAreaElement>(null);
+  useLargeInsert(area);
   const busy = useAppState((state) => store.busy(state));
   const restore = useAppState((state) => state.composerRestore);
   const down = useAppState((state) => state.connection === 'down');

@@ -2,10 +2,16 @@ import { useLayoutEffect, useRef } from 'react';
 import { IncrementalMarkdown } from '../markdown/incremental.js';
 import { store } from '../state/store.js';
 
+/**
+ * The least time between two draws of a streaming reply. Each draw is a frame of style, layout and paint on
+ * top of the Markdown itself; ten a second read as smooth text and leave the page time for everything else.
+ */
+const MIN_DRAW_INTERVAL_MS = 100;
+
 interface MarkdownProps {
   /** The stored text (final when not streaming). */
   readonly text: string;
-  /** While true, the text comes from the live reply `messageId`, drawn at most once per frame. */
+  /** While true, the text comes from the live reply `messageId`, drawn at most once per frame and MIN_DRAW_INTERVAL_MS. */
   readonly streaming: boolean;
   readonly messageId: string;
 }
@@ -25,17 +31,28 @@ export function Markdown({ text, streaming, messageId }: MarkdownProps) {
       return;
     }
     let frame = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let drawnAt = 0;
     const draw = (): void => {
       frame = 0;
+      drawnAt = performance.now();
       markdown.update(store.live.get(messageId)?.text ?? text, false);
     };
     draw();
     const unsubscribe = store.live.subscribe(messageId, () => {
-      if (frame === 0) frame = requestAnimationFrame(draw);
+      if (frame !== 0 || timer !== undefined) return;
+      const wait = drawnAt + MIN_DRAW_INTERVAL_MS - performance.now();
+      if (wait <= 0) frame = requestAnimationFrame(draw);
+      else
+        timer = setTimeout(() => {
+          timer = undefined;
+          frame = requestAnimationFrame(draw);
+        }, wait);
     });
     return () => {
       unsubscribe();
       if (frame !== 0) cancelAnimationFrame(frame);
+      if (timer !== undefined) clearTimeout(timer);
     };
   }, [text, streaming, messageId]);
 

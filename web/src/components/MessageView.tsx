@@ -6,6 +6,7 @@ import { copyText } from '../clipboard.js';
 import { store, useAppState } from '../state/store.js';
 import { siblingsOf } from '../state/tree.js';
 import { Icon } from './icons.js';
+import { useLargeInsert } from './large-insert.js';
 import { Markdown } from './Markdown.js';
 import { ReplyParts } from './ReplyParts.js';
 
@@ -146,6 +147,7 @@ function CopyButton({ text, label }: { readonly text: () => string; readonly lab
 function EditForm({ record, onDone }: { readonly record: MessageRecord; readonly onDone: () => void }) {
   const [text, setText] = useState(record.content);
   const area = useRef<HTMLTextAreaElement>(null);
+  useLargeInsert(area);
   useEffect(() => {
     const element = area.current;
     if (!element) return;

@@ -2,6 +2,9 @@ import { BlockSplitter } from './blocks.js';
 import { enhance } from './enhance.js';
 import { renderMarkdown } from './render.js';
 
+/** Completed blocks per chunk (see `chunkFor`). */
+const CHUNK_BLOCKS = 12;
+
 /**
  * Renders a growing Markdown text into a container without redoing work:
  * completed blocks are parsed, sanitised, inserted and enhanced once; only
@@ -14,6 +17,7 @@ export class IncrementalMarkdown {
   private readonly tail: HTMLElement;
   private tailSource = '';
   private closed = false;
+  private chunk: HTMLElement | null = null;
 
   constructor(private readonly root: HTMLElement) {
     this.tail = document.createElement('div');
@@ -34,7 +38,7 @@ export class IncrementalMarkdown {
       const element = document.createElement('div');
       element.className = 'md-block';
       element.append(renderMarkdown(block));
-      this.root.insertBefore(element, this.tail);
+      this.chunkFor().append(element);
       enhance(element);
     }
     const tail = this.splitter.tail;
@@ -44,10 +48,25 @@ export class IncrementalMarkdown {
     }
   }
 
+  /**
+   * The chunk the next completed block goes into: blocks are grouped CHUNK_BLOCKS at a time, and a chunk off
+   * screen skips style, layout and paint (content-visibility, in the page's CSS). Per block, that check would
+   * itself cost each frame as much as a long reply's paint did; per chunk it is a few elements.
+   */
+  private chunkFor(): HTMLElement {
+    if (this.chunk === null || this.chunk.childElementCount >= CHUNK_BLOCKS) {
+      this.chunk = document.createElement('div');
+      this.chunk.className = 'md-chunk';
+      this.root.insertBefore(this.chunk, this.tail);
+    }
+    return this.chunk;
+  }
+
   private reset(): void {
     this.splitter = new BlockSplitter();
     this.tailSource = '';
     this.closed = false;
+    this.chunk = null;
     this.root.replaceChildren(this.tail);
     this.tail.replaceChildren();
   }

@@ -244,8 +244,9 @@ export class AppStore {
       const modelList = await getModelList();
       this.set({ models: modelList.models.map((model) => model.id), modelList });
     } catch (error) {
-      // A 401 opens the key dialog, which says what to do; the list loads again once a key is taken.
-      if (error instanceof ApiError && error.status === 401) return;
+      // A 401 opens the key dialog, which says what to do; the list loads again once a key is taken. An
+      // unreachable server has its banner, and the list loads again when it is back.
+      if (error instanceof ApiError && (error.status === 401 || error.isNetwork)) return;
       this.toast('Could not load the list of models.', { label: 'Retry', run: () => void this.loadModels() });
     }
   }

@@ -105,12 +105,29 @@ export const webRoot = join(projectRoot(), 'dist', 'web');
 /** Hashed build outputs never change under their name: browsers may keep them for a year without asking. */
 export const immutableCache = 'public, max-age=31536000, immutable';
 
+const day = 'public, max-age=86400';
+
+/**
+ * The page's files outside `/assets/`, at fixed names (web/public, and the service worker the build writes).
+ * The manifest and the worker are revalidated on every load, so that a new deploy is seen at once; the worker
+ * carries the page's CSP, which then governs what it may fetch.
+ */
+const rootFiles: Readonly<Record<string, { readonly type: string; readonly cache: string; readonly headers?: Readonly<Record<string, string>> }>> = {
+  'favicon.svg': { type: 'image/svg+xml', cache: day },
+  'icon-192.png': { type: 'image/png', cache: day },
+  'icon-512.png': { type: 'image/png', cache: day },
+  'icon-maskable-512.png': { type: 'image/png', cache: day },
+  'manifest.webmanifest': { type: 'application/manifest+json', cache: 'no-cache' },
+  'sw.js': { type: 'text/javascript; charset=utf-8', cache: 'no-cache', headers: securityHeaders },
+};
+
 /**
  * The chat page (`web/`, built by Vite into `dist/web/`). Its HTML, at `/` and
  * at every `/c/:id` (the URL names the conversation, so reload and history
  * work), is revalidated on every load (`no-cache`) and carries the strict CSP;
  * everything under `/assets/` has a content hash in its name and is cached as
- * immutable. The HTML is read once, at start.
+ * immutable. The HTML is read once, at start. A service worker (/sw.js) keeps
+ * the shell for offline use; see web/service-worker/shell.ts.
  */
 export const pageRoutes: FastifyPluginAsync<HttpDeps> = async (app) => {
   const indexPath = join(webRoot, 'index.html');
@@ -125,12 +142,12 @@ export const pageRoutes: FastifyPluginAsync<HttpDeps> = async (app) => {
   app.get('/', sendPage);
   app.get('/c/:id', sendPage);
 
-  const faviconPath = join(webRoot, 'favicon.svg');
-  if (existsSync(faviconPath)) {
-    const favicon = await readFile(faviconPath);
-    app.get('/favicon.svg', async (_request, reply) =>
-      reply.headers({ 'x-content-type-options': 'nosniff', 'cache-control': 'public, max-age=86400' }).type('image/svg+xml').send(favicon),
-    );
+  for (const [name, file] of Object.entries(rootFiles)) {
+    const path = join(webRoot, name);
+    if (!existsSync(path)) continue;
+    const body = await readFile(path);
+    const headers = { 'x-content-type-options': 'nosniff', 'cache-control': file.cache, ...file.headers };
+    app.get(`/${name}`, async (_request, reply) => reply.headers(headers).type(file.type).send(body));
   }
 
   await app.register(fastifyStatic, {

@@ -1,0 +1,88 @@
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { sampleReply } from '../../bench/ui-render.js';
+import { haveChromium, openPage, scriptedPageSuite, until, waitForReplyEnd, type PageProbe } from './harness.js';
+
+/**
+ * Large text in the chat page (the paths made fast for issue 13's smoothness:
+ * a 20 KB paste or fill goes into the text box in one step, a long reply's
+ * finished blocks are grouped in chunks that skip rendering off screen).
+ * These check that what the person sees and sends is still exactly right;
+ * timings are for bench/page-smoothness.ts, never asserted here.
+ */
+/** Puts `text` on the clipboard (expressions as strings: the tests compile without the DOM's types). */
+const copy = (page: Page, text: string): Promise<unknown> => page.evaluate(`navigator.clipboard.writeText(${JSON.stringify(text)})`);
+
+describe.skipIf(!haveChromium)('large text in the chat page', () => {
+  const suite = scriptedPageSuite({ scriptedDelayMs: 1 });
+  const text = sampleReply();
+
+  async function newPage(): Promise<PageProbe> {
+    const probe = await openPage(suite.session.browser, suite.server.url, { permissions: ['clipboard-read', 'clipboard-write'] });
+    suite.probes.push(probe);
+    await probe.page.goto(suite.server.url);
+    await probe.page.getByLabel('Message', { exact: true }).waitFor();
+    return probe;
+  }
+
+  it('pastes 20 KB at the cursor, replacing the selection, and keeps it as the draft', async () => {
+    const { page } = await newPage();
+    const box = page.getByLabel('Message', { exact: true });
+    await box.fill('before  after');
+    // Select the second space: the paste replaces it.
+    await page.evaluate("document.getElementById('composer-input').setSelectionRange(7, 8)");
+    await copy(page, text);
+    await page.keyboard.press('ControlOrMeta+V');
+    expect(await box.inputValue()).toBe(`before ${text}after`);
+    // The caret sits after the pasted text, so typing goes on from there.
+    await page.keyboard.type('!');
+    expect(await box.inputValue()).toBe(`before ${text}!after`);
+    await expect.poll(() => page.getByRole('button', { name: 'Send (Enter)' }).isEnabled()).toBe(true);
+    // React saw the change: the draft is stored and survives a reload.
+    await page.reload();
+    await box.waitFor();
+    expect(await box.inputValue()).toBe(`before ${text}!after`);
+    // A small paste keeps the browser's own path.
+    await box.fill('');
+    await copy(page, 'short');
+    await page.keyboard.press('ControlOrMeta+V');
+    expect(await box.inputValue()).toBe('short');
+  });
+
+  it('sends a 20 KB message filled in at once, renders the whole 20 KB reply, and opens it for editing whole', async () => {
+    const { page } = await newPage();
+    const box = page.getByLabel('Message', { exact: true });
+    await box.fill(text);
+    expect(await box.inputValue()).toBe(text);
+    await box.press('Enter');
+    expect(await waitForReplyEnd(page, 60_000)).toBe('complete');
+    expect(await box.inputValue()).toBe('');
+    // The scripted model echoes the message: the reply is the same Markdown, every block of it on the page,
+    // those scrolled out of view included (they skip rendering, not the DOM).
+    const reply = page.locator('article.from-assistant .markdown').last();
+    const headings = (text.match(/^## /gm) ?? []).length;
+    const fences = (text.match(/^```\w+$/gm) ?? []).length;
+    expect(await reply.locator('h2').count()).toBe(headings);
+    expect(await reply.locator('.code-block').count()).toBe(fences);
+    expect(await reply.locator('table').count()).toBe((text.match(/^\| Approach/gm) ?? []).length);
+    await expect.poll(() => reply.locator('.code-block code.hljs').count()).toBe(fences);
+    expect(await reply.locator('h2').first().textContent()).toBe('1. Step 1: Setting up');
+    expect(await reply.locator('h2').last().textContent()).toBe(`${headings}. Step ${headings}: ${['Setting up', 'Writing the code', 'Testing it', 'Shipping'][(headings - 1) % 4]}`);
+    // The view followed the reply to its end.
+    await until(page, "(() => { const s = document.querySelector('.messages'); return s.scrollHeight - s.scrollTop - s.clientHeight < 48; })()");
+    expect(await page.getByRole('button', { name: 'Jump to the latest' }).count()).toBe(0);
+    // Scrolled to the top, the first blocks render again where they were.
+    await page.evaluate("document.querySelector('.messages').scrollTo({ top: 0 })");
+    await expect.poll(() => page.getByRole('button', { name: 'Jump to the latest' }).count()).toBe(1);
+    expect(await page.locator('article.from-user .user-text').first().textContent()).toBe(text);
+
+    await page.getByRole('button', { name: 'Edit and resend' }).click();
+    const edit = page.getByLabel('Edit your message');
+    expect(await edit.inputValue()).toBe(text);
+    // A large paste into the edit box goes where the cursor is (the end, on opening).
+    await copy(page, '\nPS: '.padEnd(3000, '.'));
+    await page.keyboard.press('ControlOrMeta+V');
+    expect(await edit.inputValue()).toBe(`${text}${'\nPS: '.padEnd(3000, '.')}`);
+    await expect.poll(() => page.getByRole('button', { name: 'Send as a new version' }).isEnabled()).toBe(true);
+  });
+});
