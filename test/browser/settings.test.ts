@@ -43,7 +43,7 @@ describe.skipIf(!haveChromium)('the chat page, settings that persist', () => {
 
     // A global default: every conversation's replies stop at 4 tokens.
     await openSettings(page);
-    await page.getByRole('tab', { name: 'Defaults' }).click();
+    await page.getByRole('tab', { name: 'Global defaults' }).click();
     await page.locator('#defaults-maxTokens').waitFor();
     await page.locator('#defaults-temperature').fill('0.6');
     await page.locator('#defaults-maxTokens').fill('4');
@@ -91,7 +91,7 @@ describe.skipIf(!haveChromium)('the chat page, settings that persist', () => {
     expect(await page.getByLabel('Max tokens').inputValue()).toBe('2');
     await screenshot(page, 'settings-conversation');
     expect(await seriousViolations(page)).toEqual([]);
-    await page.getByRole('tab', { name: 'Defaults' }).click();
+    await page.getByRole('tab', { name: 'Global defaults' }).click();
     expect(await page.locator('#defaults-maxTokens').inputValue()).toBe('4');
     expect(await page.locator('#defaults-temperature').inputValue()).toBe('0.6');
     await screenshot(page, 'settings-defaults');
@@ -102,7 +102,7 @@ describe.skipIf(!haveChromium)('the chat page, settings that persist', () => {
     expect(await seriousViolations(page)).toEqual([]);
     // The tabs follow the arrow keys.
     await page.getByRole('tab', { name: 'Presets' }).press('ArrowLeft');
-    expect(await page.evaluate('document.activeElement?.textContent')).toBe('Defaults');
+    expect(await page.evaluate('document.activeElement?.textContent')).toBe('Global defaults');
     await page.keyboard.press('Escape');
 
     // A new chat from the preset: its settings fill the form, and its first reply uses them.

@@ -115,7 +115,7 @@ export function SettingsDialog({ open, onClose }: { readonly open: boolean; read
     tabRefs.current[next]?.focus();
   };
 
-  const tabLabel: Record<Tab, string> = { conversation: conversation ? 'This conversation' : 'New conversation', defaults: 'Defaults', presets: 'Presets' };
+  const tabLabel: Record<Tab, string> = { conversation: conversation ? 'This conversation' : 'New conversation', defaults: 'Global defaults', presets: 'Presets' };
 
   return (
     <dialog ref={dialog} className="settings-dialog" aria-labelledby="settings-title" onClose={onClose}>

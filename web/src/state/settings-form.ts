@@ -19,7 +19,7 @@ export interface FieldSpec {
 export const numberFields: readonly FieldSpec[] = [
   { key: 'temperature', label: 'Temperature', min: 0, max: 2, step: 'any' },
   { key: 'maxTokens', label: 'Max tokens', min: 1, max: 1_048_576, step: 1, integer: true },
-  { key: 'topP', label: 'Top P', min: 0, max: 1, step: 'any', hint: 'above 0, at most 1' },
+  { key: 'topP', label: 'Top P', min: 0, max: 1, step: 'any' },
   { key: 'topK', label: 'Top K', min: 0, max: 1_000_000, step: 1, integer: true, hint: '0: off' },
   { key: 'minP', label: 'Min P', min: 0, max: 1, step: 'any' },
   { key: 'seed', label: 'Seed', step: 1, integer: true },
