@@ -22,7 +22,7 @@ import { z } from 'zod';
  *   GET    /api/conversations/:id/export?format=json|markdown → the export (a download)
  *   POST   /api/conversations/import      ConversationExport → ConversationRecord (201)
  *   GET    /api/search?q=&limit=&cursor=             → SearchPage (message text, newest first)
- *   GET/PUT /api/settings, /api/presets…            global defaults and presets: see ./settings.ts
+ *   /parlance/api/settings, /parlance/api/presets…  global defaults and presets (under the prefix only): see ./settings.ts
  *
  * A reply stream (`text/event-stream`) carries these events:
  *   event: start       data: ReplyStart        (once, first; not repeated on resume)
