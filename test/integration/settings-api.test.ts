@@ -62,6 +62,10 @@ describe('global defaults', () => {
 
     const plain = await conversation();
     expect(await reply(plain.id, words)).toMatchObject({ content: 'one two three', finishReason: 'length' });
+    // Only under Parlance's own prefix: /api is Ollama's (docs/decisions/api-prefix.md), and answers in its shape.
+    const ollama = await fetch(`${server.url}/api/settings`);
+    expect(ollama.status).toBe(404);
+    expect(Object.keys((await ollama.json()) as object)).toEqual(['error']);
   });
 
   it("lose to the conversation's own setting, field by field", async () => {
