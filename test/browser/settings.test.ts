@@ -100,6 +100,13 @@ describe.skipIf(!haveChromium)('the chat page, settings that persist', () => {
     await page.getByRole('list', { name: 'Presets' }).getByText('Very terse').waitFor();
     await screenshot(page, 'settings-presets');
     expect(await seriousViolations(page)).toEqual([]);
+    // On a phone the dialog fits the width and scrolls down, nothing cut at the side.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.getByRole('tab', { name: 'This conversation' }).click();
+    await screenshot(page, 'settings-phone');
+    expect(await page.evaluate("(() => { const d = document.querySelector('dialog.settings-dialog'); return d.scrollWidth <= d.clientWidth && d.getBoundingClientRect().right <= innerWidth; })()")).toBe(true);
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await page.getByRole('tab', { name: 'Presets' }).click();
     // The tabs follow the arrow keys.
     await page.getByRole('tab', { name: 'Presets' }).press('ArrowLeft');
     expect(await page.evaluate('document.activeElement?.textContent')).toBe('Global defaults');

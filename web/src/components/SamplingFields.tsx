@@ -29,8 +29,8 @@ export function SamplingFields({
   const invalid = (key: SettingKey) => (problem?.key === key ? { 'aria-invalid': true, 'aria-describedby': errorId(key) } : {});
   const error = (key: SettingKey) =>
     problem?.key === key ? (
-      <p className="field-error" id={errorId(key)}>
-        {problem.message}
+      <p className="field-error" id={errorId(key)} key={key}>
+        {numberFields.find((field) => field.key === key)?.label ?? 'Stop sequences'}: {problem.message}
       </p>
     ) : null;
   return (
@@ -54,10 +54,11 @@ export function SamplingFields({
               onChange={(event) => onChange(field.key, event.target.value)}
               {...invalid(field.key)}
             />
-            {error(field.key)}
           </div>
         ))}
       </div>
+      {/* Below the grid, not in its cell: a long message would push its row's other fields out of line. */}
+      {numberFields.map((field) => error(field.key))}
       <label htmlFor={`${idPrefix}-stop`}>
         Stop sequences<span className="field-hint"> (one a line, at most 4; \n for a line break)</span>
       </label>
