@@ -2,42 +2,13 @@
  * The SettingsStore part of the store contract (global defaults and presets), on SQLite and, when its
  * binaries are installed, PostgreSQL, as test/conformance/store.contract.test.ts runs the rest.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isParlanceError } from '../../src/errors.js';
 import { presetsMax, type ConversationStore } from '../../src/store/contract.js';
 import { openStore } from '../../src/store/kysely/dialects.js';
-import { postgresForTests, startPostgres } from '../fixtures/postgres.js';
+import { storeTargets, type StoreTarget } from '../fixtures/store-targets.js';
 
-interface Target {
-  readonly name: string;
-  start(): Promise<{ newUrl(): Promise<string>; stop(): Promise<void> }>;
-}
-
-const targets: Target[] = [
-  {
-    name: 'sqlite',
-    async start() {
-      const dir = await mkdtemp(join(tmpdir(), 'parlance-settings-'));
-      let n = 0;
-      return { newUrl: () => Promise.resolve(`sqlite:${join(dir, `store-${(n += 1)}.db`)}`), stop: () => rm(dir, { recursive: true, force: true }) };
-    },
-  },
-];
-const postgres = postgresForTests();
-if (postgres !== undefined) {
-  targets.push({
-    name: 'postgres',
-    async start() {
-      const server = await startPostgres(postgres);
-      return { newUrl: () => server.newDatabase(), stop: () => server.stop() };
-    },
-  });
-} else {
-  describe.skip('SettingsStore on postgres (PostgreSQL not installed)', () => it('runs', () => undefined));
-}
+const targets = storeTargets('SettingsStore');
 
 /** What a store call threw: its code and param. */
 async function refusal(promise: Promise<unknown>): Promise<{ code: string; param: string | null }> {
@@ -53,7 +24,7 @@ async function refusal(promise: Promise<unknown>): Promise<{ code: string; param
 const every = { maxTokens: 9, temperature: 0.7, topP: 0.9, topK: 40, minP: 0.05, presencePenalty: 0.5, frequencyPenalty: -0.5, repeatPenalty: 1.1, seed: -42, stop: ['END', '\n\n'] };
 
 describe.each(targets)('SettingsStore on $name', (target) => {
-  let env: Awaited<ReturnType<Target['start']>>;
+  let env: Awaited<ReturnType<StoreTarget['start']>>;
   let url: string;
   let store: ConversationStore;
 
