@@ -1,7 +1,8 @@
 import type { ChatMessage, FinishReason, ModelInfo, SamplingOptions, TokenUsage } from '../engines/contract.js';
-import type { ConversationRecord, ConversationSettings, ConversationStore, MessageAttachment, MessageOutcome, MessageRecord } from '../store/contract.js';
+import type { ConversationPatch, ConversationRecord, ConversationSettings, ConversationStore, MessageAttachment, MessageOutcome, MessageRecord, NewConversation } from '../store/contract.js';
 import { hasImages, userMessage } from './attachments.js';
 import type { ChatService } from './chat-service.js';
+import { refuseUnsupportedSettings, resolveSettings, samplingFrom } from './conversation-settings.js';
 import { ParlanceError, isParlanceError } from '../errors.js';
 import { ReplyRun, type ReplyParts } from './reply-run.js';
 
@@ -70,16 +71,6 @@ export function cleanTitle(raw: string): string | undefined {
   // Titles of replacement characters or stray symbols are worse than the plain fallback.
   if (title.length < 2 || title.length > 80 || !/\p{L}/u.test(title) || title.includes('\uFFFD')) return undefined;
   return title;
-}
-
-function samplingFrom(settings: ConversationSettings): SamplingOptions {
-  return {
-    ...(settings.maxTokens === undefined ? {} : { maxTokens: settings.maxTokens }),
-    ...(settings.temperature === undefined ? {} : { temperature: settings.temperature }),
-    ...(settings.topP === undefined ? {} : { topP: settings.topP }),
-    ...(settings.seed === undefined ? {} : { seed: settings.seed }),
-    ...(settings.stop === undefined ? {} : { stop: settings.stop }),
-  };
 }
 
 /** The model's view of a branch: the system prompt, then every turn that has text (a user's with its files). */
@@ -187,6 +178,59 @@ export class ConversationService {
     }
   }
 
+  /**
+   * What a reply is generated with: the conversation's settings over the global defaults. Refuses
+   * (`unsupported_parameter`, naming the field) a setting the model (`info`, from `checkModel`) cannot
+   * honour, before anything is written.
+   */
+  private samplingFor(info: ModelInfo | undefined, defaults: ConversationSettings, own: ConversationSettings): SamplingOptions {
+    const resolved = resolveSettings(defaults, own);
+    refuseUnsupportedSettings(resolved, info);
+    return samplingFrom(resolved.settings);
+  }
+
+  /** `input` with a preset's system prompt and settings under what it gives itself (`not_found`, param `presetId`, for none). */
+  private async withPreset<T extends NewConversation>(input: T & { readonly presetId?: string }): Promise<T> {
+    const { presetId, ...fields } = input;
+    if (presetId === undefined) return fields as T;
+    const preset = await this.store.settings.getPreset(presetId);
+    if (preset === undefined) throw new ParlanceError('not_found', `No preset ${presetId}.`, { param: 'presetId' });
+    return { systemPrompt: preset.systemPrompt, settings: preset.settings, ...fields } as T;
+  }
+
+  /** Refuses settings the conversation's model (or the default model) cannot honour, and a model no engine serves. */
+  private checkOwnSettings(model: string | null, settings: ConversationSettings): void {
+    const info = model === null ? undefined : this.options.checkModel(model);
+    if (Object.keys(settings).length === 0) return;
+    let checked = info;
+    if (model === null) {
+      try {
+        checked = this.options.checkModel(this.options.defaultModel());
+      } catch {
+        // No default model served yet (an upstream still starting): the settings are checked again at each reply.
+        return;
+      }
+    }
+    refuseUnsupportedSettings(resolveSettings({}, settings), checked);
+  }
+
+  /** Starts a conversation, from a preset when `presetId` names one. */
+  async createConversation(input: NewConversation & { readonly presetId?: string }): Promise<ConversationRecord> {
+    const fields = await this.withPreset(input);
+    this.checkOwnSettings(fields.model ?? null, fields.settings ?? {});
+    return this.store.createConversation(fields);
+  }
+
+  /** Renames or changes a conversation; `presetId` applies a preset (its system prompt and settings replace the conversation's). */
+  async updateConversation(id: string, input: ConversationPatch & { readonly presetId?: string }): Promise<ConversationRecord> {
+    const patch = await this.withPreset(input);
+    if (patch.model !== undefined || patch.settings !== undefined) {
+      const conversation = await this.requireConversation(id);
+      this.checkOwnSettings(patch.model === undefined ? conversation.model : patch.model, patch.settings ?? conversation.settings);
+    }
+    return this.store.updateConversation(id, patch);
+  }
+
   /** The reply with this id being generated in this process, if any. */
   liveRun(messageId: string): ReplyRun | undefined {
     return this.runs.get(messageId);
@@ -215,6 +259,8 @@ export class ConversationService {
   async send(conversationId: string, input: { content: string; attachments?: readonly MessageAttachment[]; parentId?: string | null; model?: string }): Promise<StartedReply> {
     let model = '';
     let firstExchange = false;
+    let sampling: SamplingOptions = {};
+    const defaults = await this.store.settings.getDefaults();
     // One transaction, which also reads the conversation (no read of its own before it): the model and
     // parent are decided from it there, and the model checked, before anything is written; then the
     // user's message, the reply started as `streaming` (both committed before generation starts), the
@@ -231,6 +277,7 @@ export class ConversationService {
         if (hasImages(input.attachments) && info !== undefined && !info.capabilities.has('images')) {
           throw new ParlanceError('unsupported_parameter', `The model '${model}' does not accept images; remove the image or pick a model that does.`, { param: 'attachments' });
         }
+        sampling = this.samplingFor(info, defaults, conversation.settings);
         const parentId = input.parentId === undefined ? conversation.activeLeafId : input.parentId;
         firstExchange = conversation.title === placeholderTitle && parentId === null;
         return { parentId, model, ...(firstExchange ? { title: fallbackTitle(titleSource(input.content, input.attachments)) } : {}) };
@@ -238,7 +285,7 @@ export class ConversationService {
     });
     const { userMessage, assistantMessage, path } = started;
     const conversation = started.conversation ?? (await this.requireConversation(conversationId));
-    const run = this.startRun(conversation, assistantMessage, path, model, firstExchange ? titleSource(userMessage.content, userMessage.attachments) : undefined);
+    const run = this.startRun(conversation, assistantMessage, path, model, sampling, firstExchange ? titleSource(userMessage.content, userMessage.attachments) : undefined);
     return { userMessage, run };
   }
 
@@ -250,13 +297,13 @@ export class ConversationService {
     if (answered === null) throw new ParlanceError('invalid_request', 'That message answers nothing to regenerate from.', { param: 'messageId' });
     const userMessage = await this.requireMessage(conversationId, answered, 'messageId');
     const model = input.model ?? (target.role === 'assistant' ? target.model : null) ?? conversation.model ?? this.options.defaultModel();
-    this.options.checkModel(model);
+    const sampling = this.samplingFor(this.options.checkModel(model), await this.store.settings.getDefaults(), conversation.settings);
     // The branch through the answered message continues below it (to the old reply): the model sees
     // the path down to that message and nothing after it.
     const branch = await this.store.selectBranch(conversation.id, userMessage.id);
     const path = branch.slice(0, branch.findIndex((message) => message.id === userMessage.id) + 1);
     const assistant = await this.store.startAssistantMessage({ conversationId: conversation.id, parentId: userMessage.id, model });
-    return { run: this.startRun(conversation, assistant, path, model, undefined) };
+    return { run: this.startRun(conversation, assistant, path, model, sampling, undefined) };
   }
 
   /** Generates more of a finished reply (one cut at max tokens, or stopped), into the same message. */
@@ -265,12 +312,12 @@ export class ConversationService {
     const target = await this.requireMessage(conversationId, messageId, 'messageId');
     if (target.role !== 'assistant') throw new ParlanceError('invalid_request', 'Only a reply can be continued.', { param: 'messageId' });
     const model = target.model ?? conversation.model ?? this.options.defaultModel();
-    this.options.checkModel(model);
+    const sampling = this.samplingFor(this.options.checkModel(model), await this.store.settings.getDefaults(), conversation.settings);
     // The model sees the branch down to the reply, which ends the history: the engine continues it.
     const branch = await this.store.selectBranch(conversation.id, target.id);
     const path = branch.slice(0, branch.findIndex((message) => message.id === target.id) + 1);
     const reopened = await this.store.continueMessage(target.id);
-    return { run: this.startRun(conversation, reopened, path, model, undefined) };
+    return { run: this.startRun(conversation, reopened, path, model, sampling, undefined) };
   }
 
   /** Stops a reply wherever it runs; answers the stored message. Stopping a finished reply changes nothing. */
@@ -306,7 +353,7 @@ export class ConversationService {
   }
 
   /** Generates a stored `streaming` reply to the end of `path`, in the background. */
-  private startRun(conversation: ConversationRecord, assistant: MessageRecord, path: readonly MessageRecord[], model: string, titleFrom: string | undefined): ReplyRun {
+  private startRun(conversation: ConversationRecord, assistant: MessageRecord, path: readonly MessageRecord[], model: string, sampling: SamplingOptions, titleFrom: string | undefined): ReplyRun {
     const run = new ReplyRun(assistant);
     this.runs.set(assistant.id, run);
     this.generating.add(run);
@@ -314,7 +361,7 @@ export class ConversationService {
       this.saveTimer = setInterval(() => void this.saveTexts(), this.flushIntervalMs);
       this.saveTimer.unref();
     }
-    const request = { model, input: { kind: 'chat' as const, messages: historyOf(conversation, path) }, sampling: samplingFrom(conversation.settings) };
+    const request = { model, input: { kind: 'chat' as const, messages: historyOf(conversation, path) }, sampling };
     void this.generate(run, request, titleFrom).finally(() => {
       this.runs.delete(assistant.id);
       if (this.generating.size === 0 && this.saveTimer !== undefined) {

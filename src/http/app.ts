@@ -25,6 +25,7 @@ import { modelsAndTokensRoutes } from './routes/models-and-tokens/index.js';
 import { ollamaRoutes } from './routes/ollama/index.js';
 import { opsRoutes } from './routes/ops.js';
 import { seedRoutes } from './routes/seed.js';
+import { settingsRoutes } from './routes/settings/index.js';
 import { rerankRoutes } from './routes/rerank/index.js';
 import { pageRoutes } from './routes/ui/page.js';
 
@@ -154,9 +155,15 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
   // Ollama's API owns /api (its not-found answers too); Parlance's own API lives under /parlance/api, and its old
   // /api paths stay as aliases, hidden from /docs (docs/decisions/api-prefix.md).
   await app.register(ollamaRoutes, { prefix: '/api', deps, allowedMethods });
-  await app.register(async (own) => own.register(conversationRoutes, deps), { prefix: PARLANCE_API_PREFIX });
-  // New routes of Parlance's own API live under its prefix only (no /api alias).
-  await app.register(async (own) => own.register(modelsAndTokensRoutes, deps), { prefix: PARLANCE_API_PREFIX });
+  await app.register(
+    async (own) => {
+      await own.register(conversationRoutes, deps);
+      // New routes of Parlance's own API live under its prefix only (no /api alias).
+      await own.register(modelsAndTokensRoutes, deps);
+      await own.register(settingsRoutes, deps);
+    },
+    { prefix: PARLANCE_API_PREFIX },
+  );
   await app.register(async (alias) => {
     alias.addHook('onRoute', (route) => {
       route.schema = { ...route.schema, hide: true };

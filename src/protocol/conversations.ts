@@ -22,6 +22,7 @@ import { z } from 'zod';
  *   GET    /api/conversations/:id/export?format=json|markdown → the export (a download)
  *   POST   /api/conversations/import      ConversationExport → ConversationRecord (201)
  *   GET    /api/search?q=&limit=&cursor=             → SearchPage (message text, newest first)
+ *   /parlance/api/settings, /parlance/api/presets…  global defaults and presets (under the prefix only): see ./settings.ts
  *
  * A reply stream (`text/event-stream`) carries these events:
  *   event: start       data: ReplyStart        (once, first; not repeated on resume)
@@ -45,10 +46,18 @@ import { z } from 'zod';
 export type MessageRole = 'system' | 'user' | 'assistant';
 export type MessageStatus = 'streaming' | 'complete' | 'stopped' | 'failed';
 
+/** Sampling settings: a conversation's overrides, the global defaults, a preset's (see docs/decisions/settings-and-presets.md). */
 export interface ConversationSettings {
   readonly maxTokens?: number;
   readonly temperature?: number;
   readonly topP?: number;
+  /** 0 turns it off (llama.cpp's convention). */
+  readonly topK?: number;
+  readonly minP?: number;
+  readonly presencePenalty?: number;
+  readonly frequencyPenalty?: number;
+  /** llama.cpp's multiplicative penalty; 1 is off. */
+  readonly repeatPenalty?: number;
   readonly seed?: number;
   readonly stop?: readonly string[];
 }
@@ -159,12 +168,18 @@ export interface ReplyDone {
   readonly conversation: ConversationRecord;
 }
 
-const settingsSchema = z
+/** The bounds of every sampling setting, as the OpenAI dialect takes them (`src/protocol/openai.ts`). */
+export const settingsSchema = z
   .object({
     maxTokens: z.number().int().min(1).max(1_048_576).optional(),
     temperature: z.number().min(0).max(2).optional(),
     topP: z.number().gt(0).max(1).optional(),
-    seed: z.number().int().optional(),
+    topK: z.number().int().min(0).max(1_000_000).optional(),
+    minP: z.number().min(0).max(1).optional(),
+    presencePenalty: z.number().min(-2).max(2).optional(),
+    frequencyPenalty: z.number().min(-2).max(2).optional(),
+    repeatPenalty: z.number().gt(0).max(2).optional(),
+    seed: z.number().int().min(-(2 ** 53)).max(2 ** 53).optional(),
     stop: z.array(z.string().min(1).max(256)).max(4).optional(),
   })
   .strict();
@@ -175,15 +190,21 @@ const settingsSchema = z
  */
 const controlOrBidi = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
-export const titleSchema = z
-  .string()
-  .min(1)
-  .max(200)
-  .refine((title) => !controlOrBidi.test(title), { error: 'a title may not contain control or bidirectional formatting characters' })
-  .refine((title) => title.trim() !== '', { error: 'a title may not be blank' });
+/** One line of plain text, 1 to `max` characters, not blank: a title, a preset's name. */
+export function oneLineSchema(max: number, noun: string) {
+  return z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((text) => !controlOrBidi.test(text), { error: `${noun} may not contain control or bidirectional formatting characters` })
+    .refine((text) => text.trim() !== '', { error: `${noun} may not be blank` });
+}
+
+export const titleSchema = oneLineSchema(200, 'a title');
 
 const modelSchema = z.string().min(1).max(256);
-const systemPromptSchema = z.string().max(100_000);
+export const systemPromptSchema = z.string().max(100_000);
+export const idSchema = z.string().min(1).max(64);
 
 export const newConversationBodySchema = z
   .object({
@@ -191,6 +212,11 @@ export const newConversationBodySchema = z
     model: modelSchema.nullable().optional(),
     systemPrompt: systemPromptSchema.nullable().optional(),
     settings: settingsSchema.optional(),
+    /**
+     * Starts from (or, in a PATCH, applies) a preset: its system prompt and settings are copied into the
+     * conversation; `systemPrompt` and `settings` given beside it win over the preset's.
+     */
+    presetId: idSchema.optional(),
   })
   .strict();
 export type NewConversationBody = z.infer<typeof newConversationBodySchema>;
@@ -267,7 +293,6 @@ const pastMillis = z
   .int()
   .nonnegative()
   .refine((time) => time <= Date.now() + FUTURE_SKEW_MS, { error: 'a time in the future' });
-const idSchema = z.string().min(1).max(64);
 const count = z.number().int().nonnegative();
 
 /**

@@ -77,6 +77,11 @@ export interface ConversationSettings {
   readonly maxTokens?: number;
   readonly temperature?: number;
   readonly topP?: number;
+  readonly topK?: number;
+  readonly minP?: number;
+  readonly presencePenalty?: number;
+  readonly frequencyPenalty?: number;
+  readonly repeatPenalty?: number;
   readonly seed?: number;
   readonly stop?: readonly string[];
 }
@@ -486,9 +491,62 @@ export interface StreamLogStore {
   deleteEnded(endedBefore: number): Promise<void>;
 }
 
+/** A named system prompt plus settings, to start conversations from. */
+export interface PresetRecord {
+  readonly id: string;
+  /** Unique among presets (exactly, case included). */
+  readonly name: string;
+  readonly systemPrompt: string | null;
+  readonly settings: ConversationSettings;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface NewPreset {
+  readonly name: string;
+  readonly systemPrompt?: string | null;
+  readonly settings?: ConversationSettings;
+}
+
+/** The fields to change; absent fields are left as they are; `settings` replaces them as a whole. */
+export interface PresetPatch {
+  readonly name?: string;
+  readonly systemPrompt?: string | null;
+  readonly settings?: ConversationSettings;
+}
+
+/** The most presets {@link SettingsStore.createPreset} keeps (the list is read whole). */
+export const presetsMax = 200;
+
+/**
+ * Settings that belong to the server rather than to one conversation: the global defaults of every
+ * conversation reply, and named presets. Shared by every replica of a store, like conversations.
+ */
+export interface SettingsStore {
+  /** The global default settings; `{}` until some are set. */
+  getDefaults(): Promise<ConversationSettings>;
+  /** Replaces the defaults as a whole; answers them as stored. `invalid_request` (param `defaults`) for settings out of range. */
+  setDefaults(defaults: ConversationSettings): Promise<ConversationSettings>;
+  /** Every preset, by name. */
+  listPresets(): Promise<readonly PresetRecord[]>;
+  getPreset(id: string): Promise<PresetRecord | undefined>;
+  /**
+   * Throws `invalid_request` with param `name` when a preset has that name already, or when there are
+   * {@link presetsMax} presets; param `settings` for settings out of range. Nothing is written then.
+   */
+  createPreset(input: NewPreset): Promise<PresetRecord>;
+  /** Renames or changes a preset; `not_found` when there is none, `invalid_request` (param `name`) for a name taken. */
+  updatePreset(id: string, patch: PresetPatch): Promise<PresetRecord>;
+  /** `not_found` when there is no such preset. Conversations started from it keep what it gave them. */
+  deletePreset(id: string): Promise<void>;
+}
+
 export interface ConversationStore {
   /** `sqlite` or `postgres`, for logs and `/health`. */
   readonly dialect: string;
+
+  /** Global defaults and presets, in the same database. */
+  readonly settings: SettingsStore;
 
   /** The OpenAI Responses API's stored responses, in the same database. */
   readonly responses: ResponseStore;

@@ -2,9 +2,6 @@
  * The search part of the store contract (`searchMessages`), on SQLite and, when its binaries are
  * installed, PostgreSQL, as test/conformance/store.contract.test.ts runs the rest.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ConversationStore, SearchHit } from '../../src/store/contract.js';
 import Database from 'better-sqlite3';
@@ -13,41 +10,15 @@ import pg from 'pg';
 import { openStore } from '../../src/store/kysely/dialects.js';
 import { streamingStep } from '../../src/store/kysely/migrations/0005_message_search.js';
 import { migrationProvider, migrations } from '../../src/store/kysely/migrations/index.js';
-import { postgresForTests, startPostgres } from '../fixtures/postgres.js';
+import { storeTargets, type StoreTarget } from '../fixtures/store-targets.js';
 
-interface Target {
-  readonly name: string;
-  start(): Promise<{ newUrl(): Promise<string>; stop(): Promise<void> }>;
-}
-
-const targets: Target[] = [
-  {
-    name: 'sqlite',
-    async start() {
-      const dir = await mkdtemp(join(tmpdir(), 'parlance-search-'));
-      let n = 0;
-      return { newUrl: () => Promise.resolve(`sqlite:${join(dir, `store-${(n += 1)}.db`)}`), stop: () => rm(dir, { recursive: true, force: true }) };
-    },
-  },
-];
-const postgres = postgresForTests();
-if (postgres !== undefined) {
-  targets.push({
-    name: 'postgres',
-    async start() {
-      const server = await startPostgres(postgres);
-      return { newUrl: () => server.newDatabase(), stop: () => server.stop() };
-    },
-  });
-} else {
-  describe.skip('searchMessages on postgres (PostgreSQL not installed)', () => it('runs', () => undefined));
-}
+const targets = storeTargets('searchMessages');
 
 /** The matched words of a hit, as the page would mark them. */
 const marked = (hit: SearchHit | undefined): string[] => (hit?.snippet.highlights ?? []).map(([start, end]) => hit?.snippet.text.slice(start, end) ?? '');
 
 describe.each(targets)('searchMessages on $name', (target) => {
-  let env: Awaited<ReturnType<Target['start']>>;
+  let env: Awaited<ReturnType<StoreTarget['start']>>;
   const opened: ConversationStore[] = [];
 
   beforeAll(async () => {

@@ -217,7 +217,7 @@ function storeContract(target: StoreTarget): void {
 
       it('refuses invalid input with invalid_request', async () => {
         const { store } = await fresh();
-        await expect(store.createConversation({ settings: { temperature: -1 } })).rejects.toMatchObject({ code: 'invalid_request', param: 'settings' });
+        await expect(store.createConversation({ settings: { temperature: -1 } })).rejects.toMatchObject({ code: 'invalid_request', param: 'settings.temperature' });
         await expect(store.createConversation({ settings: { bogus: 1 } as never })).rejects.toMatchObject({ code: 'invalid_request' });
         await expect(store.listConversations({ limit: 0 })).rejects.toMatchObject({ code: 'invalid_request', param: 'limit' });
         await expect(store.listConversations({ cursor: 'garbage' })).rejects.toMatchObject({ code: 'invalid_request', param: 'cursor' });

@@ -49,6 +49,7 @@ import { attachmentsSchema, checkChoice, checkSettings, checkString, checkWith, 
 import { KyselyResponseStore, type ResponsesDatabase } from './responses.js';
 import { searchMessages } from './search.js';
 import { KyselyStreamLogStore, type StreamLogDatabase } from './stream-log.js';
+import { KyselySettingsStore, type SettingsDatabase } from './settings.js';
 
 export { uuidv7 } from './ids.js';
 export type { StoreDatabase } from './schema.js';
@@ -77,6 +78,7 @@ export class KyselyConversationStore implements ConversationStore {
   readonly dialect: 'sqlite' | 'postgres';
   readonly responses: KyselyResponseStore;
   readonly streamLogs: KyselyStreamLogStore;
+  readonly settings: KyselySettingsStore;
   readonly #db: Kysely<StoreDatabase>;
   readonly #instanceId: string;
   readonly #leaseMs: number;
@@ -94,6 +96,7 @@ export class KyselyConversationStore implements ConversationStore {
     this.dialect = options.dialect;
     this.responses = new KyselyResponseStore(db.withTables<ResponsesDatabase>());
     this.streamLogs = new KyselyStreamLogStore(db.withTables<StreamLogDatabase>());
+    this.settings = new KyselySettingsStore(db.withTables<SettingsDatabase>());
     this.#instanceId = options.instanceId;
     this.#leaseMs = options.leaseMs ?? 15_000;
     this.#turn = turnQueries(db, options.dialect);

@@ -6,12 +6,18 @@ import type { ConversationSettings, ExchangeChoice } from '../contract.js';
 export const nonNegativeInt = z.number().int().nonnegative();
 export const millis = z.number().int().nonnegative();
 
+/** The API's bounds (src/protocol/conversations.ts), checked again here: the store takes nothing the API would refuse. */
 export const settingsSchema = z.strictObject({
-  maxTokens: z.number().int().positive().optional(),
-  temperature: z.number().nonnegative().optional(),
-  topP: z.number().nonnegative().max(1).optional(),
-  seed: z.number().int().optional(),
-  stop: z.array(z.string()).optional(),
+  maxTokens: z.number().int().min(1).max(1_048_576).optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  topP: z.number().gt(0).max(1).optional(),
+  topK: z.number().int().min(0).max(1_000_000).optional(),
+  minP: z.number().min(0).max(1).optional(),
+  presencePenalty: z.number().min(-2).max(2).optional(),
+  frequencyPenalty: z.number().min(-2).max(2).optional(),
+  repeatPenalty: z.number().gt(0).max(2).optional(),
+  seed: z.number().int().min(-(2 ** 53)).max(2 ** 53).optional(),
+  stop: z.array(z.string().min(1).max(256)).max(4).optional(),
 });
 
 export const usageSchema = z.strictObject({ promptTokens: nonNegativeInt, completionTokens: nonNegativeInt });
@@ -38,15 +44,11 @@ export function invalid(param: string, message: string): ParlanceError {
 /** Validates settings and drops absent fields (zod's output has `undefined`s that exact optional types refuse). */
 export function checkSettings(value: unknown, param = 'settings'): ConversationSettings {
   const parsed = settingsSchema.safeParse(value);
-  if (!parsed.success) throw invalid(param, `Invalid conversation settings: ${parsed.error.issues[0]?.message ?? 'malformed'}.`);
-  const { maxTokens, temperature, topP, seed, stop } = parsed.data;
-  return {
-    ...(maxTokens === undefined ? {} : { maxTokens }),
-    ...(temperature === undefined ? {} : { temperature }),
-    ...(topP === undefined ? {} : { topP }),
-    ...(seed === undefined ? {} : { seed }),
-    ...(stop === undefined ? {} : { stop }),
-  };
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw invalid(issue === undefined || issue.path.length === 0 ? param : `${param}.${issue.path.join('.')}`, `Invalid settings: ${issue?.message ?? 'malformed'}.`);
+  }
+  return Object.fromEntries(Object.entries(parsed.data).filter(([, field]) => field !== undefined)) as ConversationSettings;
 }
 
 export function checkWith<T>(schema: z.ZodType<T>, value: unknown, param: string): T {
@@ -68,6 +70,6 @@ export function checkString(value: unknown, param: string): string {
   return value;
 }
 
-export function notFound(what: 'conversation' | 'message', id: string, param?: string, where = ''): ParlanceError {
+export function notFound(what: 'conversation' | 'message' | 'preset', id: string, param?: string, where = ''): ParlanceError {
   return new ParlanceError('not_found', `No ${what} ${id}${where}.`, param === undefined ? {} : { param });
 }

@@ -6,6 +6,8 @@ export class ApiError extends Error {
     readonly status: number,
     /** Parlance's stable error code, when the server sent one. */
     readonly code: string | null,
+    /** The request field the error is about (`settings.topK`), when the server named one. */
+    readonly param: string | null = null,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -17,7 +19,7 @@ export class ApiError extends Error {
 }
 
 interface ErrorBody {
-  readonly error?: { readonly message?: unknown; readonly code?: unknown };
+  readonly error?: { readonly message?: unknown; readonly code?: unknown; readonly param?: unknown };
 }
 
 /**
@@ -43,7 +45,8 @@ export async function errorFrom(response: Response): Promise<ApiError> {
   }
   const message = typeof body?.error?.message === 'string' ? publicMessage(body.error.message) : `The server answered ${response.status} ${response.statusText}.`;
   const code = typeof body?.error?.code === 'string' ? body.error.code : null;
-  return new ApiError(message, response.status, code);
+  const param = typeof body?.error?.param === 'string' ? body.error.param : null;
+  return new ApiError(message, response.status, code, param);
 }
 
 const KEY_STORAGE = 'parlance-api-key';

@@ -349,7 +349,7 @@ export function ChatView({ onMenu, inert }: { readonly onMenu: () => void; reado
         <h1 className="chat-title">{currentId === null ? 'New chat' : (title ?? '…')}</h1>
         <div className="header-tools">
           <ModelPicker />
-          <button type="button" className="icon-button" aria-label="Conversation settings" title="Settings: system prompt, temperature, max tokens" onClick={() => setSettingsOpen(true)}>
+          <button type="button" className="icon-button" aria-label="Conversation settings" title="Settings: system prompt, sampling, defaults, presets" onClick={() => setSettingsOpen(true)}>
             <Icon name="sliders" />
           </button>
           {currentId !== null && treeState === 'ready' ? <ExportMenu id={currentId} /> : null}

@@ -25,7 +25,7 @@ export function Composer() {
   const model = useCurrentModel();
   const bodyLimit = useAppState((state) => state.modelList?.requestBodyBytes);
   // Room the reply needs: the max tokens asked for, else one token (as the engine checks).
-  const reserve = useAppState((state) => (state.currentId === null ? state.draft.maxTokens : state.tree?.conversation.settings.maxTokens) ?? 1);
+  const reserve = useAppState((state) => (state.currentId === null ? state.draft.settings.maxTokens : state.tree?.conversation.settings.maxTokens) ?? 1);
   const count = useTokenCount(modelId, { text, files: files.files });
   const blocker = sendBlocker(files.files, text, model, bodyLimit);
   const [confirming, setConfirming] = useState(false);

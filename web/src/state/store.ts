@@ -11,6 +11,7 @@ import type {
 import type { ModelList } from '../../../src/protocol/parlance-models.js';
 import { toolCallsSize } from '../../../src/protocol/reply-cursor.js';
 import * as api from '../api/conversations.js';
+import { settingsBody } from '../api/settings.js';
 import { ApiError, checkApiKey, isAbort, setApiKey, whenUnauthorized, whenUnreachable } from '../api/http.js';
 import { followReply, startReply, type ReplyCallbacks } from '../api/reply-stream.js';
 import { getModelList } from '../api/models.js';
@@ -18,12 +19,12 @@ import { getHealth, type Health, type Notice } from '../api/server.js';
 import { LiveReplies } from './live.js';
 import { pathTo, upsertMessages } from './tree.js';
 
-/** Settings of a conversation as the settings form edits them. */
+/** What the next new conversation is created with: the settings dialog edits it before the first message. */
 export interface SettingsDraft {
   readonly model: string | null;
   readonly systemPrompt: string;
-  readonly temperature: number | null;
-  readonly maxTokens: number | null;
+  /** Its own settings (over the server's global defaults). */
+  readonly settings: ConversationSettings;
 }
 
 /** A turn sent but not yet acknowledged by the server's `start` event (shown at once, optimistically). */
@@ -99,19 +100,6 @@ function sortConversations(list: readonly ConversationRecord[]): ConversationRec
   return [...list].sort((a, b) => b.updatedAt - a.updatedAt || (a.id < b.id ? 1 : -1));
 }
 
-type SettingsBody = NonNullable<ConversationPatchBody['settings']>;
-
-/** The settings to save: the form's temperature and max tokens over what the conversation had (top-p, seed, stop kept). */
-export function settingsBody(draft: SettingsDraft, base: ConversationSettings = {}): SettingsBody {
-  return {
-    ...(base.topP === undefined ? {} : { topP: base.topP }),
-    ...(base.seed === undefined ? {} : { seed: base.seed }),
-    ...(base.stop === undefined ? {} : { stop: [...base.stop] }),
-    ...(draft.temperature === null ? {} : { temperature: draft.temperature }),
-    ...(draft.maxTokens === null ? {} : { maxTokens: draft.maxTokens }),
-  };
-}
-
 function withSet<T>(set: ReadonlySet<T>, value: T, present: boolean): ReadonlySet<T> {
   const next = new Set(set);
   if (present) next.add(value);
@@ -143,7 +131,7 @@ export class AppStore {
     models: [],
     modelList: null,
     notices: [],
-    draft: { model: null, systemPrompt: '', temperature: null, maxTokens: null },
+    draft: { model: null, systemPrompt: '', settings: {} },
     toasts: [],
     composerRestore: null,
     keyDialog: null,
@@ -452,6 +440,12 @@ export class AppStore {
     this.set({ draft });
   }
 
+  /** Changes the shown conversation; throws what the server answered (the settings dialog shows it at its field). */
+  async saveCurrent(patch: ConversationPatchBody): Promise<void> {
+    const tree = this.state.tree;
+    if (tree) this.upsertConversation(await api.updateConversation(tree.conversation.id, patch));
+  }
+
   async updateCurrent(patch: ConversationPatchBody): Promise<boolean> {
     const tree = this.state.tree;
     if (!tree) return false;
@@ -499,7 +493,7 @@ export class AppStore {
         const record = await api.createConversation({
           ...(draft.model ? { model: draft.model } : {}),
           ...(draft.systemPrompt.trim() ? { systemPrompt: draft.systemPrompt } : {}),
-          settings: settingsBody(draft),
+          settings: settingsBody(draft.settings),
         });
         conversationId = record.id;
         this.loadToken++;

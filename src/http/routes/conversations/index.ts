@@ -22,6 +22,7 @@ import {
 import { startCursor } from '../../../core/reply-run.js';
 import type { NewConversation } from '../../../store/contract.js';
 import { openSse, type HttpDeps } from '../../deps.js';
+import { definedOnly } from '../../defined-only.js';
 import { toMarkdown } from './markdown-export.js';
 import { followStoredReply, relayRun, startFrame } from './reply-stream.js';
 
@@ -29,13 +30,9 @@ const idParams = z.object({ id: z.string().min(1).max(64) });
 const messageParams = z.object({ id: z.string().min(1).max(64), messageId: z.string().min(1).max(64) });
 const messageOnlyParams = z.object({ messageId: z.string().min(1).max(64) });
 
-/** Store patches take `undefined` as "leave it"; the protocol's optional fields map straight across. */
-function definedOnly<T extends Record<string, unknown>>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
-}
 
 /** The protocol's conversation fields as the store takes them (no `undefined` values, nested settings included). */
-function conversationFields(body: NewConversationBody): NewConversation {
+function conversationFields(body: NewConversationBody): NewConversation & { presetId?: string } {
   const { settings, ...rest } = body;
   return { ...definedOnly(rest), ...(settings === undefined ? {} : { settings: definedOnly(settings) }) };
 }
@@ -99,11 +96,9 @@ export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, de
     store.searchMessages(definedOnly({ query: request.query.q, limit: request.query.limit, cursor: request.query.cursor })),
   );
 
-  app.post('/api/conversations', { schema: { body: newConversationBodySchema } }, async (request, reply) => {
-    const model = request.body.model;
-    if (model) deps.engines.engineFor(model);
-    return reply.status(201).send(await store.createConversation(conversationFields(request.body)));
-  });
+  app.post('/api/conversations', { schema: { body: newConversationBodySchema } }, async (request, reply) =>
+    reply.status(201).send(await conversations.createConversation(conversationFields(request.body))),
+  );
 
   app.get('/api/conversations/:id', { schema: { params: idParams } }, async (request) => {
     const tree = await store.getTree(request.params.id);
@@ -111,10 +106,9 @@ export const conversationRoutes: FastifyPluginAsync<HttpDeps> = async (plain, de
     return tree;
   });
 
-  app.patch('/api/conversations/:id', { schema: { params: idParams, body: conversationPatchBodySchema } }, async (request) => {
-    if (request.body.model) deps.engines.engineFor(request.body.model);
-    return store.updateConversation(request.params.id, conversationFields(request.body));
-  });
+  app.patch('/api/conversations/:id', { schema: { params: idParams, body: conversationPatchBodySchema } }, async (request) =>
+    conversations.updateConversation(request.params.id, conversationFields(request.body)),
+  );
 
   app.delete('/api/conversations/:id', { schema: { params: idParams } }, async (request, reply) => {
     await store.deleteConversation(request.params.id);

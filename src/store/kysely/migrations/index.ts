@@ -14,6 +14,7 @@ import * as m0003 from './0003_responses.js';
 import * as m0004 from './0004_message_parts.js';
 import * as m0005 from './0005_message_search.js';
 import * as m0006 from './0006_stream_log.js';
+import * as m0007 from './0007_settings_presets.js';
 import * as m0008 from './0008_message_attachments.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -23,6 +24,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0004_message_parts': m0004,
   '0005_message_search': m0005,
   '0006_stream_log': m0006,
+  '0007_settings_presets': m0007,
   '0008_message_attachments': m0008,
 };
 
