@@ -59,13 +59,26 @@ async function timeToReady(variant: Variant, dirs: { data: string; models: strin
   }
 }
 
+/** Stops the variant's whole process group (npm, its shell and the server) and waits until none of it is left. */
 async function stop(child: ChildProcess): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  process.kill(-child.pid, 'SIGTERM');
-  const killer = setTimeout(() => child.pid !== undefined && process.kill(-child.pid, 'SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(killer);
+  const group = child.pid;
+  if (group === undefined) return;
+  const alive = (): boolean => {
+    try {
+      process.kill(-group, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  process.kill(-group, 'SIGTERM');
+  // npm exits at once on SIGTERM while its server is still shutting down: the next start must not overlap it.
+  const killAt = performance.now() + 15_000;
+  while (alive()) {
+    if (performance.now() > killAt) process.kill(-group, 'SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'parlance-bench-start-'));
