@@ -74,8 +74,9 @@ async function stop(child: ChildProcess): Promise<void> {
   if (!alive()) return;
   process.kill(-group, 'SIGTERM');
   // npm exits at once on SIGTERM while its server is still shutting down: the next start must not overlap it.
+  // Bounded: a zombie nobody reaps (no init in a container) still answers signal 0.
   const killAt = performance.now() + 15_000;
-  while (alive()) {
+  while (alive() && performance.now() < killAt + 2000) {
     if (performance.now() > killAt) process.kill(-group, 'SIGKILL');
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
