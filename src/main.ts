@@ -30,6 +30,7 @@ import { packageVersion } from './package-info.js';
 import { listenFailure, modelLoadFailure, StartupError, storeFailure } from './startup/failures.js';
 import { openStore } from './store/kysely/dialects.js';
 import type { ConversationStore } from './store/contract.js';
+import type { Tracing } from './telemetry/tracing.js';
 
 export interface StartOptions {
   /** A logger to use; default: pino on stdout at `config.logLevel`, pretty on a terminal and JSON otherwise. */
@@ -92,10 +93,10 @@ async function chooseModel(config: Config, options: StartOptions, log: Logger): 
 }
 
 /** One balanced engine over every configured upstream: it routes each model to the upstreams that serve it. */
-async function startUpstreams(config: Config, env: Readonly<Record<string, string | undefined>>, log: Logger): Promise<BalancedEngine> {
+async function startUpstreams(config: Config, env: Readonly<Record<string, string | undefined>>, log: Logger, tracing: Tracing | undefined): Promise<BalancedEngine> {
   const members = config.upstreams.map((upstream) => {
     try {
-      return new OpenAICompatibleEngine(upstreamEngineOptions(upstream, env));
+      return new OpenAICompatibleEngine({ ...upstreamEngineOptions(upstream, env), ...(tracing ? { tracer: tracing.upstreamCalls } : {}) });
     } catch (error) {
       throw new ConfigError((error as Error).message); // a missing key variable is the user's to fix: no stack trace
     }
@@ -168,7 +169,7 @@ interface LoadedParts {
 }
 
 /** Loads the configured engines in order (embedded, scripted, upstreams), handing each over as soon as it is ready. */
-async function loadEngines(config: Config, options: StartOptions, log: Logger, parts: LoadedParts, binding: EmbeddedBinding | undefined): Promise<void> {
+async function loadEngines(config: Config, options: StartOptions, log: Logger, parts: LoadedParts, binding: EmbeddedBinding | undefined, tracing: Tracing | undefined): Promise<void> {
   if (binding) {
     const model = await chooseModel(config, options, log);
     if (model.demo) parts.demo();
@@ -185,7 +186,7 @@ async function loadEngines(config: Config, options: StartOptions, log: Logger, p
     parts.add(library);
   }
   if (config.scripted) parts.add(new ScriptedEngine({ tokenDelayMs: config.scriptedDelayMs }));
-  if (config.upstreams.length > 0) parts.add(await startUpstreams(config, options.env ?? {}, log));
+  if (config.upstreams.length > 0) parts.add(await startUpstreams(config, options.env ?? {}, log, tracing));
 }
 
 /**
@@ -306,18 +307,20 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await releaseBinding(binding);
     throw error;
   }
+  const tracing = await startTracing(config, instance, log);
   const registry = new EngineRegistry([], { loading: true });
   const metrics = new Metrics(() => registry.engines, { loading: () => registry.loading });
   const rateLimits = new KeyRateLimiter(config.apiKeys, { requestsPerMinute: config.rateLimitRequests, tokensPerMinute: config.rateLimitTokens });
   if (config.apiKeys.length === 0 && (config.rateLimitRequests > 0 || config.rateLimitTokens > 0)) {
     log.warn('rate limits are per API key, and no API key is set: they do not apply');
   }
-  const chat = new ChatService(registry, { observer: rateLimits.active ? chargingTokens(metrics, rateLimits) : metrics, deadlineMs: config.deadlineSeconds * 1000 });
+  const chat = new ChatService(registry, { observer: generationObserver(metrics, rateLimits, tracing), deadlineMs: config.deadlineSeconds * 1000 });
   const embeddings = new EmbeddingService(registry, {
     deadlineMs: config.deadlineSeconds * 1000,
-    onUsage: (engine, usage) => {
+    onUsage: (engine, usage, model) => {
       metrics.promptTokens(engine, usage.promptTokens);
       rateLimits.charge(usage);
+      tracing?.embedded(engine, model, usage.promptTokens);
     },
     onRejected: (engine, error) => metrics.rejected(engine, error.code),
   });
@@ -346,6 +349,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         get demo() {
           return demo;
         },
+        ...(tracing ? { tracing: tracing.requests } : {}),
       },
       { logger: log },
     );
@@ -361,7 +365,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       loadTime: (engine, model, seconds) => metrics.modelLoaded(engine, model, seconds),
       notice: (notice) => notices.push(notice),
       demo: () => (demo = true),
-    }, binding);
+    }, binding, tracing);
     registry.loaded();
     // An upstream that was down at start (or gained models) is picked up without a restart.
     rediscovery = setInterval(() => {
@@ -370,13 +374,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     rediscovery.unref();
     const served = registry.models().map(({ model }) => model.id);
     log.info({ url, models: served }, `serving ${served.join(', ') || 'no models yet'}: open ${url}`);
-    return { url, app, config, close: closer(app, { conversations, chat, embeddings, registry, store, rediscovery }) };
+    return { url, app, config, close: closer(app, { conversations, chat, embeddings, registry, store, rediscovery, tracing }) };
   } catch (error) {
     clearInterval(rediscovery);
     await app?.close();
     await registry.close();
     await store.close();
     await releaseBinding(binding);
+    await tracing?.shutdown();
     throw error;
   }
 }
@@ -387,16 +392,41 @@ function leaseTimes(leaseMs: number): { renewMs: number; sweepMs: number; stopWa
   return { renewMs, sweepMs: leaseMs / 3, stopWaitMs: renewMs * 3 + 1000 };
 }
 
-/** The metrics, plus each finished generation's tokens charged to the API key that asked for it. */
-function chargingTokens(metrics: Metrics, rateLimits: KeyRateLimiter): GenerationObserver {
+/**
+ * OpenTelemetry, when `--otlp-endpoint` asks for it. Imported only then: without it nothing of the SDK is
+ * loaded, so the start and the memory of a server without traces stay as they were.
+ */
+async function startTracing(config: Config, instance: string, log: Logger): Promise<Tracing | undefined> {
+  if (config.otlpEndpoint === undefined) return undefined;
+  const { startTracing: start, tracesUrl } = await import('./telemetry/tracing.js');
+  const tracing = start({ endpoint: config.otlpEndpoint, serviceVersion: packageVersion, instance, log: { warn: (message) => log.warn(message), debug: (message) => log.debug(message) } });
+  log.info(`sending traces to ${tracesUrl(config.otlpEndpoint)}`);
+  return tracing;
+}
+
+/** The metrics, plus, when asked for, each finished generation's tokens charged to its API key and its span's attributes. */
+function generationObserver(metrics: Metrics, rateLimits: KeyRateLimiter, tracing: Tracing | undefined): GenerationObserver {
+  if (!rateLimits.active && !tracing) return metrics;
+  const spans = tracing?.generations;
   return {
-    admitted: () => metrics.admitted(),
-    rejected: (engine, code) => metrics.rejected(engine, code),
-    firstToken: (engine, seconds) => metrics.firstToken(engine, seconds),
+    admitted: (engine, model) => {
+      metrics.admitted();
+      spans?.admitted(engine, model);
+    },
+    rejected: (engine, code) => {
+      metrics.rejected(engine, code);
+      spans?.rejected(engine, code);
+    },
+    firstToken: (engine, seconds) => {
+      metrics.firstToken(engine, seconds);
+      spans?.firstToken(engine, seconds);
+    },
+    // Per token: metrics only (a span keeps the first token's time, not every gap).
     interToken: (engine, seconds) => metrics.interToken(engine, seconds),
     finished: (engine, model, reason, usage, errorCode) => {
       metrics.finished(engine, model, reason, usage, errorCode);
-      rateLimits.charge(usage);
+      if (rateLimits.active) rateLimits.charge(usage);
+      spans?.finished(engine, model, reason, usage, errorCode);
     },
   };
 }
@@ -408,10 +438,11 @@ interface ServerParts {
   readonly registry: EngineRegistry;
   readonly store: ConversationStore;
   readonly rediscovery: NodeJS.Timeout;
+  readonly tracing: Tracing | undefined;
 }
 
 /** Graceful shutdown, once however often it is asked for. */
-function closer(app: FastifyInstance, { conversations, chat, embeddings, registry, store, rediscovery }: ServerParts): () => Promise<void> {
+function closer(app: FastifyInstance, { conversations, chat, embeddings, registry, store, rediscovery, tracing }: ServerParts): () => Promise<void> {
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
@@ -430,6 +461,8 @@ function closer(app: FastifyInstance, { conversations, chat, embeddings, registr
       clearTimeout(cut);
       await registry.close();
       await store.close();
+      // Last: every request's span has ended with its response.
+      await tracing?.shutdown();
     })());
   return close;
 }

@@ -145,6 +145,13 @@ export const optionTable = {
       'replicas on PostgreSQL: how long a reply stays leased to the replica generating it without a heartbeat (renewed every second); once it runs out any replica marks the reply failed with its partial text, so a killed replica leaves no reply streaming',
     schema: z.coerce.number().min(0.5).max(3600).default(15),
   },
+  otlpEndpoint: {
+    flag: '--otlp-endpoint <url>',
+    env: 'PARLANCE_OTLP_ENDPOINT',
+    description:
+      'send OpenTelemetry traces over OTLP/HTTP (JSON) to this collector, e.g. http://localhost:4318 (/v1/traces is added when the URL has no path): a span per request with the engine, model, tokens and time to first token, the upstream call as its child, an incoming traceparent honoured. Default: off (the SDK is not loaded)',
+    schema: z.url({ protocol: /^https?$/ }).optional(),
+  },
   logLevel: { flag: '--log-level <level>', env: 'PARLANCE_LOG_LEVEL', description: 'fatal, error, warn, info, debug, trace or silent', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') },
 } as const;
 

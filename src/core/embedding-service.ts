@@ -11,7 +11,7 @@ export interface EmbeddingServiceOptions {
   /** The longest one request may run; it is then cancelled with `upstream_timeout`. */
   readonly deadlineMs?: number;
   /** Told the tokens of each answered request (metrics, the per-key token limit). */
-  readonly onUsage?: (engine: string, usage: TokenUsage) => void;
+  readonly onUsage?: (engine: string, usage: TokenUsage, model: string) => void;
   /** Told each refusal by an engine (the rejections metric). */
   readonly onRejected?: (engine: string, error: ParlanceError) => void;
 }
@@ -49,7 +49,7 @@ export class EmbeddingService {
     if (result.vectors.length !== request.inputs.length) {
       throw new ParlanceError('upstream_error', `${engine.name} answered ${result.vectors.length} vectors for ${request.inputs.length} inputs.`);
     }
-    this.options.onUsage?.(engine.name, { promptTokens: result.promptTokens, completionTokens: 0 });
+    this.options.onUsage?.(engine.name, { promptTokens: result.promptTokens, completionTokens: 0 }, request.model);
     return result;
   }
 
@@ -65,7 +65,7 @@ export class EmbeddingService {
     if (result.scores.length !== request.documents.length) {
       throw new ParlanceError('upstream_error', `${engine.name} answered ${result.scores.length} scores for ${request.documents.length} documents.`);
     }
-    this.options.onUsage?.(engine.name, { promptTokens: result.promptTokens, completionTokens: 0 });
+    this.options.onUsage?.(engine.name, { promptTokens: result.promptTokens, completionTokens: 0 }, request.model);
     return result;
   }
 

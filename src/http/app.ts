@@ -14,6 +14,7 @@ import { validatorCompiler } from './validation.js';
 import { installErrorHandlers, openAIErrorBody, sendError, toParlanceError } from './errors.js';
 import { EventLoopLag } from './event-loop-lag.js';
 import { installRateLimits } from './rate-limit.js';
+import { installRequestTracing } from './request-tracing.js';
 import { anthropicRoutes } from './routes/anthropic/index.js';
 import { conversationRoutes } from './routes/conversations/index.js';
 import { chatCompletionsRoute } from './routes/openai/chat-completions.js';
@@ -103,6 +104,7 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
   const routes = trackAllowedMethods(app);
   const allowedMethods = (url: string): readonly string[] => routes.allowedMethods(url);
   installErrorHandlers(app, { onError: (code) => deps.metrics.error(code), allowedMethods });
+  if (deps.tracing) installRequestTracing(app, deps.tracing);
 
   let closing = false;
   app.addHook('preClose', async () => {

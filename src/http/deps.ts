@@ -6,6 +6,7 @@ import type { EmbeddingService } from '../core/embedding-service.js';
 import type { ConversationStore } from '../store/contract.js';
 import type { Metrics } from './metrics.js';
 import type { KeyRateLimiter } from './rate-limit.js';
+import type { RequestTracer } from './request-tracing.js';
 import { SseStream, type SseOptions } from './sse.js';
 import type { Engine } from '../engines/contract.js';
 import type { EngineRegistry } from '../engines/registry.js';
@@ -33,6 +34,8 @@ export interface HttpDeps {
   readonly notices: readonly ServiceNotice[];
   /** True when the embedded engine serves the tiny random-weight model. */
   readonly demo: boolean;
+  /** A span per request (OpenTelemetry), when `--otlp-endpoint` is set. */
+  readonly tracing?: RequestTracer;
 }
 
 /**

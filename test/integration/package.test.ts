@@ -1,10 +1,11 @@
 /**
  * What `npm pack` ships is what `npx parlance` and `npm i -g` run: the built server and the built page,
- * nothing to compile. The tarball is packed here and unpacked in an empty folder; its dependencies are
- * this checkout's (installing them again would need the registry, which tests never touch).
+ * nothing to compile. The tarball is packed here and unpacked in an empty folder, its dependencies this
+ * checkout's; and `npx <tarball>` installs it for real in an empty folder, from npm's cache only
+ * (`--offline`: tests never touch the registry), which `npm ci` filled.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +18,7 @@ const run = promisify(execFile);
 let dir = '';
 let files: string[] = [];
 let packageDir = '';
+let tarball = '';
 const children: ChildServer[] = [];
 
 beforeAll(async () => {
@@ -27,6 +29,7 @@ beforeAll(async () => {
   const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: repoRoot });
   const [packed] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
   files = packed?.files.map((file) => file.path) ?? [];
+  tarball = join(dir, packed?.filename ?? '');
   packageDir = join(dir, 'empty', 'parlance');
   await mkdir(packageDir, { recursive: true });
   await run('tar', ['xzf', join(dir, packed?.filename ?? ''), '-C', packageDir, '--strip-components', '1']);
@@ -35,7 +38,18 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const child of children) if (child.child.exitCode === null) child.child.kill('SIGKILL');
   if (dir) await rm(dir, { recursive: true, force: true });
+  await removeNpxInstalls(tarball);
 });
+
+/** npx keeps what it installed in npm's cache (`_npx/<hash>`, ~0.9 GB with llama.cpp's binaries): this run's goes. */
+async function removeNpxInstalls(spec: string): Promise<void> {
+  if (!spec) return;
+  const npx = join((await run('npm', ['config', 'get', 'cache'])).stdout.trim(), '_npx');
+  for (const entry of await readdir(npx).catch(() => [])) {
+    const manifest = await readFile(join(npx, entry, 'package.json'), 'utf8').catch(() => '');
+    if (manifest.includes(spec)) await rm(join(npx, entry), { recursive: true, force: true });
+  }
+}
 
 describe('the npm package', () => {
   it('holds the built server and page, and no sources or tests', () => {
@@ -51,6 +65,24 @@ describe('the npm package', () => {
     const { stdout } = await run(process.execPath, [bin, '--version'], { cwd: join(dir, 'empty') });
     expect(stdout).toBe(`${manifest.version}\n`);
   });
+
+  // Slow: npm installs every dependency, and better-sqlite3 compiles SQLite when its prebuilt binary cannot be
+  // downloaded (here, offline): 505 s on the 2-core machine at a load average of 12-15, hence the long bound.
+  it('runs with npx from an empty folder, installed from npm\'s cache: npx <tarball> --version', async (context) => {
+    const empty = join(dir, 'npx-empty');
+    await mkdir(empty);
+    const result = await run('npm', ['exec', '--yes', '--offline', '--package', tarball, '--', 'parlance', '--version'], { cwd: empty, timeout: 840_000, maxBuffer: 16 << 20 }).catch(
+      (error: { code?: unknown; stdout?: string; stderr?: string }) => ({ failed: error, stdout: error.stdout ?? '', stderr: error.stderr ?? '' }),
+    );
+    if ('failed' in result) {
+      // Only a package missing from the cache is a reason not to run (the cache is filled by `npm ci`); anything else fails.
+      const missing = /ENOTCACHED[^\n]*/.exec(result.stderr);
+      if (missing) return context.skip(`npm's cache lacks a dependency, and tests stay offline (run npm ci first): ${missing[0]}`);
+      throw new Error(`npx failed (${String(result.failed.code)}):\n${result.stderr.slice(-4000)}`);
+    }
+    const manifest = JSON.parse(await readFile(join(packageDir, 'package.json'), 'utf8')) as { version: string };
+    expect(result.stdout).toBe(`${manifest.version}\n`);
+  }, 900_000);
 
   it('serves the prebuilt chat page from the package', async () => {
     const child = await startChild(['--no-embedded', '--scripted', '--data-dir', join(dir, 'data')], {}, join(packageDir, 'dist', 'src', 'cli.js'));

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { ParlanceError } from '../../errors.js';
+import type { UpstreamCallTracer } from './flight.js';
 import type { EmbeddingRequest, EmbeddingResult, RerankRequest, RerankResult } from '../contract.js';
 
 /** Largest answer read from an upstream's `/embeddings` or `/rerank` (2,048 vectors of 4,096 floats as JSON fit). */
@@ -16,16 +17,20 @@ export interface UpstreamJsonCall {
   readonly statusFailure: (status: number, headers: IncomingHttpHeaders, text: string) => ParlanceError;
   /** A connection failure as the engine maps it. */
   readonly requestFailure: (error: unknown) => ParlanceError;
+  /** The upstream's name, and what traces each call to it (see the engine's options). */
+  readonly upstream: string;
+  readonly tracer: UpstreamCallTracer | undefined;
 }
 
-async function postJson(call: UpstreamJsonCall, path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
+async function postJson(call: UpstreamJsonCall, path: string, body: Readonly<Record<string, unknown>> & { readonly model: string }, signal: AbortSignal): Promise<unknown> {
   const timeout = AbortSignal.timeout(call.timeoutMs);
-  let response: Response;
+  const trace = call.tracer?.start({ upstream: call.upstream, method: 'POST', url: call.baseUrl + path, model: body.model });
+  let response: Response | undefined;
   let text: string;
   try {
     response = await fetch(`${call.baseUrl}${path}`, {
       method: 'POST',
-      headers: { ...call.headers, 'content-type': 'application/json', accept: 'application/json' },
+      headers: { ...call.headers, ...trace?.headers, 'content-type': 'application/json', accept: 'application/json' },
       body: JSON.stringify(body),
       signal: AbortSignal.any([signal, timeout]),
       redirect: 'manual',
@@ -34,10 +39,12 @@ async function postJson(call: UpstreamJsonCall, path: string, body: unknown, sig
     if (length > MAX_ANSWER_BYTES) throw new ParlanceError('upstream_error', `${call.label} answered ${length} bytes to ${path}, more than ${MAX_ANSWER_BYTES}`);
     text = await response.text();
   } catch (error) {
+    trace?.end({ status: response?.status ?? 0, aborted: signal.aborted ? 'client' : timeout.aborted ? 'deadline' : 'failed' });
     if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
     if (timeout.aborted) throw new ParlanceError('upstream_timeout', `${call.label} did not answer ${path} within ${call.timeoutMs} ms`, { cause: error });
     throw call.requestFailure(error);
   }
+  trace?.end({ status: response.status });
   if (response.status !== 200) throw call.statusFailure(response.status, Object.fromEntries(response.headers), text);
   try {
     return JSON.parse(text);

@@ -6,7 +6,7 @@ import type { Capability, ChatEvent, EmbeddingRequest, EmbeddingResult, Engine, 
 import { BodyReader, readBounded, readFetchBounded } from './body-reader.js';
 import { ChunkDecoder } from './chunk-decoder.js';
 import { relayEmbeddings, relayRerank, type UpstreamJsonCall } from './embeddings.js';
-import { Flight } from './flight.js';
+import { Flight, type UpstreamCallTracer } from './flight.js';
 import { requestBody } from './request-body.js';
 import { MAX_MESSAGE_CHARS, errorCodeOf, parseErrorBody, parseRetryAfter, streamReadFailure } from './upstream-errors.js';
 
@@ -54,6 +54,8 @@ export interface OpenAICompatibleEngineOptions {
   readonly connectTimeoutMs?: number;
   /** Reported by `load()` only; the upstream does its own queueing. Default: Infinity. */
   readonly capacity?: number;
+  /** Traces each request sent upstream (telemetry's child span and `traceparent`); absent: not traced. */
+  readonly tracer?: UpstreamCallTracer;
 }
 
 
@@ -100,6 +102,7 @@ export class OpenAICompatibleEngine implements Engine {
   private modelList: readonly ModelInfo[];
   private readonly pathPrefix: string;
   private readonly flights = new Set<Flight>();
+  private readonly tracer: UpstreamCallTracer | undefined;
   private closed = false;
 
   constructor(options: OpenAICompatibleEngineOptions) {
@@ -132,6 +135,7 @@ export class OpenAICompatibleEngine implements Engine {
     this.configuredModels = options.models !== undefined;
     this.modelList = (options.models ?? []).map((id) => ({ id, ownedBy: options.name, capabilities: relayedCapabilities }));
     this.lastError = undefined;
+    this.tracer = options.tracer;
   }
 
   models(): readonly ModelInfo[] {
@@ -173,10 +177,12 @@ export class OpenAICompatibleEngine implements Engine {
     if (signal.aborted) return cancelledGeneration();
     const input = request.input;
     const body = requestBody(request);
-    const flight = new Flight(this.flights, signal, this.connectTimeoutMs, this.totalTimeoutMs);
+    const path = input.kind === 'chat' ? '/chat/completions' : '/completions';
+    const trace = this.tracer?.start({ upstream: this.name, method: 'POST', url: this.baseUrl + path, model: request.model });
+    const flight = new Flight(this.flights, signal, this.connectTimeoutMs, this.totalTimeoutMs, trace);
     let response: IncomingMessage;
     try {
-      response = await this.post(flight, input.kind === 'chat' ? '/chat/completions' : '/completions', body);
+      response = await this.post(flight, path, body, trace?.headers);
     } catch (error) {
       flight.release();
       if (flight.cause === 'client' || flight.cause === 'closed') return cancelledGeneration();
@@ -184,6 +190,7 @@ export class OpenAICompatibleEngine implements Engine {
     }
 
     const status = response.statusCode ?? 0;
+    flight.status = status;
     const contentType = response.headers['content-type']?.toLowerCase() ?? '';
     // Some servers answer tool requests in one piece whatever `stream` says (Ollama did): that is an answer too.
     const whole = status === 200 && contentType.startsWith('application/json');
@@ -229,12 +236,12 @@ export class OpenAICompatibleEngine implements Engine {
    * follows redirects: a 3xx would replay our key to wherever it points, and
    * it fails as an upstream error to fix in the config.
    */
-  private post(flight: Flight, path: string, body: string): Promise<IncomingMessage> {
+  private post(flight: Flight, path: string, body: string, traceHeaders: Readonly<Record<string, string>> = {}): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const request = this.send({
         ...this.target,
         path: this.pathPrefix + path,
-        headers: { ...this.requestHeaders, 'content-length': Buffer.byteLength(body) },
+        headers: { ...this.requestHeaders, ...traceHeaders, 'content-length': Buffer.byteLength(body) },
       });
       // Errors after the headers (a reset mid-stream) reach the response too; this listener keeps them from being unhandled.
       request.on('error', reject);
@@ -256,7 +263,7 @@ export class OpenAICompatibleEngine implements Engine {
   private jsonCall(): UpstreamJsonCall {
     if (this.closed) throw new ParlanceError('engine_unavailable', `${this.label} is shutting down`);
     const headers: Record<string, string> = this.apiKey === undefined ? {} : { authorization: `Bearer ${this.apiKey}` };
-    return { baseUrl: this.baseUrl, headers, timeoutMs: this.totalTimeoutMs, label: this.label, statusFailure: (status, h, text) => this.statusFailure(status, h, text), requestFailure: (error) => this.requestFailure(error, 'reaching') };
+    return { baseUrl: this.baseUrl, headers, timeoutMs: this.totalTimeoutMs, label: this.label, upstream: this.name, tracer: this.tracer, statusFailure: (status, h, text) => this.statusFailure(status, h, text), requestFailure: (error) => this.requestFailure(error, 'reaching') };
   }
 
   /** Aborts every in-flight upstream request; their generations end with `finish: cancelled`. */

@@ -4,6 +4,21 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 export type AbortCause = 'client' | 'closed' | 'consumer' | 'connect' | 'stall' | 'deadline';
 
 /**
+ * Watches each request the engine sends upstream; telemetry implements it (a child span of the request being
+ * served, and the W3C trace context the upstream continues). The engine knows nothing of how it is traced.
+ */
+export interface UpstreamCallTracer {
+  /** Called as the request starts, in the caller's async context: returns the headers to add and the call's end. */
+  start(call: { readonly upstream: string; readonly method: string; readonly url: string; readonly model: string }): UpstreamCallTrace;
+}
+
+export interface UpstreamCallTrace {
+  readonly headers: Readonly<Record<string, string>>;
+  /** Called once: the response status (0 when none came) and, if the request was cut short, why. */
+  end(outcome: { readonly status: number; readonly aborted?: AbortCause | 'failed' }): void;
+}
+
+/**
  * One upstream request's lifetime: its AbortController, its timers and its
  * place in the engine's in-flight set. Every way a request can end funnels
  * through `abort()` and `release()`, both idempotent.
@@ -21,6 +36,8 @@ export class Flight {
   private stallTimer: NodeJS.Timeout | undefined;
   private readonly totalTimer: NodeJS.Timeout;
   stallTimeoutMs = 0;
+  /** The upstream's response status, once its headers are in. */
+  status = 0;
   private readonly onClientAbort = (): void => this.abort('client');
 
   constructor(
@@ -28,6 +45,8 @@ export class Flight {
     private readonly signal: AbortSignal,
     connectTimeoutMs: number,
     totalTimeoutMs: number,
+    /** Ended when the flight is released, however it ends. */
+    private readonly trace?: UpstreamCallTrace,
   ) {
     flights.add(this);
     signal.addEventListener('abort', this.onClientAbort, { once: true });
@@ -85,5 +104,6 @@ export class Flight {
     clearTimeout(this.connectTimer);
     clearTimeout(this.stallTimer);
     clearTimeout(this.totalTimer);
+    this.trace?.end({ status: this.status, ...(this.cause !== undefined ? { aborted: this.cause } : this.status === 0 ? { aborted: 'failed' as const } : {}) });
   }
 }
