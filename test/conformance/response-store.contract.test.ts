@@ -2,40 +2,12 @@
  * The ResponseStore part of the store contract (OpenAI Responses API's stored responses), on SQLite and,
  * when its binaries are installed, PostgreSQL, as test/conformance/store.contract.test.ts runs the rest.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConversationStore, ResponseRecord } from '../../src/store/contract.js';
 import { openStore } from '../../src/store/kysely/dialects.js';
-import { postgresForTests, startPostgres } from '../fixtures/postgres.js';
+import { storeTargets } from '../fixtures/store-targets.js';
 
-interface Target {
-  readonly name: string;
-  start(): Promise<{ url: string; stop(): Promise<void> }>;
-}
-
-const targets: Target[] = [
-  {
-    name: 'sqlite',
-    async start() {
-      const dir = await mkdtemp(join(tmpdir(), 'parlance-responses-'));
-      return { url: `sqlite:${join(dir, 'store.db')}`, stop: () => rm(dir, { recursive: true, force: true }) };
-    },
-  },
-];
-const postgres = postgresForTests();
-if (postgres !== undefined) {
-  targets.push({
-    name: 'postgres',
-    async start() {
-      const server = await startPostgres(postgres);
-      return { url: await server.newDatabase(), stop: () => server.stop() };
-    },
-  });
-} else {
-  describe.skip('ResponseStore on postgres (PostgreSQL not installed)', () => it('runs', () => undefined));
-}
+const targets = storeTargets('ResponseStore');
 
 const record = (id: string, overrides: Partial<ResponseRecord> = {}): ResponseRecord => ({
   id,
@@ -54,7 +26,7 @@ describe.each(targets)('ResponseStore on $name', (target) => {
   beforeAll(async () => {
     const started = await target.start();
     stop = started.stop;
-    store = await openStore(started.url);
+    store = await openStore(await started.newUrl());
     await store.migrate();
   });
   afterAll(async () => {
