@@ -72,6 +72,26 @@ describe.skipIf(!haveChromium)('the chat page, flows that used to mislead', () =
     await second.context.close();
   });
 
+  it('keeps following when the page grows between its scroll to the end and that scroll\'s event', async () => {
+    // What a long reply does: a chunk off screen renders at its real height, not its placeholder's, just
+    // after the view scrolled to the end, so the scroll event reports a gap no reader made.
+    const conversation = await longConversation();
+    const { page, context } = await newPage({ viewport: { width: 1000, height: 700 } }, `/c/${conversation.id}`);
+    await page.locator('article.from-assistant').nth(2).waitFor();
+    await until(page, "(() => { const el = document.querySelector('.messages'); return el.scrollHeight - el.scrollTop - el.clientHeight < 48; })()");
+    await page.evaluate(`(() => {
+      const scroller = document.querySelector('.messages');
+      const inner = document.querySelector('.messages-inner');
+      const block = () => { const d = document.createElement('div'); d.style.height = '400px'; return d; };
+      inner.append(block());
+      scroller.scrollTop = scroller.scrollHeight;
+      inner.append(block());
+    })()`);
+    await until(page, "(() => { const el = document.querySelector('.messages'); return el.scrollHeight - el.scrollTop - el.clientHeight < 48; })()", 3_000);
+    expect(await page.getByRole('button', { name: 'Jump to the latest' }).count()).toBe(0);
+    await context.close();
+  });
+
   it('returns focus to the trigger on Esc (export menu, rename box), and the phone drawer takes focus and makes the page inert', async () => {
     const { page, context } = await newPage();
     await sendMessage(page, 'focus please');

@@ -256,11 +256,20 @@ function Messages() {
     const element = scroller.current;
     const inner = content.current;
     if (!element || !inner) return;
+    let lastTop = element.scrollTop;
     const onScroll = (): void => {
-      const gap = element.scrollHeight - element.scrollTop - element.clientHeight;
-      stick.current = gap < 48;
+      const top = element.scrollTop;
+      const movedUp = top < lastTop - 1;
+      lastTop = top;
+      const gap = element.scrollHeight - top - element.clientHeight;
+      // Only a move up lets go of the end. The content can grow between following it and this event
+      // (a chunk of a long reply rendering at its real height, not its placeholder's), which leaves a
+      // gap with no one having scrolled: that must not stop the following.
+      if (gap < 48) stick.current = true;
+      else if (movedUp) stick.current = false;
       // Following a reply scrolls on every frame it grows: at the end, nothing more to measure.
       if (stick.current) {
+        if (gap >= 48) element.scrollTop = element.scrollHeight;
         setAway(false);
         return;
       }
