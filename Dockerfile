@@ -12,7 +12,7 @@ FROM node:${NODE_VERSION}-bookworm-slim AS build
 # Only used when a native module (better-sqlite3) has no prebuilt binary for this platform.
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json npm-shrinkwrap.json ./
 # `npm ci` can refuse a lockfile whose optional per-platform packages a registry does not serve; `npm install`
 # then installs the same locked versions for this platform (as .ci/run does).
 RUN npm ci --no-audit --no-fund || npm install --no-audit --no-fund
@@ -24,7 +24,7 @@ RUN npx tsc -p tsconfig.build.json \
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json npm-shrinkwrap.json ./
 RUN (npm ci --omit=dev --no-audit --no-fund || npm install --omit=dev --no-audit --no-fund) && npm cache clean --force
 
 # ---- runtime: node, the production dependencies, the compiled server and the built page ----

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const lockfile = join(root, 'package-lock.json');
+const lockfile = join(root, 'npm-shrinkwrap.json');
 
 /** What each part is built from, the file whose age stands for the build, and how to build it. */
 export const targets = {

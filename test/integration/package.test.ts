@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, symlink } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import semver from 'semver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt } from '../../scripts/ensure-built.mjs';
 import { startChild, type ChildServer } from '../adversarial/helpers.js';
@@ -56,6 +57,27 @@ describe('the npm package', () => {
     expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/src/cli.js', 'dist/src/main.js', 'dist/web/index.html']));
     expect(files.some((file) => /^dist\/web\/assets\/index-[\w-]+\.js$/.test(file))).toBe(true);
     expect(files.filter((file) => /^(src|test|web|bench)\//.test(file) || file.endsWith('.ts') || file.endsWith('.map'))).toEqual([]);
+  });
+
+  // npm installs a published package's npm-shrinkwrap.json as is (npx parlance, npm i -g parlance), so those
+  // installs get the versions CI tested, not whatever is newest: newer releases of two transitive packages
+  // (content-disposition 3.1, cookie 2.0.2) declare Node >= 22 and warned EBADENGINE on Node 20.
+  it('pins every dependency with its shrinkwrap, each one installable on the oldest Node the package supports', async () => {
+    expect(files).toContain('npm-shrinkwrap.json');
+    const manifest = JSON.parse(await readFile(join(packageDir, 'package.json'), 'utf8')) as { engines: { node: string } };
+    const oldest = semver.minVersion(manifest.engines.node)?.version ?? '';
+    expect(oldest).toMatch(/^20\./);
+    const shrinkwrap = JSON.parse(await readFile(join(packageDir, 'npm-shrinkwrap.json'), 'utf8')) as {
+      packages: Record<string, { version?: string; dev?: boolean; engines?: { node?: string } | string[] }>;
+    };
+    const installed = Object.entries(shrinkwrap.packages).filter(([path, entry]) => path !== '' && entry.dev !== true);
+    expect(installed.length).toBeGreaterThan(50);
+    expect(installed.every(([, entry]) => typeof entry.version === 'string')).toBe(true);
+    const refusing = installed.filter(([, entry]) => {
+      const range = Array.isArray(entry.engines) ? undefined : entry.engines?.node;
+      return range !== undefined && !semver.satisfies(oldest, range);
+    });
+    expect(refusing.map(([path, entry]) => `${path}@${entry.version ?? '?'}`)).toEqual([]);
   });
 
   it('its bin runs from an empty folder: --version', async () => {
