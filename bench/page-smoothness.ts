@@ -6,14 +6,15 @@
  * every long task (over 50 ms): while the 20 KB message is pasted (Ctrl+V)
  * and filled (Playwright's fill: text committed at once) into the composer,
  * while the reply streams, and while the sent message opens for editing.
- * Figures only; nothing is asserted.
+ * Also the renderer processes' CPU time over the reply (`rendererCpuMs`): the page's own work, which a busy
+ * machine does not inflate as it does long tasks. Figures only; nothing is asserted.
  *
  * Run: npx tsx bench/page-smoothness.ts [--rates 1,4] [--delay 20] [--runs 1]   (medians when runs > 1)
  */
 import { launchChromium, openPage, startScriptedServer, waitForReplyEnd } from '../test/browser/harness.js';
 import { ensureWebBuilt } from '../web/ensure-built.js';
 import { arg } from './lib/args.js';
-import { median } from './lib/measure.js';
+import { median, rendererCpuMs } from './lib/measure.js';
 import { sampleReply } from './ui-render.js';
 
 interface Figures {
@@ -78,9 +79,11 @@ async function main(): Promise<void> {
       await app.page.waitForTimeout(300);
       const fill = figures(await app.page.evaluate<number[]>('window.__longTasks.splice(0)'));
       const started = Date.now();
+      const cpuBefore = await rendererCpuMs();
       await box.press('Enter');
       await waitForReplyEnd(app.page, 600_000);
       const streamed = figures(await app.page.evaluate<number[]>('window.__longTasks.splice(0)'));
+      const cpuMs = (await rendererCpuMs()) - cpuBefore;
       const chars = await app.page.evaluate<number>("document.querySelectorAll('article.from-assistant .markdown')[0].textContent.length");
       // Editing the sent 20 KB message: its text fills the edit box.
       await app.page.getByRole('button', { name: 'Edit and resend' }).click();
@@ -91,7 +94,7 @@ async function main(): Promise<void> {
       const editLength = (await editBox.inputValue()).length;
       console.log(`CPU ${rate}x: pasting ${(text.length / 1024).toFixed(1)} KB into the composer (${pasted === text ? 'all of it' : `got ${pasted.length} characters`}): ${show(paste)}`);
       console.log(`CPU ${rate}x: filling ${(text.length / 1024).toFixed(1)} KB into the composer: ${show(fill)}`);
-      console.log(`CPU ${rate}x: the reply (${(chars / 1024).toFixed(1)} KB of text, ${((Date.now() - started) / 1000).toFixed(1)} s): ${show(streamed)}`);
+      console.log(`CPU ${rate}x: the reply (${(chars / 1024).toFixed(1)} KB of text, ${((Date.now() - started) / 1000).toFixed(1)} s): ${show(streamed)}; renderer CPU ${(cpuMs / 1000).toFixed(1)} s`);
       console.log(`CPU ${rate}x: opening the ${(editLength / 1024).toFixed(1)} KB message for editing: ${show(edit)}`);
       record(`CPU ${rate}x: paste`, paste);
       record(`CPU ${rate}x: fill`, fill);

@@ -27,3 +27,37 @@ export async function processMemoryMb(pid: number): Promise<{ rssMb: number; pri
   const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
   return { rssMb: kb('VmRSS') / 1024, privateMb: kb('RssAnon') / 1024 };
 }
+
+/**
+ * CPU time (utime + stime, ms) of the Chromium renderer processes this process started (descendants whose
+ * command line says `--type=renderer`). CPU throttling pauses the renderer rather than making it burn more, and
+ * a busy machine delays it without adding to it, so this is the page's own work, comparable across runs on a
+ * loaded machine where long tasks are not.
+ */
+export async function rendererCpuMs(rootPid = process.pid): Promise<number> {
+  const { readdir } = await import('node:fs/promises');
+  const parents = new Map<number, number>();
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      parents.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const descends = (pid: number): boolean => {
+    for (let at = parents.get(pid), steps = 0; at !== undefined && at > 1 && steps < 32; at = parents.get(at), steps++) if (at === rootPid) return true;
+    return false;
+  };
+  let total = 0;
+  for (const pid of parents.keys()) {
+    if (!descends(pid)) continue;
+    try {
+      if ((await readFile(`/proc/${pid}/cmdline`, 'utf8')).includes('--type=renderer')) total += await processCpuMs(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}

@@ -36,7 +36,7 @@ const tokenizeMessageSchema = z
   .object({
     role: z.enum(['system', 'user', 'assistant']),
     content: z.string().max(TOKENIZE_MAX_CHARS),
-    /** Text files of a user message, counted as the model is shown them; images are not counted. */
+    /** Text files of a user message, counted as the model is shown them; images are not counted (see `imagesNotCounted`). */
     attachments: z.array(attachmentSchema).max(ATTACHMENTS_MAX).optional(),
   })
   .strict();
@@ -69,4 +69,9 @@ export interface TokenCount {
    */
   readonly exact: boolean;
   readonly contextLength: number | null;
+  /**
+   * Images in what was counted (the conversation's history and the messages given) that `tokens` leaves out: no
+   * engine here can say what an image costs the model. A count with images in it is short by that much.
+   */
+  readonly imagesNotCounted: number;
 }

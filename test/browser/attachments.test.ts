@@ -33,6 +33,13 @@ const pixel = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQ
 
 const fileInput = 'form.composer input[type=file]';
 
+/**
+ * An expression that is true once the page's IndexedDB holds `count` conversations' draft files: a point to wait
+ * for before a reload (the page writes them just after it shows them). Only once the page has opened its store.
+ */
+const storedDraftSets = (count: number): string =>
+  `new Promise((resolve) => { const open = indexedDB.open('parlance-drafts'); open.onerror = () => resolve(false); open.onsuccess = () => { const db = open.result; if (!db.objectStoreNames.contains('files')) { db.close(); resolve(false); return; } const counted = db.transaction('files').objectStore('files').count(); counted.onsuccess = () => { db.close(); resolve(counted.result === ${count}); }; }; })`;
+
 describe.skipIf(!haveChromium)('the chat page, attachments', () => {
   let upstream: FakeUpstream | undefined;
   // Registered before the suite's own: the fake upstream (a model that takes images, as a relay declares) listens
@@ -106,6 +113,47 @@ describe.skipIf(!haveChromium)('the chat page, attachments', () => {
     expect(await kept.nth(1).locator('.file-text').textContent()).toContain('Parlance reads portable documents.');
     await screenshot(page, 'attachments-sent-expanded');
     expect(await seriousAxeViolations(page)).toEqual([]);
+    await context.close();
+  });
+
+  it("keeps a draft's files through a reload, as its text, each conversation its own", async () => {
+    const { page, context } = await newPage();
+    const chipNames = (): Promise<string[]> => page.locator('.file-chips .file-chip:not(.reading) .file-name').allTextContents();
+    await page.locator(fileInput).setInputFiles([{ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('The meeting moved to Thursday.\n') }]);
+    const box = page.getByLabel('Message', { exact: true });
+    await box.fill('Summarise this.');
+    await until(page, "document.querySelectorAll('.file-chips .file-chip:not(.reading)').length === 1");
+    // The files are written to the browser's storage a moment after they show: reload once they are there.
+    await until(page, storedDraftSets(1));
+    await page.reload();
+    await box.waitFor();
+    await until(page, "document.querySelectorAll('.file-chips .file-chip:not(.reading)').length === 1");
+    expect(await chipNames()).toEqual(['notes.txt']);
+    expect(await box.inputValue()).toBe('Summarise this.');
+    // What came back is the file itself: the model reads it.
+    await box.press('Enter');
+    expect(await waitForReplyEnd(page)).toBe('complete');
+    expect(await page.locator('article.from-assistant .markdown').last().textContent()).toContain('The meeting moved to Thursday.');
+    const id = await conversationIdOf(page);
+    // Sent, the files are no longer a draft: not after a reload either.
+    await page.reload();
+    await page.locator('article.from-user .message-files').waitFor();
+    expect(await page.locator('.file-chips').count()).toBe(0);
+
+    // A draft's files belong to its conversation: not shown in another, back when it is opened again.
+    await page.locator(fileInput).setInputFiles([{ name: 'later.md', mimeType: 'text/markdown', buffer: Buffer.from('# Later\n') }]);
+    await until(page, "document.querySelectorAll('.file-chips .file-chip:not(.reading)').length === 1");
+    await until(page, storedDraftSets(1));
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await until(page, "location.pathname === '/'");
+    expect(await page.locator('.file-chips').count()).toBe(0);
+    await page.reload();
+    await box.waitFor();
+    expect(await page.locator('.file-chips').count()).toBe(0);
+    await page.goto(`${suite.server.url}/c/${id}`);
+    await box.waitFor();
+    await until(page, "document.querySelectorAll('.file-chips .file-chip:not(.reading)').length === 1");
+    expect(await chipNames()).toEqual(['later.md']);
     await context.close();
   });
 
@@ -244,6 +292,14 @@ describe.skipIf(!haveChromium)('the chat page, context meter (tiny GGUF, 1,024 t
     await until(page, `Number(document.querySelector('.context-count')?.getAttribute('data-tokens')) > ${first}`);
     expect(mostInFlight).toBe(1);
     await screenshot(page, 'context-meter');
+
+    // An image in the draft: the meter says it leaves it out (no engine here can count one), never a silent under-count.
+    await page.locator(fileInput).setInputFiles([{ name: 'dot.png', mimeType: 'image/png', buffer: pixel }]);
+    await until(page, "document.querySelector('.context-count')?.textContent?.endsWith(' tokens + an image not counted') === true");
+    expect(await page.locator('.context-meter').getAttribute('title')).toContain('Images are not counted');
+    await screenshot(page, 'context-meter-image');
+    await page.getByRole('button', { name: 'Remove dot.png' }).click();
+    await until(page, "document.querySelector('.context-count')?.textContent?.includes('not counted') === false");
 
     // Far past the context: the meter says so, and Enter asks first instead of sending.
     await box.fill('lorem ipsum dolor '.repeat(150));

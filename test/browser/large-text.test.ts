@@ -49,6 +49,33 @@ describe.skipIf(!haveChromium)('large text in the chat page', () => {
     expect(await box.inputValue()).toBe('short');
   });
 
+  it('undoes a 20 KB paste with Ctrl+Z, and redoes it, like a small one', async () => {
+    const { page } = await newPage();
+    const box = page.getByLabel('Message', { exact: true });
+    await box.focus();
+    await page.keyboard.type('Summarise: ');
+    await copy(page, text);
+    await page.keyboard.press('ControlOrMeta+V');
+    await page.keyboard.type('thanks');
+    expect(await box.inputValue()).toBe(`Summarise: ${text}thanks`);
+    // Typing after the paste goes first (one step for the run of typing), then the paste itself.
+    await page.keyboard.press('ControlOrMeta+Z');
+    expect(await box.inputValue()).toBe(`Summarise: ${text}`);
+    await page.keyboard.press('ControlOrMeta+Z');
+    expect(await box.inputValue()).toBe('Summarise: ');
+    await page.keyboard.press('ControlOrMeta+Shift+Z');
+    expect(await box.inputValue()).toBe(`Summarise: ${text}`);
+    await page.keyboard.press('ControlOrMeta+Z');
+    expect(await box.inputValue()).toBe('Summarise: ');
+    // The caret is back where the paste went in: typing goes on from there.
+    await page.keyboard.type('this');
+    expect(await box.inputValue()).toBe('Summarise: this');
+    // React saw each step: the draft is what the box shows, through a reload.
+    await page.reload();
+    await box.waitFor();
+    expect(await box.inputValue()).toBe('Summarise: this');
+  });
+
   it('sends a 20 KB message filled in at once, renders the whole 20 KB reply, and opens it for editing whole', async () => {
     const { page } = await newPage();
     const box = page.getByLabel('Message', { exact: true });

@@ -198,6 +198,12 @@ describe('attachments on conversation messages', () => {
       { type: 'image_url', image_url: { url: pixel } },
       { type: 'text', text: 'What is this?' },
     ]);
+    // A count leaves images out, and says how many: the one in the history and the one in the draft.
+    const counted = await tokenize({ conversationId: conversation.id, messages: [{ role: 'user', content: 'And this?', attachments: [image] }] });
+    expect(counted.status).toBe(200);
+    expect(counted.body.imagesNotCounted).toBe(2);
+    expect((await tokenize({ conversationId: conversation.id, messages: [{ role: 'user', content: 'And this?' }] })).body.imagesNotCounted).toBe(1);
+    expect((await tokenize({ model: 'eyes', messages: [{ role: 'user', content: 'No pictures.', attachments: [file] }] })).body.imagesNotCounted).toBe(0);
   });
 
   it('refuses what is not a base64 image data: URL, naming the field', async () => {

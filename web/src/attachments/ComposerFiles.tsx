@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'react';
 import type { MessageAttachment } from '../../../src/protocol/conversations.js';
 import type { ModelSummary } from '../../../src/protocol/parlance-models.js';
 import { Icon } from '../components/icons.js';
+import { readDraftFiles, writeDraftFiles } from './draft-files.js';
 import { formatBytes } from './limits.js';
 import { RefusedFile, attachmentBytes, readAttachment } from './read-file.js';
 import './attachments.css';
@@ -21,20 +22,45 @@ export interface ComposerFiles {
   dismissRefused(): void;
 }
 
-/** The files attached to the message being written in one conversation (`owner`): another one starts without them. */
+/**
+ * The files attached to the message being written in one conversation (`owner`): each conversation has its own,
+ * kept in this browser through a reload (`draft-files.ts`), and another conversation shows its own, not these.
+ */
 export function useComposerFiles(owner: string | null): ComposerFiles {
   const [files, setFiles] = useState<readonly MessageAttachment[]>([]);
   const [refused, setRefused] = useState<readonly string[]>([]);
   const [reading, setReading] = useState(0);
+  // Whose stored files have been read: until then nothing is stored, so a read still under way is not overwritten.
+  // A ref, cleared in the same commit as the owner changes (a state would still hold the last owner's there);
+  // the count only makes the store below run again once a read has come back.
+  const loadedFor = useRef<{ readonly owner: string | null } | null>(null);
+  const [reads, setReads] = useState(0);
   const current = useRef(files);
   current.current = files;
   const shownFor = useRef(owner);
   useEffect(() => {
-    if (shownFor.current === owner) return;
-    shownFor.current = owner;
-    setFiles([]);
-    setRefused([]);
+    if (shownFor.current !== owner) {
+      shownFor.current = owner;
+      setFiles([]);
+      setRefused([]);
+    }
+    loadedFor.current = null;
+    let live = true;
+    void readDraftFiles(owner).then((stored) => {
+      if (!live) return;
+      loadedFor.current = { owner };
+      // Files attached while the stored ones were read come after them.
+      if (stored.length > 0) setFiles((now) => [...stored, ...now]);
+      setReads((count) => count + 1);
+    });
+    return () => {
+      live = false;
+    };
   }, [owner]);
+  useEffect(() => {
+    if (loadedFor.current?.owner !== owner) return;
+    void writeDraftFiles(owner, files);
+  }, [files, owner, reads]);
   return {
     files,
     refused,

@@ -80,7 +80,11 @@ export function useTokenCount(model: string | null, draft: CountedDraft): TokenC
     return () => clearTimeout(timer);
   }, [draft.text, draft.files, model, conversationId, systemPrompt, history]);
 
-  return count;
+  // The draft's images are not sent to be counted (megabytes each, for a count that leaves them out): the server
+  // says how many of the history's it left out, and the draft's are added here.
+  const draftImages = draft.files.filter((file) => file.type === 'image').length;
+  if (count === null || draftImages === 0) return count;
+  return { ...count, imagesNotCounted: count.imagesNotCounted + draftImages };
 }
 
 /** Whether a count leaves no room for the reply: the server would refuse it (`context_length_exceeded`). */
@@ -97,12 +101,18 @@ export function ContextMeter({ count, reserve }: { readonly count: TokenCount | 
   const over = overflows(count, reserve);
   const near = limit !== null && !over && count.tokens > limit * 0.9;
   const text = limit === null ? `${approx}${tokens} tokens` : `${approx}${tokens} / ${limit.toLocaleString('en')} tokens`;
+  // Never a silent under-count: images take room in the model's context that no engine here can measure.
+  const images = count.imagesNotCounted;
+  const imagesNote = images === 0 ? '' : ` + ${images === 1 ? 'an image' : `${images} images`} not counted`;
+  const how = count.exact ? `Counted with ${count.model}'s tokenizer` : `Estimated: ${count.model}'s engine cannot count tokens`;
+  const title = images === 0 ? how : `${how}. Images are not counted: what one takes depends on the model, often hundreds to thousands of tokens.`;
   return (
-    <div className="context-meter" data-state={over ? 'over' : near ? 'near' : 'ok'} title={count.exact ? `Counted with ${count.model}'s tokenizer` : `Estimated: ${count.model}'s engine cannot count tokens`}>
+    <div className="context-meter" data-state={over ? 'over' : near ? 'near' : 'ok'} title={title}>
       {limit === null ? null : <meter min={0} max={limit} low={limit * 0.75} high={limit * 0.9} optimum={0} value={Math.min(count.tokens, limit)} aria-label="Context used" />}
       <span className="context-count" data-tokens={count.tokens}>
         {text}
         {count.exact ? '' : ' (estimate)'}
+        {imagesNote}
       </span>
     </div>
   );
@@ -116,7 +126,7 @@ export function OverflowWarning({ count, onSend, onCancel }: { readonly count: T
     <div className="note-box composer-notices overflow-warning" role="alert">
       <p>
         <strong>This may not fit.</strong> The conversation with your message comes to {count.exact ? '' : 'about '}
-        {count.tokens.toLocaleString('en')} tokens; {count.model} reads at most {(count.contextLength ?? 0).toLocaleString('en')}, with room for its reply. Shorten the
+        {count.tokens.toLocaleString('en')} tokens{count.imagesNotCounted > 0 ? ' and images, which are not counted' : ''}; {count.model} reads at most {(count.contextLength ?? 0).toLocaleString('en')}, with room for its reply. Shorten the
         message or remove a file, or send it anyway.
       </p>
       <span className="overflow-actions">

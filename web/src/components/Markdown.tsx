@@ -7,11 +7,18 @@ import { store } from '../state/store.js';
  * top of the Markdown itself; ten a second read as smooth text and leave the page time for everything else.
  */
 const MIN_DRAW_INTERVAL_MS = 100;
+/**
+ * On a slow device (or a busy one) the wait grows with what a draw cost: at least DRAW_COST_FACTOR times its
+ * script, so the reply's Markdown and the frame it causes (about as much again in style, layout and paint) keep
+ * to a fifth of the main thread, and input, scrolling and timers find it free. Never more than MAX_DRAW_INTERVAL_MS.
+ */
+const DRAW_COST_FACTOR = 10;
+const MAX_DRAW_INTERVAL_MS = 400;
 
 interface MarkdownProps {
   /** The stored text (final when not streaming). */
   readonly text: string;
-  /** While true, the text comes from the live reply `messageId`, drawn at most once per frame and MIN_DRAW_INTERVAL_MS. */
+  /** While true, the text comes from the live reply `messageId`, drawn at most once per frame and MIN_DRAW_INTERVAL_MS (more on a slow device). */
   readonly streaming: boolean;
   readonly messageId: string;
 }
@@ -33,15 +40,18 @@ export function Markdown({ text, streaming, messageId }: MarkdownProps) {
     let frame = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let drawnAt = 0;
+    let interval = MIN_DRAW_INTERVAL_MS;
     const draw = (): void => {
       frame = 0;
       drawnAt = performance.now();
       markdown.update(store.live.get(messageId)?.text ?? text, false);
+      const cost = performance.now() - drawnAt;
+      interval = Math.min(MAX_DRAW_INTERVAL_MS, Math.max(MIN_DRAW_INTERVAL_MS, cost * DRAW_COST_FACTOR));
     };
     draw();
     const unsubscribe = store.live.subscribe(messageId, () => {
       if (frame !== 0 || timer !== undefined) return;
-      const wait = drawnAt + MIN_DRAW_INTERVAL_MS - performance.now();
+      const wait = drawnAt + interval - performance.now();
       if (wait <= 0) frame = requestAnimationFrame(draw);
       else
         timer = setTimeout(() => {

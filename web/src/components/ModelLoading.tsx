@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { loadingModels, type ModelLoad } from '../api/server.js';
-import { useAppState } from '../state/store.js';
+import { store, useAppState } from '../state/store.js';
 
 /** How often the page asks how far a load has got while a reply waits. */
 const POLL_MS = 300;
@@ -12,6 +12,12 @@ const POLL_MS = 300;
  */
 export function ModelLoading() {
   const waiting = useAppState((state) => state.pending !== null || state.streaming.size > 0);
+  // Once every reply this tab streams has text, its model is loaded: no need to ask (a request and a render
+  // every POLL_MS, for the whole of a long reply) until another reply waits.
+  const stillWaiting = (): boolean => {
+    const state = store.getState();
+    return state.pending !== null || [...state.streaming].some((id) => store.live.get(id)?.firstTextAt == null);
+  };
   const [loads, setLoads] = useState<readonly ModelLoad[]>([]);
   const polling = waiting || loads.length > 0;
 
@@ -19,10 +25,14 @@ export function ModelLoading() {
     if (!polling) return;
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let seen = 0;
     const poll = async (): Promise<void> => {
-      const now = await loadingModels().catch((): readonly ModelLoad[] => []);
-      if (stopped) return;
-      setLoads(now);
+      if (seen > 0 || stillWaiting()) {
+        const now = await loadingModels().catch((): readonly ModelLoad[] => []);
+        if (stopped) return;
+        seen = now.length;
+        setLoads((before) => (before.length === 0 && now.length === 0 ? before : now));
+      }
       timer = setTimeout(() => void poll(), POLL_MS);
     };
     void poll();

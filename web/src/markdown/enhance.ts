@@ -45,12 +45,22 @@ export function decorateCode(root: HTMLElement): HTMLElement[] {
   return codes;
 }
 
-/** Decorates, then highlights and typesets a completed block. */
+/**
+ * Runs `work` in a task of its own once the page is idle (within a second at most). Highlighting changes only
+ * colours, never sizes, so it can wait: done at once, it ran inside the frame that drew the block, and a streaming
+ * reply's frame that finished a code block went over 50 ms at 4x CPU throttling.
+ */
+function whenIdle(work: () => void): void {
+  if (typeof requestIdleCallback === 'function') requestIdleCallback(work, { timeout: 1000 });
+  else setTimeout(work, 0);
+}
+
+/** Decorates, then highlights (when the page is idle) and typesets a completed block. */
 export function enhance(root: HTMLElement): void {
   const codes = decorateCode(root).filter((code) => languageOf(code) !== '');
   if (codes.length > 0) {
     highlighter ??= import('./highlight.js');
-    void highlighter.then((module) => Promise.all(codes.map((code) => module.highlightCode(code, languageOf(code))))).catch(() => undefined);
+    void highlighter.then((module) => codes.forEach((code) => whenIdle(() => void module.highlightCode(code, languageOf(code)).catch(() => undefined)))).catch(() => undefined);
   }
   const maths = Array.from(root.querySelectorAll<HTMLElement>('.math:not(.math-rendered)'));
   if (maths.length > 0) {

@@ -18,6 +18,12 @@ function withoutImages(message: ChatMessage): ChatMessage {
   return message.role === 'user' && message.parts !== undefined ? { role: 'user', content: message.content } : message;
 }
 
+/** Images a count leaves out: those of the stored history and those attached to the messages given. */
+function imagesIn(history: readonly ChatMessage[], messages: readonly TokenizeMessage[]): number {
+  const stored = history.reduce((sum, message) => sum + (message.role === 'user' ? (message.parts ?? []).filter((part) => part.type === 'image').length : 0), 0);
+  return stored + messages.reduce((sum, message) => sum + (message.attachments ?? []).filter((file) => file.type === 'image').length, 0);
+}
+
 function inputChars(input: GenerationInput): number {
   return input.kind === 'text' ? input.prompt.length : input.messages.reduce((sum, message) => sum + message.content.length, 0);
 }
@@ -60,11 +66,13 @@ export const modelsAndTokensRoutes: FastifyPluginAsync<HttpDeps> = async (plain,
     const body = request.body;
     let model = body.model;
     let history: ChatMessage[] = [];
+    let stored: readonly ChatMessage[] = [];
     if (body.conversationId !== undefined) {
       const active = await deps.conversations.activeHistory(body.conversationId).catch((error: unknown) => {
         throw error instanceof ParlanceError && error.code === 'not_found' ? new ParlanceError('not_found', error.message, { param: 'conversationId' }) : error;
       });
       model ??= active.model;
+      stored = active.messages;
       history = active.messages.map(withoutImages);
     }
     model ??= deps.engines.defaultModel();
@@ -77,9 +85,10 @@ export const modelsAndTokensRoutes: FastifyPluginAsync<HttpDeps> = async (plain,
       throw new ParlanceError('invalid_request', `That is more than the ${TOKENIZE_MAX_CHARS.toLocaleString('en')} characters one count takes.`, { param });
     }
     const contextLength = info?.contextLength ?? null;
-    if (engine.countTokens === undefined) return { model, tokens: estimateTokens(input), exact: false, contextLength };
+    const imagesNotCounted = imagesIn(stored, body.messages ?? []);
+    if (engine.countTokens === undefined) return { model, tokens: estimateTokens(input), exact: false, contextLength, imagesNotCounted };
     // The engine's own count: its tokenizer and chat template, long prompts on its tokenizer thread.
     const tokens = await engine.countTokens({ model, input, sampling: {} }, clientDisconnectSignal(reply));
-    return { model, tokens, exact: true, contextLength };
+    return { model, tokens, exact: true, contextLength, imagesNotCounted };
   });
 };
