@@ -4,7 +4,8 @@
  * what happened in words; the fields carry the same facts for machines.
  */
 import { pino, type Logger } from 'pino';
-import { build as prettyStream } from 'pino-pretty';
+import { createRequire } from 'node:module';
+import type { build as PrettyStream } from 'pino-pretty';
 
 export type LogFormat = 'pretty' | 'json';
 
@@ -24,6 +25,8 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): Logger {
   const destination = options.destination ?? process.stdout;
   if (options.format === 'json') return pino({ level: options.level }, destination);
+  // Loaded only for a terminal: a server whose logs go to a file or a collector does without it.
+  const prettyStream = (createRequire(import.meta.url)('pino-pretty') as { build: typeof PrettyStream }).build;
   const pretty = prettyStream({
     destination,
     // In-process and synchronous: no worker thread at start, and the last line before an exit is not lost.

@@ -11,6 +11,7 @@ import { ChatService, type GenerationObserver } from './core/chat-service.js';
 import { ConversationService } from './core/conversation-service.js';
 import { EmbeddingService } from './core/embedding-service.js';
 import type { Engine } from './engines/contract.js';
+import { ChatWrapperChoices } from './engines/llama-cpp/chat-wrapper-choice.js';
 import { LlamaCppEngine, openLlama } from './engines/llama-cpp/engine.js';
 import { estimateMemory, inspectCapabilities } from './engines/llama-cpp/model-inspect.js';
 import { ModelLibrary, type LibraryModel } from './engines/llama-cpp/model-library.js';
@@ -195,6 +196,7 @@ async function loadEngines(config: Config, options: StartOptions, log: Logger, p
  */
 async function startModelLibrary(config: Config, log: Logger, chosen: LibraryModel, loadTime: LoadedParts['loadTime'], { opening, llamaLog }: EmbeddedBinding): Promise<ModelLibrary> {
   const binding = await opening;
+  const chatWrappers = new ChatWrapperChoices(join(config.dataDir, 'chat-wrappers.json'));
   const tinyPath = join(config.modelsDir, 'parlance-tiny.gguf');
   // The demo model was trained on a short context: a longer one only earns llama.cpp's warning.
   const contextSizeFor = (path: string): number => (resolve(path) === resolve(tinyPath) ? Math.min(config.contextSize, TINY_MODEL_CONTEXT_LENGTH) : config.contextSize);
@@ -224,6 +226,7 @@ async function startModelLibrary(config: Config, log: Logger, chosen: LibraryMod
         queueLength: config.queueLength,
         defaultMaxTokens: config.maxTokens,
         log: llamaLog,
+        chatWrappers,
         onLoadProgress: (fraction) => {
           onProgress(fraction);
           logProgress(fraction);

@@ -110,8 +110,19 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
   app.addHook('preClose', async () => {
     closing = true;
   });
+  // The overload check samples only while there is work: requests in flight, or generations (a conversation's
+  // reply runs on after its request) running or queued in an engine.
+  let inFlight = 0;
+  const busy = (): boolean => inFlight > 0 || deps.engines.engines.some((engine) => {
+    const load = engine.load();
+    return load.active + load.queued > 0;
+  });
+  const lag = deps.config.maxEventLoopDelayMs > 0 ? new EventLoopLag(deps.config.maxEventLoopDelayMs, busy) : undefined;
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    inFlight++;
+    reply.raw.once('close', () => inFlight--);
+    lag?.arm();
     if (closing) {
       // The connection closes after this answer (fastify marks it so): the client retries elsewhere.
       throw new ParlanceError('engine_unavailable', 'The server is shutting down; retry on another instance or in a moment.', { retryAfterSeconds: 1 });
@@ -131,10 +142,8 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
   if (deps.config.corsOrigins.length > 0) {
     await app.register(cors, { origin: deps.config.corsOrigins.includes('*') ? true : [...deps.config.corsOrigins], exposedHeaders: ['x-request-id', 'retry-after'] });
   }
-  const lag = deps.config.maxEventLoopDelayMs > 0 ? new EventLoopLag(deps.config.maxEventLoopDelayMs) : undefined;
   app.decorate('isUnderPressure', () => lag?.overloaded ?? false);
   if (lag) {
-    lag.start();
     app.addHook('onClose', async () => lag.stop());
     app.addHook('onRequest', async (request) => {
       // /health must answer while loaded, or orchestrators restart a busy server; /metrics is how one sees the load.

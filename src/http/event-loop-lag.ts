@@ -8,6 +8,10 @@
  * collection, a moment without a core on a busy machine), makes only the timer due within it late, and is
  * not taken for overload. (Averaging two samples a second let a single start-up stall shed the first
  * requests after `/ready`.)
+ *
+ * The timer runs only while there is work (`busy()`: requests in flight, generations running): `arm()` starts it
+ * when a request comes, and a sample taken with nothing to do stops it, so an idle server's loop never wakes for
+ * it (idle CPU 0). An idle loop has nothing to shed, and a loop made late by work is seen while that work runs.
  */
 
 export class EventLoopLag {
@@ -17,13 +21,23 @@ export class EventLoopLag {
   private lagging = false;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly maxDelayMs: number) {
+  constructor(
+    private readonly maxDelayMs: number,
+    /** Whether there is work the loop owes (default: always, the timer never stops by itself). */
+    private readonly busy: () => boolean = () => true,
+  ) {
     this.intervalMs = Math.min(500, Math.max(10, Math.floor(maxDelayMs / 2)));
   }
 
-  start(): void {
+  /** Starts sampling, unless it already runs; it stops by itself at the first sample with nothing busy. */
+  arm(): void {
     if (this.timer) return;
     this.schedule();
+  }
+
+  /** Whether the timer is running (sampling), for tests and metrics. */
+  get armed(): boolean {
+    return this.timer !== undefined;
   }
 
   stop(): void {
@@ -42,7 +56,13 @@ export class EventLoopLag {
       const late = performance.now() - this.expectedAt > this.maxDelayMs;
       this.lagging = late && this.previousLate;
       this.previousLate = late;
-      this.schedule();
+      if (this.lagging || this.busy()) {
+        this.schedule();
+        return;
+      }
+      // Nothing left to do: no more samples until the next request (a lateness seen now was this work's).
+      this.timer = undefined;
+      this.previousLate = false;
     }, this.intervalMs);
     this.timer.unref();
   }

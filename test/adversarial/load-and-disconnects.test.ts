@@ -295,6 +295,13 @@ describe('the deadline and the overloaded event loop (scripted engine)', () => {
 
   it('sheds new requests with 503 and Retry-After while the event loop is overloaded; /health still answers', async () => {
     const generationsBefore = metricValue((await engineLoad(server.url)).metrics, 'parlance_generations_total');
+    // The overload check samples only while there is work (an idle loop has nothing to shed): a request is in
+    // flight, its body still coming.
+    const uploading = await openSocket(server.url);
+    const head = rawRequest('POST', '/v1/chat/completions', undefined, { 'content-length': '1000' });
+    uploading.write(head);
+    uploading.write('{"model":');
+    await sleep(100);
     // The server shares this process: hog its event loop, 150 ms at a time, until its once-a-second sample
     // sees the delay (at most 3 s).
     const until = performance.now() + 3000;
@@ -310,6 +317,7 @@ describe('the deadline and the overloaded event loop (scripted engine)', () => {
     expect(shed.headers.get('retry-after')).toBe('5');
     expectOpenAIError(await shed.json(), 'engine_unavailable');
     expect(health.status).toBe(200);
+    uploading.destroy();
     // /metrics answers too, and shows the shed request never reached its route: no generation ran for it.
     expect(metricValue((await engineLoad(server.url)).metrics, 'parlance_generations_total')).toBe(generationsBefore);
     // Once the loop is calm again (the next 1 s sample), requests are served.

@@ -24,6 +24,7 @@ import { LlamaEmbeddings } from './embeddings.js';
 import { samplingFor, type LlamaSampling } from './sampling.js';
 import { SlotPool } from './sequence-pool.js';
 import { TokenizerThread, type TokenizerInput } from './tokenizer-thread.js';
+import type { ChatWrapperChoices } from './chat-wrapper-choice.js';
 import { forcingCalls, planFunctions, toFunctions, ToolCallEvents, type FunctionsPlan } from './tool-calls.js';
 
 export interface LlamaCppEngineOptions {
@@ -47,6 +48,8 @@ export interface LlamaCppEngineOptions {
   readonly onLoadProgress?: (fraction: number) => void;
   /** A llama.cpp binding shared with other engines (a model library, see {@link openLlama}); the engine leaves it open on close. */
   readonly llama?: Llama;
+  /** Remembers the chat wrapper resolved for each model file (chat-wrapper-choice.ts); default: resolved at every load. */
+  readonly chatWrappers?: ChatWrapperChoices;
 }
 
 /** The llama.cpp binding, with its messages sent to `log`: one per process is enough, however many models it loads. */
@@ -209,7 +212,8 @@ export class LlamaCppEngine implements Engine {
     });
     // Resolved once for every slot: each LlamaChat left to "auto" would resolve it again, and for a jinja template
     // that renders it against every specialised wrapper (~0.3 s each on this machine, the most of a start's CPU).
-    const chatWrapper = resolveChatWrapper(model);
+    // Remembered per model file, so that only a model's first start pays for that.
+    const chatWrapper = options.chatWrappers ? await options.chatWrappers.resolve(model, options.modelPath) : resolveChatWrapper(model);
     const slots: Slot[] = [];
     for (let i = 0; i < options.sequences; i++) {
       const sequence = context.getSequence();

@@ -23,7 +23,6 @@ import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
 import { ParlanceError } from '../../errors.js';
 import type { ConversationStore } from '../contract.js';
 import { ImmediateSqliteDialect } from './sqlite-dialect.js';
@@ -81,6 +80,8 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     const db = new Kysely<StoreDatabase>({ dialect });
     return new KyselyConversationStore(db, { dialect: 'sqlite', instanceId, direct: dialect.direct(), ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }) });
   }
+  // Loaded only for PostgreSQL: a SQLite server's start and memory do without the driver.
+  const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: location.url, max: options.poolSize ?? 10 });
   pool.on('error', options.onPoolError ?? (() => undefined));
   const db = new Kysely<StoreDatabase>({ dialect: new PostgresDialect({ pool }) });
