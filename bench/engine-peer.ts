@@ -216,6 +216,13 @@ async function startParlance(modelPath: string, dataDir: string, threads: number
   return { ...server, model };
 }
 
+/** Which llama.cpp binary Parlance loaded (`/health`): the prebuilt one or a local build (`parlance engine build`), and its dispatch loop. */
+async function parlanceBinary(server: Server): Promise<string> {
+  const health = (await (await fetch(`${server.url}/health`, { signal: deadline.signal })).json()) as { engines?: { name: string; llama_cpp?: { binary: string; gpu: string | false; dispatch_loop: string } }[] };
+  const runtime = health.engines?.find((engine) => engine.llama_cpp !== undefined)?.llama_cpp;
+  return runtime === undefined ? 'unknown' : `${runtime.binary} (${runtime.gpu === false ? 'CPU' : runtime.gpu}), dispatch loop ${runtime.dispatch_loop}`;
+}
+
 async function startLlamaServer(modelPath: string, threads: number): Promise<Server> {
   const port = await freePort();
   const args = [
@@ -498,6 +505,8 @@ async function main(): Promise<void> {
     const parlance = await startParlance(modelPath, dataDir, threads);
     const peer = await startLlamaServer(modelPath, threads);
     const servers = [parlance, peer] as const;
+    const binary = await parlanceBinary(parlance);
+    console.log(`threads ${threads}: Parlance's llama.cpp: ${binary}`);
     const idle = { parlance: await idleFigures(parlance), 'llama-server': await idleFigures(peer) };
     const cases: Record<string, { parlance: CaseSummary; 'llama-server': CaseSummary; ratio: number; pairedRatio: number; figure: string }> = {};
     for (const streams of streamCounts) {
@@ -531,7 +540,7 @@ async function main(): Promise<void> {
     }
     const promptSizes = cases['long-prompt-ttft'];
     console.log(`           long prompt: ${promptSizes?.parlance.promptTokens ?? '?'} tokens (Parlance's count), ${promptSizes?.['llama-server'].promptTokens ?? '?'} (llama-server's)\n`);
-    report[`threads-${threads}`] = { idle, cases };
+    report[`threads-${threads}`] = { binary, idle, cases };
   }
 
   const parlance = await startParlance(modelPath, dataDir, conversationThreads);

@@ -92,7 +92,9 @@ const program = new Command('parlance')
 
 /** Commander's error, said in one line with where to look next (never the whole help). */
 function oneLineErrors(command: Command): Command {
-  const hint = command === program ? "'parlance --help'" : `'parlance ${command.name()} --help'`;
+  const names: string[] = [];
+  for (let at: Command | null = command; at !== null && at !== program; at = at.parent) names.unshift(at.name());
+  const hint = `'${['parlance', ...names].join(' ')} --help'`;
   return command.configureOutput({
     outputError: (text, write) => write(`parlance: ${text.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim().replace(/\(Did you mean/, '(did you mean')}; see ${hint}\n`),
   });
@@ -176,7 +178,40 @@ addConfigOptions(program.command('ps').description('list the models a running se
   },
 );
 
-for (const command of [program, ...program.commands]) oneLineErrors(command);
+const engine = program
+  .command('engine')
+  .description("the embedded engine's llama.cpp binary: which one a server loads, and building one for this machine")
+  .addHelpText('after', "\nThe prebuilt binaries work everywhere; a build for this machine is optional and can be faster (see README).");
+
+addConfigOptions(engine.command('status').description('say which llama.cpp binary a server started now would load: a local build or the prebuilt one'), ['gpu']).action(
+  async (_options, command: Command) => {
+    const config = await loadConfig(command);
+    const { engineStatus } = await import('./cli/engine.js');
+    await engineStatus(config.gpu, (text) => process.stdout.write(text));
+  },
+);
+
+addConfigOptions(
+  engine
+    .command('build')
+    .description("compile llama.cpp from the source node-llama-cpp bundles, with this machine's compiler and CPU instructions (offline; 10-60 minutes)")
+    .option('--no-dispatch-patch', "leave node-llama-cpp's batch dispatch loop as shipped (the build patches it to batch sequences in order)"),
+  ['gpu'],
+).action(async (options: { dispatchPatch: boolean }, command: Command) => {
+  const config = await loadConfig(command);
+  const { engineBuild } = await import('./cli/engine.js');
+  process.exitCode = await engineBuild({ gpu: config.gpu, patchDispatch: options.dispatchPatch }, (text) => process.stdout.write(text));
+});
+
+engine
+  .command('remove')
+  .description('delete the local builds, so that a server loads the prebuilt binary again')
+  .action(async () => {
+    const { engineRemove } = await import('./cli/engine.js');
+    await engineRemove((text) => process.stdout.write(text));
+  });
+
+for (const command of [program, ...program.commands, ...engine.commands]) oneLineErrors(command);
 
 /** `parlance` alone, or with only options (`parlance --port 9000`), runs `serve`; its own flags stay its own. */
 function withDefaultCommand(argv: readonly string[]): string[] {

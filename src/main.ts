@@ -15,6 +15,7 @@ import { ChatWrapperChoices } from './engines/llama-cpp/chat-wrapper-choice.js';
 import { LlamaCppEngine, openLlama } from './engines/llama-cpp/engine.js';
 import { estimateMemory, inspectCapabilities } from './engines/llama-cpp/model-inspect.js';
 import { ModelLibrary, type LibraryModel } from './engines/llama-cpp/model-library.js';
+import { describeBinding } from './engines/llama-cpp/local-build.js';
 import { DEFAULT_MODEL_REF, ModelUnavailableError, modelIdFromPath, resolveModel } from './engines/llama-cpp/model-source.js';
 import { ensureTinyModel, TINY_MODEL_CONTEXT_LENGTH } from './engines/llama-cpp/tiny-model.js';
 import { BalancedEngine } from './engines/openai-compatible/balancer.js';
@@ -197,6 +198,8 @@ async function loadEngines(config: Config, options: StartOptions, log: Logger, p
 async function startModelLibrary(config: Config, log: Logger, chosen: LibraryModel, loadTime: LoadedParts['loadTime'], { opening, llamaLog }: EmbeddedBinding): Promise<ModelLibrary> {
   const binding = await opening;
   const chatWrappers = new ChatWrapperChoices(join(config.dataDir, 'chat-wrappers.json'));
+  const runtime = describeBinding(binding);
+  log.info({ llamaCpp: runtime }, `llama.cpp: ${runtime.binary} binary (${runtime.gpu === false ? 'CPU' : runtime.gpu}), release ${runtime.release}, dispatch loop ${runtime.dispatchLoop}`);
   const tinyPath = join(config.modelsDir, 'parlance-tiny.gguf');
   // The demo model was trained on a short context: a longer one only earns llama.cpp's warning.
   const contextSizeFor = (path: string): number => (resolve(path) === resolve(tinyPath) ? Math.min(config.contextSize, TINY_MODEL_CONTEXT_LENGTH) : config.contextSize);
@@ -210,6 +213,7 @@ async function startModelLibrary(config: Config, log: Logger, chosen: LibraryMod
     queueLength: config.queueLength,
     inspect: inspectCapabilities,
     dispose: () => binding.dispose(),
+    runtime,
     onChange: (model, event, detail) => (event === 'failed' ? log.warn({ model: model.path }, `cannot load ${model.id}: ${detail ?? ''}`) : event === 'unloaded' ? log.info({ model: model.path }, `unloaded ${model.id}`) : undefined),
     load: async ({ id, path }, onProgress) => {
       const startedAt = performance.now();

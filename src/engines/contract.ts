@@ -266,6 +266,18 @@ export interface EngineLoad {
   readonly capacity: number;
 }
 
+/** What runs an in-process engine's models, for an operator (`/health`): the embedded engine's llama.cpp binary. */
+export interface EngineRuntime {
+  /** `local build`: compiled on this machine by `parlance engine build`; `prebuilt`: the npm package's. */
+  readonly binary: 'local build' | 'prebuilt';
+  /** The backend: `cuda`, `vulkan`, `metal`, or false for the CPU. */
+  readonly gpu: string | false;
+  /** The llama.cpp release the binding names for its source. */
+  readonly release: string;
+  /** The binding's batch dispatch loop: as shipped, or patched by `parlance engine build`. */
+  readonly dispatchLoop: 'patched' | 'as shipped' | 'unknown';
+}
+
 export interface Engine {
   /** Stable name used in logs, metrics and config (`llama`, `scripted`, an upstream's name). */
   readonly name: string;
@@ -287,6 +299,8 @@ export interface Engine {
   /** For models with the `rerank` capability. */
   rerank?(request: RerankRequest, signal: AbortSignal): Promise<RerankResult>;
   load(): EngineLoad;
+  /** What runs the models, for an in-process engine (absent for upstreams). */
+  runtime?(): EngineRuntime | undefined;
   /** One model's share of {@link load}, for an engine that serves several (a model library); undefined when it is not in memory. */
   modelLoad?(modelId: string): EngineLoad | undefined;
   /** Waits for running generations to end (they should have been aborted), then frees everything. */

@@ -71,7 +71,7 @@ const summaries: Readonly<Record<string, string>> = {
   'DELETE /api/presets/:id': 'Delete a preset',
   'GET /api/messages/:messageId/events': "Follow a reply's stream (resumes with Last-Event-ID)",
   'POST /api/messages/:messageId/stop': 'Stop a reply, keeping what it said',
-  'GET /health': 'Liveness: status, models, engine load and notices',
+  'GET /health': 'Liveness: status, models, engine load, llama.cpp binary, notices',
   'GET /ready': 'Readiness: engines loaded, models served, store reachable (503 until then)',
   'GET /metrics': 'Prometheus metrics',
   'POST /completion': "The seed's streaming completion: a prompt in, SSE text out",

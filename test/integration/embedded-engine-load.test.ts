@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localBuilds } from '../../src/engines/llama-cpp/local-build.js';
 import { startTestServer, type TestServer } from '../fixtures/server.js';
 
 interface Health {
@@ -31,6 +32,17 @@ describe('cancellation', () => {
     server = await startTestServer({ sequences: 1, queueLength: 4 });
   });
   afterAll(async () => server.stop());
+
+  it("names in /health the llama.cpp binary the engine loaded: the prebuilt one, unless 'parlance engine build' made one here", async () => {
+    const health = (await (await fetch(`${server.url}/health`)).json()) as { engines: { name: string; llama_cpp?: unknown }[] };
+    const llama = health.engines.find((engine) => engine.name === 'llama');
+    expect(llama?.llama_cpp).toEqual({
+      binary: localBuilds().length === 0 ? 'prebuilt' : 'local build',
+      gpu: expect.anything(),
+      release: expect.any(String),
+      dispatch_loop: expect.stringMatching(/^(as shipped|patched)$/),
+    });
+  });
 
   it('frees the sequence when the client goes away mid-stream, and the next request starts at once', async () => {
     const controller = new AbortController();

@@ -15,12 +15,13 @@ import {
   type Token,
 } from 'node-llama-cpp';
 import { ParlanceError } from '../../errors.js';
-import type { Capability, ChatEvent, EmbeddingRequest, EmbeddingResult, Engine, EngineLoad, FinishReason, Generation, GenerationRequest, ModelInfo, RerankRequest, RerankResult, SamplingOptions } from '../contract.js';
+import type { Capability, ChatEvent, EmbeddingRequest, EmbeddingResult, Engine, EngineLoad, EngineRuntime, FinishReason, Generation, GenerationRequest, ModelInfo, RerankRequest, RerankResult, SamplingOptions } from '../contract.js';
 import { EventChannel } from '../event-channel.js';
 import { toChatHistory } from './chat-history.js';
 import { checkResponseFormat, grammarFor } from './grammar.js';
 import { skipThinking, templateThinks, thoughtBudget, wrapperForEffort } from './reasoning.js';
 import { LlamaEmbeddings } from './embeddings.js';
+import { describeBinding } from './local-build.js';
 import { samplingFor, type LlamaSampling } from './sampling.js';
 import { SlotPool } from './sequence-pool.js';
 import { TokenizerThread, type TokenizerInput } from './tokenizer-thread.js';
@@ -250,6 +251,10 @@ export class LlamaCppEngine implements Engine {
 
   rerank(request: RerankRequest, signal: AbortSignal): Promise<RerankResult> {
     return this.embeddings.rerank(request, signal);
+  }
+
+  runtime(): EngineRuntime {
+    return describeBinding(this.llama);
   }
 
   load(): EngineLoad {

@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { readGgufFileInfo } from 'node-llama-cpp';
 import { ParlanceError } from '../../errors.js';
-import type { Capability, EmbeddingRequest, EmbeddingResult, Engine, EngineLoad, Generation, GenerationRequest, ModelInfo, ModelState, RerankRequest, RerankResult } from '../contract.js';
+import type { Capability, EmbeddingRequest, EmbeddingResult, Engine, EngineLoad, EngineRuntime, Generation, GenerationRequest, ModelInfo, ModelState, RerankRequest, RerankResult } from '../contract.js';
 import { llamaCapabilities } from './engine.js';
 import { listCachedModels } from './model-cache.js';
 
@@ -33,6 +33,8 @@ export interface ModelLibraryOptions {
   readonly estimateMemory?: (model: LibraryModel) => Promise<number>;
   /** Told when a model is loaded or unloaded, for the log. */
   readonly onChange?: (model: LibraryModel, event: 'loaded' | 'unloaded' | 'failed', detail?: string) => void;
+  /** The llama.cpp binary the shared binding loaded, for `/health`. */
+  readonly runtime?: EngineRuntime;
   /** Called last on close (the shared llama.cpp binding). */
   readonly dispose?: () => Promise<void>;
 }
@@ -156,6 +158,10 @@ export class ModelLibrary implements Engine {
       ...(entry.state === 'loading' ? { loadProgress: entry.progress } : {}),
       ...(sizeBytes === undefined ? {} : { sizeBytes }),
     };
+  }
+
+  runtime(): EngineRuntime | undefined {
+    return this.options.runtime;
   }
 
   modelLoad(modelId: string): EngineLoad | undefined {

@@ -26,7 +26,15 @@ export const opsRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
         ...(load === undefined ? {} : { sequences: load }),
       };
     }),
-    engines: deps.engines.engines.map((engine) => ({ name: engine.name, ...engine.load() })),
+    engines: deps.engines.engines.map((engine) => {
+      const runtime = engine.runtime?.();
+      return {
+        name: engine.name,
+        ...engine.load(),
+        // Which llama.cpp binary the embedded engine loaded: a build for this machine or the prebuilt one.
+        ...(runtime === undefined ? {} : { llama_cpp: { binary: runtime.binary, gpu: runtime.gpu, release: runtime.release, dispatch_loop: runtime.dispatchLoop } }),
+      };
+    }),
   }));
 
   // 503 until the engines have loaded and while the store cannot be read: a load balancer sends no traffic here.
