@@ -155,7 +155,6 @@ export function checkBuildable(): BundledSource {
  */
 export async function buildForThisMachine(options: BuildOptions): Promise<BuildResult> {
   const source = checkBuildable();
-  if (source === undefined) throw new BuildRefused(`node-llama-cpp ${bindingVersion()} has no bundled llama.cpp source (llama/gitRelease.bundle) to build from offline`);
   // Loaded here: its CLI modules (yargs, ora, simple-git) are nothing a server needs.
   const { DownloadLlamaCppCommand } = await import('node-llama-cpp/commands');
   await DownloadLlamaCppCommand({

@@ -22,7 +22,7 @@ const HISTORY_STEPS = 100;
  */
 class TextHistory {
   private readonly undos: Snapshot[] = [];
-  private redos: Snapshot[] = [];
+  private readonly redos: Snapshot[] = [];
   /** The text as this history last left it or saw it changed by the person; anything else was set by script. */
   private known = '';
   /** The last change's kind and where its caret ended, to join a run of typing into one step. */
@@ -37,7 +37,7 @@ class TextHistory {
   private checkKnown(): void {
     if (this.area.value === this.known) return;
     this.undos.length = 0;
-    this.redos = [];
+    this.redos.length = 0;
     this.known = this.area.value;
     this.lastType = '';
   }
@@ -45,7 +45,7 @@ class TextHistory {
   private push(snapshot: Snapshot): void {
     this.undos.push(snapshot);
     if (this.undos.length > HISTORY_STEPS) this.undos.shift();
-    this.redos = [];
+    this.redos.length = 0;
   }
 
   /** Inserts `text` at the selection in one step (see `insertLargeText`), as one undoable step. */
@@ -69,23 +69,24 @@ class TextHistory {
     if (before === null) return;
     const typingOn = inputType === 'insertText' && this.lastType === 'insertText' && before.start === before.end && before.start === this.lastCaret;
     if (!typingOn) this.push(before);
-    else this.redos = [];
+    else this.redos.length = 0;
     this.settle(inputType);
   }
 
   undo(): void {
-    this.checkKnown();
-    const target = this.undos.pop();
-    if (target === undefined) return;
-    this.redos.push(snapshot(this.area));
-    this.restore(target);
+    this.step(this.undos, this.redos);
   }
 
   redo(): void {
+    this.step(this.redos, this.undos);
+  }
+
+  /** Goes back (or forward) one step: the text now is kept on the other stack, so the step can be reversed. */
+  private step(from: Snapshot[], to: Snapshot[]): void {
     this.checkKnown();
-    const target = this.redos.pop();
+    const target = from.pop();
     if (target === undefined) return;
-    this.undos.push(snapshot(this.area));
+    to.push(snapshot(this.area));
     this.restore(target);
   }
 
