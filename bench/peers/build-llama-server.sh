@@ -6,15 +6,17 @@
 #   bench/peers/build-llama-server.sh            # from node_modules/node-llama-cpp/llama/gitRelease.bundle
 #   bench/peers/build-llama-server.sh ~/llama.cpp # from a checkout you already have
 #
-# Output: .cache/peers/llama.cpp/build/bin/llama-server (the path bench/engine-peer.ts looks at).
+# Output: .cache/peers/llama.cpp/build/bin/llama-server (the path bench/engine-peer.ts looks at) and
+# llama-batched-bench beside it (bench/engine-steps.ts: llama.cpp decoding parallel sequences with nothing around it).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 dest="$root/.cache/peers/llama.cpp"
 bin="$dest/build/bin/llama-server"
+batched="$dest/build/bin/llama-batched-bench"
 jobs="${JOBS:-2}"
 
-if [[ -x "$bin" ]]; then
+if [[ -x "$bin" && -x "$batched" ]]; then
   echo "llama-server already built: $bin"
   exit 0
 fi
@@ -47,5 +49,6 @@ fi
 cd "$dest"
 echo "building llama-server in $dest ($(git rev-parse --short HEAD 2>/dev/null || echo 'not a git tree'), -j$jobs)"
 nice -n 19 cmake -B build -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF >/dev/null
-nice -n 19 cmake --build build --config Release --target llama-server -j"$jobs"
+nice -n 19 cmake --build build --config Release --target llama-server llama-batched-bench -j"$jobs"
 echo "built: $bin"
+echo "built: $batched"
