@@ -62,7 +62,9 @@ export function Markdown({ text, streaming, messageId }: MarkdownProps) {
       interval = Math.min(MAX_DRAW_INTERVAL_MS, Math.max(MIN_DRAW_INTERVAL_MS, (cost + performance.now() - drawnAt) * DRAW_COST_FACTOR));
       cost = 0;
     };
-    work();
+    // Not here, inside React's commit: a reply's first text (or a reply opened mid-stream) would add its
+    // Markdown to the task that rendered the page for the send, which already runs long at 4x throttling.
+    timer = setTimeout(work, 0);
     const unsubscribe = store.live.subscribe(messageId, () => {
       if (frame !== 0 || timer !== undefined) return;
       timer = setTimeout(work, Math.max(0, drawnAt + interval - performance.now()));
