@@ -107,7 +107,7 @@ describe.skipIf(!haveChromium)('large text in the chat page', () => {
     const parts = page.locator('article.from-user .user-text').first().locator('.user-part');
     expect(await parts.count()).toBeGreaterThan(5);
     expect((await parts.allTextContents()).join('')).toBe(text);
-    expect(await parts.first().evaluate((element) => getComputedStyle(element).contentVisibility)).toBe('auto');
+    expect(await page.evaluate("getComputedStyle(document.querySelector('article.from-user .user-part')).contentVisibility")).toBe('auto');
 
     await page.getByRole('button', { name: 'Edit and resend' }).click();
     const edit = page.getByLabel('Edit your message');
