@@ -102,6 +102,12 @@ describe.skipIf(!haveChromium)('large text in the chat page', () => {
     await page.evaluate("document.querySelector('.messages').scrollTo({ top: 0 })");
     await expect.poll(() => page.getByRole('button', { name: 'Jump to the latest' }).count()).toBe(1);
     expect(await page.locator('article.from-user .user-text').first().textContent()).toBe(text);
+    // Shown in parts that the browser skips laying out and painting while they are off screen (sending the
+    // message laid out all of it in one frame), and that join back to exactly what was sent.
+    const parts = page.locator('article.from-user .user-text').first().locator('.user-part');
+    expect(await parts.count()).toBeGreaterThan(5);
+    expect((await parts.allTextContents()).join('')).toBe(text);
+    expect(await page.evaluate("getComputedStyle(document.querySelector('article.from-user .user-part')).contentVisibility")).toBe('auto');
 
     await page.getByRole('button', { name: 'Edit and resend' }).click();
     const edit = page.getByLabel('Edit your message');
@@ -111,5 +117,31 @@ describe.skipIf(!haveChromium)('large text in the chat page', () => {
     await page.keyboard.press('ControlOrMeta+V');
     expect(await edit.inputValue()).toBe(`${text}${'\nPS: '.padEnd(3000, '.')}`);
     await expect.poll(() => page.getByRole('button', { name: 'Send as a new version' }).isEnabled()).toBe(true);
+  });
+});
+
+describe.skipIf(!haveChromium)('a streaming reply at reading speed', () => {
+  const suite = scriptedPageSuite({ scriptedDelayMs: 20 });
+
+  it('grows the open block in place: the text already on screen keeps its elements while more arrives', async () => {
+    const probe = await openPage(suite.session.browser, suite.server.url);
+    suite.probes.push(probe);
+    const { page } = probe;
+    await page.goto(suite.server.url);
+    const box = page.getByLabel('Message', { exact: true });
+    await box.waitFor();
+    // One paragraph (no blank line): it stays the open block for the whole reply, redrawn as it grows.
+    const words = Array.from({ length: 160 }, (_, i) => `word${i}`).join(' ');
+    await box.fill(`Some **bold** text, then ${words} and the end.`);
+    await box.press('Enter');
+    await until(page, "(() => { const p = document.querySelector('.markdown.streaming .md-tail > p'); if (!p || !p.textContent.includes('bold')) return false; window.__first = p; window.__firstStrong = p.querySelector('strong'); window.__firstLength = p.textContent.length; return true; })()", 20_000);
+    await until(page, "(() => { const p = document.querySelector('.markdown.streaming .md-tail > p'); return !!p && p.textContent.length > window.__firstLength + 100; })()", 20_000);
+    // Redrawn by patching, not by replacing: the same paragraph and the same <strong>, with more text.
+    expect(await page.evaluate("document.querySelector('.markdown.streaming .md-tail > p') === window.__first && window.__first.querySelector('strong') === window.__firstStrong")).toBe(true);
+    expect(await waitForReplyEnd(page, 60_000)).toBe('complete');
+    const reply = page.locator('article.from-assistant .markdown').last();
+    expect((await reply.textContent())?.trim()).toBe(`Some bold text, then ${words} and the end.`);
+    expect(await reply.locator('p').count()).toBe(1);
+    expect(await reply.locator('strong').textContent()).toBe('bold');
   });
 });

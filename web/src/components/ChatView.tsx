@@ -291,11 +291,16 @@ function Messages() {
   }, []);
 
   // Opening a conversation (a reload, another tab, the sidebar) lands at its end, as does sending.
+  // In the next animation frame, before it paints: reading the height here, in React's commit, laid out the page
+  // (a 20 KB message just sent included) inside the task that rendered it, and then the frame laid it out again.
   useLayoutEffect(() => {
     stick.current = true;
     setAway(false);
-    const element = scroller.current;
-    if (element) element.scrollTop = element.scrollHeight;
+    const frame = requestAnimationFrame(() => {
+      const element = scroller.current;
+      if (element && stick.current) element.scrollTop = element.scrollHeight;
+    });
+    return () => cancelAnimationFrame(frame);
   }, [conversationId, pending]);
 
   let path: MessageRecord[] = [];
