@@ -84,14 +84,18 @@ function useLiveStats(messageId: string, streaming: boolean): LiveStats | null {
 const LONG_MESSAGE = 4000;
 const PART = 2000;
 
-/** `text` cut after a newline about every PART characters (the parts join back to exactly `text`). */
+/**
+ * `text` cut at a newline about every PART characters, the newline left out: each part is a block, and the
+ * break between blocks is that newline, on screen and in a copied selection (kept in the part as well, it
+ * would be copied twice). Joined with newlines, the parts are exactly `text`.
+ */
 function partsOf(text: string): string[] {
   const parts: string[] = [];
   let start = 0;
   while (text.length - start > PART) {
     const cut = text.indexOf('\n', start + PART);
     if (cut < 0) break;
-    parts.push(text.slice(start, cut + 1));
+    parts.push(text.slice(start, cut));
     start = cut + 1;
   }
   parts.push(text.slice(start));
