@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { GenerationObserver } from '../core/chat-service.js';
 import type { ErrorCode } from '../errors.js';
@@ -159,7 +159,7 @@ const defaultMetrics = [
  */
 class LoopDelayGauges {
   /** 20 ms: fine enough for a lag worth seeing, and 50 wake-ups a second only while there is work anyway. */
-  private readonly histogram = monitorEventLoopDelay({ resolution: 20 });
+  private histogram: IntervalHistogram | undefined;
   private check: NodeJS.Timeout | undefined;
 
   constructor(registry: Registry) {
@@ -167,16 +167,17 @@ class LoopDelayGauges {
     const lag = gauge('', 'Lag of event loop in seconds.', () => {
       const start = process.hrtime.bigint();
       setImmediate(() => lag.set(Number(process.hrtime.bigint() - start) / 1e9));
-      const sampled = this.histogram.count > 0;
-      const seconds = (nanoseconds: number): number => (sampled ? nanoseconds / 1e9 : 0);
-      min.set(seconds(this.histogram.min));
-      max.set(seconds(this.histogram.max));
-      mean.set(seconds(this.histogram.mean));
-      stddev.set(seconds(this.histogram.stddev));
-      p50.set(seconds(this.histogram.percentile(50)));
-      p90.set(seconds(this.histogram.percentile(90)));
-      p99.set(seconds(this.histogram.percentile(99)));
-      this.histogram.reset();
+      const histogram = this.histogram;
+      const sampled = histogram !== undefined && histogram.count > 0;
+      const seconds = (read: (histogram: IntervalHistogram) => number): number => (sampled ? read(histogram) / 1e9 : 0);
+      min.set(seconds((h) => h.min));
+      max.set(seconds((h) => h.max));
+      mean.set(seconds((h) => h.mean));
+      stddev.set(seconds((h) => h.stddev));
+      p50.set(seconds((h) => h.percentile(50)));
+      p90.set(seconds((h) => h.percentile(90)));
+      p99.set(seconds((h) => h.percentile(99)));
+      histogram?.reset();
     });
     const min = gauge('_min', 'The minimum recorded event loop delay.');
     const max = gauge('_max', 'The maximum recorded event loop delay.');
@@ -194,6 +195,8 @@ class LoopDelayGauges {
 
   arm(busy: () => boolean): void {
     if (this.check) return;
+    // Made at the first request: a server that is never asked anything never has one.
+    this.histogram ??= monitorEventLoopDelay({ resolution: 20 });
     this.histogram.enable();
     this.check = setInterval(() => {
       if (busy()) return;
@@ -205,7 +208,7 @@ class LoopDelayGauges {
   stop(): void {
     clearInterval(this.check);
     this.check = undefined;
-    this.histogram.disable();
+    this.histogram?.disable();
   }
 }
 
