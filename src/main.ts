@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type { Llama } from 'node-llama-cpp';
 import type { Logger } from 'pino';
 import { ConfigError } from './config/load.js';
 import { isParlanceError } from './errors.js';
@@ -11,26 +10,17 @@ import { ChatService, type GenerationObserver } from './core/chat-service.js';
 import { ConversationService } from './core/conversation-service.js';
 import { EmbeddingService } from './core/embedding-service.js';
 import type { Engine } from './engines/contract.js';
-import { ChatWrapperChoices } from './engines/llama-cpp/chat-wrapper-choice.js';
-import { LlamaCppEngine, openLlama } from './engines/llama-cpp/engine.js';
-import { estimateMemory, inspectCapabilities } from './engines/llama-cpp/model-inspect.js';
-import { ModelLibrary, type LibraryModel } from './engines/llama-cpp/model-library.js';
-import { describeBinding } from './engines/llama-cpp/local-build.js';
-import { DEFAULT_MODEL_REF, ModelUnavailableError, modelIdFromPath, resolveModel } from './engines/llama-cpp/model-source.js';
-import { ensureTinyModel, TINY_MODEL_CONTEXT_LENGTH } from './engines/llama-cpp/tiny-model.js';
 import { BalancedEngine } from './engines/openai-compatible/balancer.js';
 import { upstreamEngineOptions } from './engines/openai-compatible/config.js';
 import { OpenAICompatibleEngine } from './engines/openai-compatible/engine.js';
 import { EngineRegistry } from './engines/registry.js';
 import { ScriptedEngine } from './engines/scripted/engine.js';
-import { buildApp } from './http/app.js';
 import type { ServiceNotice } from './http/deps.js';
-import { Metrics } from './http/metrics.js';
+import type { Metrics } from './http/metrics.js';
 import { KeyRateLimiter } from './http/rate-limit.js';
 import { chooseLogFormat, createLogger } from './logging.js';
 import { packageVersion } from './package-info.js';
-import { listenFailure, modelLoadFailure, StartupError, storeFailure } from './startup/failures.js';
-import { openStore } from './store/kysely/dialects.js';
+import { listenFailure, StartupError, storeFailure } from './startup/failures.js';
 import type { ConversationStore } from './store/contract.js';
 import type { Tracing } from './telemetry/tracing.js';
 
@@ -51,47 +41,6 @@ export interface RunningServer {
   readonly config: Config;
   /** Stops accepting, ends open streams, releases the engines. Safe to call twice. */
   close(): Promise<void>;
-}
-
-interface EmbeddedModel {
-  readonly path: string;
-  readonly demo: boolean;
-  readonly notice?: ServiceNotice;
-}
-
-const demoNotice = (why: string): ServiceNotice => ({
-  level: 'warning',
-  message: `${why} Parlance is serving its tiny built-in test model: replies are random text. To chat with a real model, run 'npm run pull' (or 'parlance pull') with internet access, or pass --model /path/to/model.gguf (PARLANCE_MODEL).`,
-});
-
-/** Picks the GGUF the embedded engine loads: the one named, else the default, else (offline) the tiny demo model. */
-async function chooseModel(config: Config, options: StartOptions, log: Logger): Promise<EmbeddedModel> {
-  const tinyPath = join(config.modelsDir, 'parlance-tiny.gguf');
-  if (config.demo) {
-    return { path: await ensureTinyModel(tinyPath), demo: true, notice: demoNotice('Demo mode (--demo).') };
-  }
-  const env = options.env ?? {};
-  const resolveOptions = {
-    modelsDir: config.modelsDir,
-    progressBar: options.progressBar ?? false,
-    ...(env['HF_ENDPOINT'] ? { hfEndpoint: env['HF_ENDPOINT'] } : {}),
-    ...(env['HF_TOKEN'] ? { hfToken: env['HF_TOKEN'] } : {}),
-  };
-  if (config.model !== undefined) {
-    // A model the user named must be had: failing here is the right answer, with the reason.
-    const { path } = await resolveModel(config.model, resolveOptions);
-    return { path, demo: false };
-  }
-  try {
-    const { path, downloaded } = await resolveModel(DEFAULT_MODEL_REF, resolveOptions);
-    if (downloaded) log.info({ path }, 'downloaded the default model');
-    return { path, demo: false };
-  } catch (error) {
-    if (!(error instanceof ModelUnavailableError)) throw error;
-    const notice = demoNotice(`The default model could not be downloaded: ${error.reason.replace(/[.\s]+$/, '')}.`);
-    log.warn(notice.message);
-    return { path: await ensureTinyModel(tinyPath), demo: true, notice };
-  }
 }
 
 /** One balanced engine over every configured upstream: it routes each model to the upstreams that serve it. */
@@ -140,6 +89,7 @@ async function openConversationStore(config: Config, log: Logger, instanceId: st
   const where = { url: redactStoreUrl(url), dataDir: config.dataDir, explicit: config.store !== undefined };
   let store: ConversationStore;
   try {
+    const { openStore } = await import('./store/kysely/dialects.js');
     store = await openStore(url, { baseDir: config.dataDir, instanceId, leaseMs: config.replyLeaseSeconds * 1000 });
   } catch (error) {
     // A URL of no known form says so itself; anything else is about reaching or creating the store.
@@ -161,136 +111,17 @@ async function openConversationStore(config: Config, log: Logger, instanceId: st
   }
 }
 
-/** What loading the engines produced, reported as each part is ready. */
-interface LoadedParts {
-  add(engine: Engine): void;
-  /** An engine's model took `seconds` to load. */
-  loadTime(engine: string, model: string, seconds: number): void;
-  notice(notice: ServiceNotice): void;
-  demo(): void;
-}
-
-/** Loads the configured engines in order (embedded, scripted, upstreams), handing each over as soon as it is ready. */
-async function loadEngines(config: Config, options: StartOptions, log: Logger, parts: LoadedParts, binding: EmbeddedBinding | undefined, tracing: Tracing | undefined): Promise<void> {
-  if (binding) {
-    const model = await chooseModel(config, options, log);
-    if (model.demo) parts.demo();
-    if (model.notice) parts.notice(model.notice);
-    const modelId = config.modelAlias ?? modelIdFromPath(model.path);
-    const library = await startModelLibrary(config, log, { id: modelId, path: model.path }, parts.loadTime, binding).catch((error: unknown) => {
-      throw modelLoadFailure(error, model.path);
-    });
-    // The directory is read while the chosen model loads (which it then does not inspect).
-    await Promise.all([library.preload(modelId), library.scan()]).catch(async (error: unknown) => {
-      await library.close();
-      throw modelLoadFailure(error, model.path);
-    });
-    parts.add(library);
-  }
-  if (config.scripted) parts.add(new ScriptedEngine({ tokenDelayMs: config.scriptedDelayMs }));
-  if (config.upstreams.length > 0) parts.add(await startUpstreams(config, options.env ?? {}, log, tracing));
-}
-
 /**
- * The embedded engine: every GGUF of the models directory plus the chosen one, loaded on demand over one
- * llama.cpp binding (model-library.ts). The chosen model is loaded at start, so that a bad one fails the start.
- */
-async function startModelLibrary(config: Config, log: Logger, chosen: LibraryModel, loadTime: LoadedParts['loadTime'], { opening, llamaLog }: EmbeddedBinding): Promise<ModelLibrary> {
-  const binding = await opening;
-  const chatWrappers = new ChatWrapperChoices(join(config.dataDir, 'chat-wrappers.json'));
-  const runtime = describeBinding(binding);
-  log.info({ llamaCpp: runtime }, `llama.cpp: ${runtime.binary} binary (${runtime.gpu === false ? 'CPU' : runtime.gpu}), release ${runtime.release}, dispatch loop ${runtime.dispatchLoop}`);
-  const tinyPath = join(config.modelsDir, 'parlance-tiny.gguf');
-  // The demo model was trained on a short context: a longer one only earns llama.cpp's warning.
-  const contextSizeFor = (path: string): number => (resolve(path) === resolve(tinyPath) ? Math.min(config.contextSize, TINY_MODEL_CONTEXT_LENGTH) : config.contextSize);
-  const library = new ModelLibrary({
-    models: [chosen],
-    directory: config.modelsDir,
-    maxLoaded: config.modelsMax,
-    memoryBudgetBytes: config.modelsMemoryMb * 1e6,
-    estimateMemory: ({ path }) => estimateMemory(path, { contextSize: contextSizeFor(path), sequences: config.sequences }),
-    keepAliveMs: config.modelKeepAliveSeconds * 1000,
-    queueLength: config.queueLength,
-    inspect: inspectCapabilities,
-    dispose: () => binding.dispose(),
-    runtime,
-    onChange: (model, event, detail) => (event === 'failed' ? log.warn({ model: model.path }, `cannot load ${model.id}: ${detail ?? ''}`) : event === 'unloaded' ? log.info({ model: model.path }, `unloaded ${model.id}`) : undefined),
-    load: async ({ id, path }, onProgress) => {
-      const startedAt = performance.now();
-      log.info({ model: path }, `loading ${id} from ${path}`);
-      const logProgress = loadProgressLogger(log, id, startedAt);
-      const llama = await LlamaCppEngine.create({
-        modelPath: path,
-        modelId: id,
-        llama: binding,
-        gpu: config.gpu,
-        threads: config.threads,
-        sequences: config.sequences,
-        contextSize: contextSizeFor(path),
-        queueLength: config.queueLength,
-        defaultMaxTokens: config.maxTokens,
-        log: llamaLog,
-        chatWrappers,
-        onLoadProgress: (fraction) => {
-          onProgress(fraction);
-          logProgress(fraction);
-        },
-      });
-      const loadSeconds = (performance.now() - startedAt) / 1000;
-      loadTime(llama.name, id, loadSeconds);
-      const seconds = loadSeconds.toFixed(1);
-      log.info(
-        { model: path, template: llama.chatTemplate, contextLength: llama.contextLength, sequences: config.sequences, threads: config.threads, loadSeconds: Number(seconds) },
-        `loaded ${id} in ${seconds} s (context ${llama.contextLength} tokens × ${config.sequences} sequences, template ${llama.chatTemplate})`,
-      );
-      return llama;
-    },
-  });
-  return library;
-}
-
-/** The llama.cpp binding, opened at the very start: its binary check runs in a child process while the store and the HTTP app are set up. */
-interface EmbeddedBinding {
-  readonly opening: Promise<Llama>;
-  readonly llamaLog: (level: 'warn' | 'error', message: string) => void;
-}
-
-function openEmbeddedBinding(config: Config, log: Logger): EmbeddedBinding {
-  // llama.cpp says some things once per sequence: each is worth one line.
-  const said = new Set<string>();
-  const llamaLog = (level: 'warn' | 'error', message: string): void => {
-    if (said.has(message)) return;
-    said.add(message);
-    log[level]({ engine: 'llama' }, message);
-  };
-  const opening = openLlama({ gpu: config.gpu, log: llamaLog });
-  // Awaited later, or disposed of when the start fails first: never an unhandled rejection meanwhile.
-  opening.catch(() => undefined);
-  return { opening, llamaLog };
-}
-
-/** Releases a binding that no engine took (a start that failed before the engines loaded). */
-async function releaseBinding(binding: EmbeddedBinding | undefined): Promise<void> {
-  await binding?.opening.then((llama) => (llama.disposed ? undefined : llama.dispose())).catch(() => undefined);
-}
-
-/** Logs a slow load at each quarter, so a terminal shows it moving; a load under a second says nothing until it is done. */
-function loadProgressLogger(log: Logger, modelId: string, startedAt: number): (fraction: number) => void {
-  let logged = 0;
-  return (fraction) => {
-    const quarter = Math.floor(fraction * 4);
-    if (quarter <= logged || quarter >= 4 || performance.now() - startedAt < 1000) return;
-    logged = quarter;
-    log.info({ progress: quarter / 4 }, `loading ${modelId}: ${quarter * 25}%`);
-  };
-}
-
-/**
- * The composition root: config → store → HTTP → listen → engines. The only place concrete parts meet.
+ * The composition root: config → embedded engine started → store → HTTP → listen → engines. The only place
+ * concrete parts meet.
  *
  * The server listens before the engines load (a first start may download a model for minutes): meanwhile
  * `/health` answers, `/ready` and model requests answer 503 with `Retry-After`, and `onListening` has the URL.
  * The promise resolves once everything is loaded, or rejects (the server closed) when loading fails.
+ *
+ * The embedded engine starts first, before the HTTP stack and the store are even imported (they are imported
+ * here, not at the top, for that): node-llama-cpp's binary check and the model's load run off the main thread
+ * while the rest loads, which is most of the time to ready.
  */
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.logger ?? createLogger({ level: config.logLevel, format: chooseLogFormat(process.stdout) });
@@ -306,30 +137,48 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   log.info({ version: packageVersion, instance }, `Parlance ${packageVersion}`);
   log.debug({ config: redactConfig(config) }, 'effective configuration');
 
-  const binding = config.embedded ? openEmbeddedBinding(config, log) : undefined;
+  // A model may finish loading before the metrics exist: its load time is kept until they do.
+  let metrics: Metrics | undefined;
+  const loadTimes: Parameters<Metrics['modelLoaded']>[] = [];
+  const embedded = config.embedded
+    ? (await import('./startup/embedded-engine.js')).startEmbedded(config, options, log, {
+        demo: () => (demo = true),
+        notice: (notice) => notices.push(notice),
+        loadTime: (...args) => (metrics ? metrics.modelLoaded(...args) : loadTimes.push(args)),
+      })
+    : undefined;
+  const registry = new EngineRegistry([], { loading: true });
   let store: ConversationStore;
+  let buildApp: typeof import('./http/app.js').buildApp;
+  let tracing: Tracing | undefined;
   try {
+    const [http, metricsModule] = await Promise.all([import('./http/app.js'), import('./http/metrics.js')]);
+    buildApp = http.buildApp;
     store = await openConversationStore(config, log, instance);
+    tracing = await startTracing(config, instance, log).catch(async (error: unknown) => {
+      await store.close();
+      throw error;
+    });
+    metrics = new metricsModule.Metrics(() => registry.engines, { loading: () => registry.loading });
   } catch (error) {
-    await releaseBinding(binding);
+    await embedded?.abandon();
     throw error;
   }
-  const tracing = await startTracing(config, instance, log);
-  const registry = new EngineRegistry([], { loading: true });
-  const metrics = new Metrics(() => registry.engines, { loading: () => registry.loading });
+  for (const args of loadTimes) metrics.modelLoaded(...args);
   const rateLimits = new KeyRateLimiter(config.apiKeys, { requestsPerMinute: config.rateLimitRequests, tokensPerMinute: config.rateLimitTokens });
   if (config.apiKeys.length === 0 && (config.rateLimitRequests > 0 || config.rateLimitTokens > 0)) {
     log.warn('rate limits are per API key, and no API key is set: they do not apply');
   }
-  const chat = new ChatService(registry, { observer: generationObserver(metrics, rateLimits, tracing), deadlineMs: config.deadlineSeconds * 1000 });
+  const observed = metrics;
+  const chat = new ChatService(registry, { observer: generationObserver(observed, rateLimits, tracing), deadlineMs: config.deadlineSeconds * 1000 });
   const embeddings = new EmbeddingService(registry, {
     deadlineMs: config.deadlineSeconds * 1000,
     onUsage: (engine, usage, model) => {
-      metrics.promptTokens(engine, usage.promptTokens);
+      observed.promptTokens(engine, usage.promptTokens);
       rateLimits.charge(usage);
       tracing?.embedded(engine, model, usage.promptTokens);
     },
-    onRejected: (engine, error) => metrics.rejected(engine, error.code),
+    onRejected: (engine, error) => observed.rejected(engine, error.code),
   });
   const conversations = new ConversationService(store, chat, {
     defaultModel: () => registry.defaultModel(),
@@ -340,6 +189,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   let app: FastifyInstance | undefined;
   let rediscovery: NodeJS.Timeout | undefined;
+  // Once the registry holds the embedded library, closing the registry releases it.
+  let embeddedAdded = false;
   try {
     app = await buildApp(
       {
@@ -367,16 +218,17 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const url = address.replace('[::1]', 'localhost');
     options.onListening?.(url);
 
-    await loadEngines(config, options, log, {
-      add: (engine) => registry.add(engine),
-      loadTime: (engine, model, seconds) => metrics.modelLoaded(engine, model, seconds),
-      notice: (notice) => notices.push(notice),
-      demo: () => (demo = true),
-    }, binding, tracing);
+    // The engines in order (embedded, scripted, upstreams), each handed over as soon as it is ready.
+    if (embedded) {
+      registry.add(await embedded.library);
+      embeddedAdded = true;
+    }
+    if (config.scripted) registry.add(new ScriptedEngine({ tokenDelayMs: config.scriptedDelayMs }));
+    if (config.upstreams.length > 0) registry.add(await startUpstreams(config, options.env ?? {}, log, tracing));
     registry.loaded();
     // An upstream that was down at start (or gained models) is picked up without a restart.
     rediscovery = setInterval(() => {
-      void Promise.all(registry.engines.map((engine) => (engine instanceof BalancedEngine ? engine.discover() : engine instanceof ModelLibrary ? engine.scan() : undefined))).then(() => registry.refresh());
+      void Promise.all(registry.engines.map((engine) => (engine instanceof BalancedEngine ? engine.discover() : isScanning(engine) ? engine.scan() : undefined))).then(() => registry.refresh());
     }, 60_000);
     rediscovery.unref();
     const served = registry.models().map(({ model }) => model.id);
@@ -386,11 +238,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     clearInterval(rediscovery);
     await app?.close();
     await registry.close();
+    if (!embeddedAdded) await embedded?.abandon();
     await store.close();
-    await releaseBinding(binding);
     await tracing?.shutdown();
     throw error;
   }
+}
+
+/** The embedded engine's model library, which reads its models directory again now and then. */
+function isScanning(engine: Engine): engine is Engine & { scan(): Promise<void> } {
+  return typeof (engine as { scan?: unknown }).scan === 'function';
 }
 
 /** Heartbeat every second (or a third of a short lease), sweep every third of the lease, wait up to three beats for a stop. */

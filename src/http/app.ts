@@ -123,6 +123,7 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
     inFlight++;
     reply.raw.once('close', () => inFlight--);
     lag?.arm();
+    deps.metrics.sampleEventLoop(busy);
     if (closing) {
       // The connection closes after this answer (fastify marks it so): the client retries elsewhere.
       throw new ParlanceError('engine_unavailable', 'The server is shutting down; retry on another instance or in a moment.', { retryAfterSeconds: 1 });
@@ -142,6 +143,7 @@ export async function buildApp(deps: HttpDeps, options: BuildAppOptions = {}): P
   if (deps.config.corsOrigins.length > 0) {
     await app.register(cors, { origin: deps.config.corsOrigins.includes('*') ? true : [...deps.config.corsOrigins], exposedHeaders: ['x-request-id', 'retry-after'] });
   }
+  app.addHook('onClose', async () => deps.metrics.stopSampling());
   app.decorate('isUnderPressure', () => lag?.overloaded ?? false);
   if (lag) {
     app.addHook('onClose', async () => lag.stop());

@@ -1,4 +1,6 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { createRequire } from 'node:module';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { GenerationObserver } from '../core/chat-service.js';
 import type { ErrorCode } from '../errors.js';
 import type { Engine, FinishReason, TokenUsage } from '../engines/contract.js';
@@ -33,12 +35,14 @@ export class Metrics implements GenerationObserver {
     registers: [this.registry],
   });
 
+  private readonly loopDelay: LoopDelayGauges;
+
   private readonly modelLoad = new Gauge({ name: 'parlance_model_load_seconds', help: 'How long the model took to load at start', labelNames: ['engine', 'model'], registers: [this.registry] });
 
   /** `loading`: whether the engines are still loading (the registry's state). */
   constructor(engines: () => readonly Engine[], options: { readonly loading?: () => boolean } = {}) {
-    // The lag histogram samples at 10 ms unless told otherwise: 100 wake-ups a second on an idle server.
-    collectDefaultMetrics({ register: this.registry, prefix: 'parlance_process_', eventLoopMonitoringPrecision: 500 });
+    for (const name of defaultMetrics) (require(`prom-client/lib/metrics/${name}`) as DefaultMetric)(this.registry, { prefix });
+    this.loopDelay = new LoopDelayGauges(this.registry);
     const loading = options.loading ?? (() => false);
     // A gauge read from the engines at each scrape: `fill` sets every series there is, the rest are dropped.
     const collected = <L extends string>(name: string, help: string, labelNames: readonly L[], fill: (set: (labels: Partial<Record<L, string>>, value: number) => void) => void): void =>
@@ -71,6 +75,21 @@ export class Metrics implements GenerationObserver {
       };
     new Gauge({ name: 'parlance_engine_queue_depth', help: 'Requests waiting for the engine', labelNames: ['engine'], registers: [this.registry], collect: load('queued') });
     new Gauge({ name: 'parlance_engine_busy', help: 'Generations running (for the embedded engine: context sequences in use)', labelNames: ['engine'], registers: [this.registry], collect: load('active') });
+  }
+
+  /** There is work (a request came): the event-loop delay is sampled until `busy()` says there is none. */
+  sampleEventLoop(busy: () => boolean): void {
+    this.loopDelay.arm(busy);
+  }
+
+  /** Whether the event-loop delay is being sampled (there was work within the last second or two). */
+  get samplingEventLoop(): boolean {
+    return this.loopDelay.sampling;
+  }
+
+  /** Stops sampling the event loop (the server closes). */
+  stopSampling(): void {
+    this.loopDelay.stop();
   }
 
   /** The embedded engine loaded `model` in `seconds`. */
@@ -112,6 +131,84 @@ export class Metrics implements GenerationObserver {
       this.tokens.inc({ engine, direction: 'out' }, usage.completionTokens);
     }
     if (errorCode) this.errors.inc({ code: errorCode });
+  }
+}
+
+const prefix = 'parlance_process_';
+const require = createRequire(import.meta.url);
+type DefaultMetric = (registry: Registry, config: { readonly prefix: string }) => void;
+
+/**
+ * prom-client's default metrics, module by module, less `eventLoopLag`: its histogram wakes the loop at every
+ * sample (every 10 ms by default) for as long as the process lives, so an idle server would never be idle.
+ * {@link LoopDelayGauges} serves the same series from a histogram that samples only while there is work.
+ */
+const defaultMetrics = [
+  'processCpuTotal', 'processStartTime', 'osMemoryHeap', 'processOpenFileDescriptors', 'processMaxFileDescriptors',
+  ...(typeof process.getActiveResourcesInfo === 'function' ? ['processResources'] : []),
+  'processHandles', 'processRequests', 'heapSizeAndUsed', 'heapSpacesSizeAndUsed', 'version', 'gc',
+];
+
+/**
+ * The `nodejs_eventloop_lag_*` series of prom-client's default metrics, from a `monitorEventLoopDelay` histogram
+ * enabled only while there is work: a request arms it, and a check every second that finds nothing busy
+ * (no request in flight, nothing generating or queued) disables it, so an idle loop is never woken for it
+ * (its delay is 0 then: there is nothing to be late for). Each scrape reports what was sampled since the one
+ * before, as prom-client does; `nodejs_eventloop_lag_seconds` is, as there, how late a setImmediate runs at
+ * the scrape.
+ */
+class LoopDelayGauges {
+  /** 20 ms: fine enough for a lag worth seeing, and 50 wake-ups a second only while there is work anyway. */
+  private histogram: IntervalHistogram | undefined;
+  private check: NodeJS.Timeout | undefined;
+
+  constructor(registry: Registry) {
+    const gauge = (name: string, help: string, collect?: () => void): Gauge => new Gauge({ name: `${prefix}nodejs_eventloop_lag${name}_seconds`, help, registers: [registry], ...(collect ? { collect } : {}) });
+    const lag = gauge('', 'Lag of event loop in seconds.', () => {
+      const start = process.hrtime.bigint();
+      setImmediate(() => lag.set(Number(process.hrtime.bigint() - start) / 1e9));
+      const histogram = this.histogram;
+      const sampled = histogram !== undefined && histogram.count > 0;
+      const seconds = (read: (histogram: IntervalHistogram) => number): number => (sampled ? read(histogram) / 1e9 : 0);
+      min.set(seconds((h) => h.min));
+      max.set(seconds((h) => h.max));
+      mean.set(seconds((h) => h.mean));
+      stddev.set(seconds((h) => h.stddev));
+      p50.set(seconds((h) => h.percentile(50)));
+      p90.set(seconds((h) => h.percentile(90)));
+      p99.set(seconds((h) => h.percentile(99)));
+      histogram?.reset();
+    });
+    const min = gauge('_min', 'The minimum recorded event loop delay.');
+    const max = gauge('_max', 'The maximum recorded event loop delay.');
+    const mean = gauge('_mean', 'The mean of the recorded event loop delays.');
+    const stddev = gauge('_stddev', 'The standard deviation of the recorded event loop delays.');
+    const p50 = gauge('_p50', 'The 50th percentile of the recorded event loop delays.');
+    const p90 = gauge('_p90', 'The 90th percentile of the recorded event loop delays.');
+    const p99 = gauge('_p99', 'The 99th percentile of the recorded event loop delays.');
+  }
+
+  /** Whether the histogram is sampling, for tests. */
+  get sampling(): boolean {
+    return this.check !== undefined;
+  }
+
+  arm(busy: () => boolean): void {
+    if (this.check) return;
+    // Made at the first request: a server that is never asked anything never has one.
+    this.histogram ??= monitorEventLoopDelay({ resolution: 20 });
+    this.histogram.enable();
+    this.check = setInterval(() => {
+      if (busy()) return;
+      this.stop();
+    }, 1000);
+    this.check.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.check);
+    this.check = undefined;
+    this.histogram?.disable();
   }
 }
 

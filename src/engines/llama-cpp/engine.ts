@@ -14,12 +14,14 @@ import {
   type LlamaModel,
   type Token,
 } from 'node-llama-cpp';
+import { join } from 'node:path';
 import { ParlanceError } from '../../errors.js';
 import type { Capability, ChatEvent, EmbeddingRequest, EmbeddingResult, Engine, EngineLoad, EngineRuntime, FinishReason, Generation, GenerationRequest, ModelInfo, RerankRequest, RerankResult, SamplingOptions } from '../contract.js';
 import { EventChannel } from '../event-channel.js';
 import { toChatHistory } from './chat-history.js';
 import { checkResponseFormat, grammarFor } from './grammar.js';
 import { skipThinking, templateThinks, thoughtBudget, wrapperForEffort } from './reasoning.js';
+import { withRememberedBinaryCheck } from './binary-check.js';
 import { LlamaEmbeddings } from './embeddings.js';
 import { describeBinding } from './local-build.js';
 import { samplingFor, type LlamaSampling } from './sampling.js';
@@ -53,9 +55,12 @@ export interface LlamaCppEngineOptions {
   readonly chatWrappers?: ChatWrapperChoices;
 }
 
-/** The llama.cpp binding, with its messages sent to `log`: one per process is enough, however many models it loads. */
-export async function openLlama(options: Pick<LlamaCppEngineOptions, 'gpu' | 'log'>): Promise<Llama> {
-  return getLlama({
+/**
+ * The llama.cpp binding, with its messages sent to `log`: one per process is enough, however many models it loads.
+ * With `dataDir`, a passed test of the binary is remembered there and not run again (binary-check.ts).
+ */
+export async function openLlama(options: Pick<LlamaCppEngineOptions, 'gpu' | 'log'> & { readonly dataDir?: string }): Promise<Llama> {
+  const open = (): Promise<Llama> => getLlama({
     gpu: options.gpu === 'off' ? false : options.gpu,
     // Never try to compile llama.cpp at start-up: prebuilt binaries ship in the npm package,
     // and a source build needs the network and minutes of CPU.
@@ -68,6 +73,7 @@ export async function openLlama(options: Pick<LlamaCppEngineOptions, 'gpu' | 'lo
       else if (level === LlamaLogLevel.warn) options.log?.('warn', text);
     },
   });
+  return options.dataDir === undefined ? open() : withRememberedBinaryCheck(join(options.dataDir, 'binary-checks.json'), open);
 }
 
 /**
