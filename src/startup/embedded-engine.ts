@@ -132,7 +132,9 @@ function startModelLibrary(
 ): ModelLibrary {
   const chatWrappers = new ChatWrapperChoices(join(config.dataDir, 'chat-wrappers.json'));
   const runtime = describeBinding(binding);
-  log.info({ llamaCpp: runtime }, `llama.cpp: ${runtime.binary} binary (${runtime.gpu === false ? 'CPU' : runtime.gpu}), release ${runtime.release}, dispatch loop ${runtime.dispatchLoop}`);
+  // The prebuilt CPU binary is the slow one of the two (docs/decisions/embedded-engine.md): say how to get the other.
+  const hint = runtime.binary === 'prebuilt' && runtime.gpu === false ? "; 'parlance engine build' compiles a faster one for this CPU (offline, minutes)" : '';
+  log.info({ llamaCpp: runtime }, `llama.cpp: ${runtime.binary} binary (${runtime.gpu === false ? 'CPU' : runtime.gpu}), release ${runtime.release}, dispatch loop ${runtime.dispatchLoop}${hint}`);
   const tinyPath = join(config.modelsDir, 'parlance-tiny.gguf');
   // The demo model was trained on a short context: a longer one only earns llama.cpp's warning.
   const contextSizeFor = (path: string): number => (resolve(path) === resolve(tinyPath) ? Math.min(config.contextSize, TINY_MODEL_CONTEXT_LENGTH) : config.contextSize);

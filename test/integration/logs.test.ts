@@ -3,6 +3,7 @@
  * else (a container, a pipe to a collector); one line per request, when it is done. Real processes.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { localBuilds } from '../../src/engines/llama-cpp/local-build.js';
 import { startChild, type ChildServer } from '../adversarial/helpers.js';
 import { startPtyCli } from '../fixtures/cli.js';
 import { freePort } from '../fixtures/net.js';
@@ -57,5 +58,16 @@ describe('the log format', () => {
       await server.exited(10_000);
       server.kill();
     }
+  });
+
+  it('names the llama.cpp binary it loaded, and on the prebuilt CPU one how to build a faster one', async () => {
+    const child = await startChild(['--demo', '--gpu', 'off', '--data-dir', await dataDir()]);
+    children.push(child);
+    child.child.kill('SIGTERM');
+    await child.exited(10_000);
+    const records = child.output().trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const line = records.find((record) => String(record['msg']).startsWith('llama.cpp: '));
+    const prebuilt = localBuilds().length === 0;
+    expect(line?.['msg']).toMatch(prebuilt ? /^llama\.cpp: prebuilt binary \(CPU\), .*'parlance engine build' compiles a faster one/ : /^llama\.cpp: local build binary \(CPU\), (?!.*engine build)/);
   });
 });
